@@ -1,0 +1,3 @@
+"""Root pytest configuration shared by tests/ and features/."""
+
+pytest_plugins = ["tests.plugins.system"]

@@ -1,0 +1,16 @@
+"""``vvtvctl``: the station operator's command line. Each command group registers itself."""
+
+from __future__ import annotations
+
+import typer
+
+from . import evidence_cmds
+from .common import run_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Operate a VVTV station: station control, ritual, hibernation, drills.")
+
+for module in (evidence_cmds,):
+    module.register(app)
+
+main = run_app(app)

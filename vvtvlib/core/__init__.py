@@ -1,0 +1,1 @@
+"""The shared core: errors, config, logging, evidence logs, clock and station layout."""

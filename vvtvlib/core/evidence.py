@@ -1,0 +1,152 @@
+"""Append-only, hash-chained JSONL evidence logs shared by every epic.
+
+Each line is a JSON object whose ``prev_sha256`` is the hex sha256 of the previous line's
+bytes (without its newline); the first line chains from 64 zeros. ``seq`` counts lines from 1.
+Appends take an exclusive ``flock`` and read the tail under it, so writers in several
+processes never interleave or fork the chain. A ``<file>.head`` anchor (line count and last
+line hash, replaced atomically under the same lock) lets ``verify`` detect a log that was cut
+back to an earlier, still well-chained, length.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .clock import SYSTEM_CLOCK, Clock, utc_iso
+from .errors import IntegrityError
+
+GENESIS = "0" * 64
+_TAIL_CHUNK = 64 * 1024
+
+
+def line_hash(line: bytes) -> str:
+    return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+
+
+def _last_line(fd: int) -> bytes | None:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    pos = size
+    buf = b""
+    while pos > 0:
+        step = min(_TAIL_CHUNK, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+        stripped = buf.rstrip(b"\n")
+        idx = stripped.rfind(b"\n")
+        if idx >= 0:
+            return stripped[idx + 1:]
+    return buf.rstrip(b"\n")
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class EvidenceLog:
+    """One evidence log file. ``append`` is safe across threads and processes."""
+
+    def __init__(self, path: str | Path, *, clock: Clock = SYSTEM_CLOCK, mode: int = 0o600):
+        self.path = Path(path)
+        self.head_path = self.path.with_name(self.path.name + ".head")
+        self.clock = clock
+        self.mode = mode
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, self.mode)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            last = _last_line(fd)
+            if last is not None and os.pread(fd, 1, os.fstat(fd).st_size - 1) != b"\n":
+                raise IntegrityError("evidence log ends with a partial line; refusing to extend it",
+                                     path=self.path)
+            prev_seq = json.loads(last)["seq"] if last else 0
+            entry = {"seq": prev_seq + 1, "ts": utc_iso(self.clock.now()),
+                     "prev_sha256": line_hash(last) if last else GENESIS, **record}
+            line = canonical(entry)
+            os.write(fd, line + b"\n")
+            os.fsync(fd)
+            self._write_head(entry["seq"], line_hash(line))
+            return entry
+        finally:
+            os.close(fd)
+
+    def _write_head(self, lines: int, last_sha: str) -> None:
+        tmp = self.head_path.with_name(self.head_path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(canonical({"lines": lines, "last_sha256": last_sha}) + b"\n")
+        os.replace(tmp, self.head_path)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    yield json.loads(raw)
+
+
+@dataclass
+class ChainReport:
+    path: str
+    ok: bool
+    lines: int
+    first_bad_line: int | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def verify_chain(path: str | Path) -> ChainReport:
+    """Walk the chain; name the first line (1-based) that breaks it."""
+    path = Path(path)
+    if not path.exists():
+        return ChainReport(str(path), False, 0, None, "file does not exist")
+    prev = GENESIS
+    n = 0
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        # A torn final write: report it as the line that is bad.
+        pass
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        if raw == b"" and n == len(data.split(b"\n")):
+            n -= 1
+            break
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            return ChainReport(str(path), False, n - 1, n, "line is not valid JSON (torn or edited)")
+        if not isinstance(obj, dict) or obj.get("prev_sha256") != prev:
+            return ChainReport(str(path), False, n - 1, n,
+                               "prev_sha256 does not match the previous line "
+                               "(a line before it was edited, removed or inserted)")
+        if obj.get("seq") != n:
+            return ChainReport(str(path), False, n - 1, n, f"seq is {obj.get('seq')}, expected {n}")
+        if canonical(obj) != raw:
+            return ChainReport(str(path), False, n - 1, n, "line is not in canonical form (edited)")
+        prev = line_hash(raw)
+    report = ChainReport(str(path), True, n)
+    head_path = path.with_name(path.name + ".head")
+    if head_path.exists():
+        head = json.loads(head_path.read_text())
+        if head.get("lines", 0) > n:
+            return ChainReport(str(path), False, n, n + 1,
+                               f"log was truncated: its head anchor records {head['lines']} lines, "
+                               f"the file has {n}")
+        if head.get("lines") == n and head.get("last_sha256") != prev:
+            return ChainReport(str(path), False, n, n, "last line differs from the head anchor")
+    else:
+        report.warnings.append("no head anchor: truncation at the end cannot be detected")
+    return report
