@@ -20,11 +20,11 @@ def verify(file: Path = typer.Argument(..., help="A JSONL evidence log."),
     report = verify_chain(file)
     if as_json:
         emit_json(report.to_dict())
-    elif report.ok:
+    if report.ok and not as_json:
         console.print(f"[green]ok[/]: {file}: {report.lines} lines, chain intact")
         for w in report.warnings:
             console.print(f"[yellow]warning[/]: {w}")
-    else:
+    elif not report.ok:
         console.print(f"[bold red]error:[/] {file}: line {report.first_bad_line}: {report.reason}",
                       highlight=False)
     raise typer.Exit(0 if report.ok else 1)

@@ -1,7 +1,9 @@
 """Append-only, hash-chained JSONL evidence logs shared by every epic.
 
 Each line is a JSON object whose ``prev_sha256`` is the hex sha256 of the previous line's
-bytes (without its newline); the first line chains from 64 zeros. ``seq`` counts lines from 1.
+bytes (without its newline); the first line chains from 64 zeros. ``seq`` counts lines from 1,
+and ``entry_sha256`` seals the line's own content (the canonical JSON without that field), so
+an edited line is named itself, not only by the line after it.
 Appends take an exclusive ``flock`` and read the tail under it, so writers in several
 processes never interleave or fork the chain. A ``<file>.head`` anchor (line count and last
 line hash, replaced atomically under the same lock) lets ``verify`` detect a log that was cut
@@ -70,8 +72,10 @@ class EvidenceLog:
                 raise IntegrityError("evidence log ends with a partial line; refusing to extend it",
                                      path=self.path)
             prev_seq = json.loads(last)["seq"] if last else 0
-            entry = {"seq": prev_seq + 1, "ts": utc_iso(self.clock.now()),
-                     "prev_sha256": line_hash(last) if last else GENESIS, **record}
+            entry = {**record, "seq": prev_seq + 1, "ts": utc_iso(self.clock.now()),
+                     "prev_sha256": line_hash(last) if last else GENESIS}
+            entry.pop("entry_sha256", None)
+            entry["entry_sha256"] = hashlib.sha256(canonical(entry)).hexdigest()
             line = canonical(entry)
             os.write(fd, line + b"\n")
             os.fsync(fd)
@@ -116,14 +120,10 @@ def verify_chain(path: str | Path) -> ChainReport:
         return ChainReport(str(path), False, 0, None, "file does not exist")
     prev = GENESIS
     n = 0
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        # A torn final write: report it as the line that is bad.
-        pass
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        if raw == b"" and n == len(data.split(b"\n")):
-            n -= 1
-            break
+    raw_lines = path.read_bytes().split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()  # the newline that ends the last line
+    for n, raw in enumerate(raw_lines, start=1):
         try:
             obj = json.loads(raw)
         except ValueError:
@@ -132,6 +132,10 @@ def verify_chain(path: str | Path) -> ChainReport:
             return ChainReport(str(path), False, n - 1, n,
                                "prev_sha256 does not match the previous line "
                                "(a line before it was edited, removed or inserted)")
+        body = {k: v for k, v in obj.items() if k != "entry_sha256"}
+        if obj.get("entry_sha256") != hashlib.sha256(canonical(body)).hexdigest():
+            return ChainReport(str(path), False, n - 1, n, "line content was edited "
+                               "(entry_sha256 does not match)")
         if obj.get("seq") != n:
             return ChainReport(str(path), False, n - 1, n, f"seq is {obj.get('seq')}, expected {n}")
         if canonical(obj) != raw:

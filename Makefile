@@ -1,0 +1,40 @@
+# VVTV Ops Lab. `make drill` and `make test` bootstrap .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+READY  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: drill test bench lint lab clean-lab help
+
+help:
+	@echo "make drill   provision a lab station in ./lab and run every drill into reports/"
+	@echo "make test    unit, integration and BDD acceptance tests"
+	@echo "make bench   benchmarks side by side with the seed's commands and peers"
+	@echo "make lint    ruff + mypy on vvtvlib/"
+	@echo "make lab     JupyterLab on notebooks/"
+
+$(READY): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(READY)
+
+drill: $(READY)
+	$(VENV)/bin/vvtvctl drill all --lab lab --out reports
+
+test: $(READY)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(READY)
+	$(PY) benchmarks/run_all.py --out reports/bench
+
+lint: $(READY)
+	$(VENV)/bin/ruff check vvtvlib
+	$(VENV)/bin/mypy vvtvlib
+
+lab: $(READY)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-lab:
+	$(VENV)/bin/vvtvctl drill clean --lab lab 2>/dev/null || rm -rf lab

@@ -1,0 +1,5 @@
+"""``python -m vvtvlib.cli`` is ``vvtvctl``."""
+
+from .vvtvctl import main
+
+main()
