@@ -36,5 +36,5 @@ lint: $(READY)
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/
 
-clean-lab:
-	$(VENV)/bin/vvtvctl drill clean --lab lab 2>/dev/null || rm -rf lab
+clean-lab: $(READY)
+	$(VENV)/bin/vvtvctl drill clean --lab lab

@@ -117,6 +117,12 @@ def _force_rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@drill.command("clean")
+def clean(lab: Path = typer.Option(Path("lab"), "--lab", help="Lab folder to remove.")) -> None:
+    """Stop the lab's stations and remove the lab folder (locked-down snapshots included)."""
+    _clear_lab(lab)
+
+
 @drill.command("list")
 def list_drills() -> None:
     """List the drills in notebooks/, in the order `drill all` runs them."""
