@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from . import drill_cmds, evidence_cmds
+from . import drill_cmds, evidence_cmds, hibernation_cmds, ritual_cmds, station_cmds
 from .common import run_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
 
-for module in (evidence_cmds, drill_cmds):
+for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds):
     module.register(app)
 
 main = run_app(app)

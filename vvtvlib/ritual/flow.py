@@ -1,0 +1,359 @@
+"""The shutdown ritual (seed M1), step by step, reporting to a journal and an observer.
+
+    prechecks -> freeze -> final_frame -> snapshots -> manifest -> verify
+              -> stop -> last_transmission -> seal                  (the real ritual)
+              ->          last_transmission -> seal -> thaw          (--dry-run rehearsal)
+
+* A pre-check failure refuses the run before anything is changed.
+* Everything is written into a partial folder that ``seal`` renames; a failure before the
+  stop removes the partial folder and thaws the station, so it keeps broadcasting as before.
+* Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``.
+* ``VVTV_RITUAL_KILL_AFTER=<step>`` kills the process with SIGKILL right after that step's
+  evidence line: the crash-safety tests use it to prove that no step leaves a snapshot that
+  looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
+from vvtvlib.core.errors import CheckFailed, PrecheckFailed, StationNotRunning, VVTVError
+from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.layout import StationLayout
+
+from . import archives, finalframe, freeze, prechecks, probe, report, sealing, stop, telemetry
+from .config import RitualConfig, load_ritual_config
+from .journal import (
+    NullObserver,
+    RitualJournal,
+    RitualObserver,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Verdict,
+)
+from .transaction import SnapshotFolder, ritual_lock
+
+KILL_ENV = "VVTV_RITUAL_KILL_AFTER"
+EVIDENCE_NAME = "m1_artifacts.jsonl"
+LAST_TRANSMISSION = "last_transmission.md"
+REHEARSALS = "rehearsals"
+
+REAL_STEPS = ("prechecks", "freeze", "final_frame", "snapshots", "manifest", "verify", "stop",
+              "last_transmission", "seal")
+DRY_STEPS = ("prechecks", "freeze", "final_frame", "snapshots", "manifest", "verify",
+             "last_transmission", "seal", "thaw")
+
+
+@dataclass
+class RitualOptions:
+    dry_run: bool = False
+    strict: bool = False
+    overrides: list[str] = field(default_factory=list)  # ``--set section.key=value``
+    closing_bell: bool | None = None  # None: ``[stop] closing_bell`` decides
+    stamp: str | None = None  # default: now, ``YYYY-mm-dd_HHMMZ``
+    clock: Clock = SYSTEM_CLOCK
+
+
+def evidence_log(layout: StationLayout) -> EvidenceLog:
+    return EvidenceLog(layout.vault / EVIDENCE_NAME)
+
+
+def snapshot_parent(layout: StationLayout, dry_run: bool) -> Path:
+    """Rehearsals never land among real snapshots (nor count as a generation)."""
+    return layout.vault / REHEARSALS if dry_run else layout.snapshots
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _station_identity(layout: StationLayout) -> tuple[str, str]:
+    from vvtvlib.station.config import load_station_config
+
+    cfg = load_station_config(layout)
+    return cfg.station.id, cfg.station.profile
+
+
+class Ritual:
+    """One run. ``run()`` returns the journal or raises the step's error (the journal, with
+    the error recorded in it, stays available as ``ritual.journal`` and ``exc.journal``)."""
+
+    def __init__(self, layout: StationLayout, options: RitualOptions | None = None,
+                 observer: RitualObserver | None = None) -> None:
+        self.layout = layout
+        self.options = options or RitualOptions()
+        self.observer: RitualObserver = observer or NullObserver()
+        self.clock = self.options.clock
+        self.steps = DRY_STEPS if self.options.dry_run else REAL_STEPS
+        self.journal = RitualJournal(root=str(layout.root), stamp="", dry_run=self.options.dry_run,
+                                     strict=self.options.strict, run_id=secrets.token_hex(8))
+        self.evidence = evidence_log(layout)
+        self.config: RitualConfig | None = None
+        self.folder: SnapshotFolder | None = None
+        self.frozen = False
+        self.stopped = False
+        # what the steps hand on to each other
+        self.final_frame: dict[str, Any] = {}
+        self.snapshot: archives.SnapshotResult | None = None
+        self.manifest: dict[str, Any] = {}
+        self.versions: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> RitualJournal:
+        j = self.journal
+        j.started_utc = utc_iso(self.clock.now())
+        try:
+            self.config = load_ritual_config(self.layout, self.options.overrides)
+            j.config = self.config.as_dict()
+            with ritual_lock(self.layout.run / "ritual.lock"):
+                self._run_steps()
+            j.status = RunStatus.OK
+            return j
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        finally:
+            j.finished_utc = utc_iso(self.clock.now())
+
+    def _run_steps(self) -> None:
+        from vvtvlib.station import control
+
+        status = control.status(self.layout)
+        if not getattr(status, "up", False):
+            raise StationNotRunning(f"the station at {self.layout.root} is not running "
+                                    "(start it with `vvtvctl station up`)", path=self.layout.root)
+        self.journal.station_id, self.profile = _station_identity(self.layout)
+        self._step("prechecks", lambda rec: self._prechecks(rec, status))
+        parent = snapshot_parent(self.layout, self.options.dry_run)
+        self.folder = SnapshotFolder.begin(parent, self.options.stamp or stamp(self.clock.now()))
+        self.journal.stamp = self.folder.stamp
+        self._step("freeze", self._freeze)
+        self._step("final_frame", self._final_frame)
+        self._step("snapshots", self._snapshots)
+        self._step("manifest", self._manifest)
+        self._step("verify", self._verify)
+        if not self.options.dry_run:
+            self._step("stop", self._stop)
+        self._step("last_transmission", self._last_transmission)
+        self._step("seal", self._seal)
+        if self.options.dry_run:
+            self._step("thaw", self._thaw)
+
+    def _step(self, name: str, fn: Callable[[StepRecord], None]) -> None:
+        index = self.steps.index(name) + 1
+        self.observer.step_started(name, index, len(self.steps))
+        rec = StepRecord(name, started_utc=utc_iso(self.clock.now()))
+        t0 = time.monotonic()
+        try:
+            fn(rec)
+        except BaseException as exc:
+            rec.status = StepStatus.FAILED
+            rec.error = exc.message if isinstance(exc, VVTVError) else (str(exc) or
+                                                                       type(exc).__name__)
+            raise
+        finally:
+            rec.duration_s = round(time.monotonic() - t0, 3)
+            self.journal.steps.append(rec)
+            self.observer.step_finished(rec)
+            self._record(rec)
+        if os.environ.get(KILL_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _record(self, rec: StepRecord) -> None:
+        try:
+            self.evidence.append({"event": "m1.step", "run_id": self.journal.run_id,
+                                  "station_id": self.journal.station_id,
+                                  "stamp": self.journal.stamp or None,
+                                  "dry_run": self.options.dry_run, "step": rec.name,
+                                  "status": rec.status.value, "duration_s": rec.duration_s,
+                                  "artifacts": rec.artifacts, "error": rec.error,
+                                  "detail": rec.detail})
+        except OSError:
+            if rec.status is StepStatus.OK:
+                raise
+
+    def _fail(self, exc: BaseException) -> None:
+        j = self.journal
+        j.status = RunStatus.REFUSED if isinstance(exc, PrecheckFailed) else RunStatus.FAILED
+        if isinstance(exc, VVTVError):
+            j.error = exc.to_dict()
+        elif isinstance(exc, KeyboardInterrupt):
+            j.error = {"error": "Interrupted", "message": "interrupted", "exit_code": 4}
+        else:
+            j.error = {"error": type(exc).__name__, "message": str(exc), "exit_code": 1}
+        exc.journal = j  # type: ignore[attr-defined]
+        # Undo what can be undone: the station keeps broadcasting as before the ritual.
+        if self.folder is not None and not self.folder.committed:
+            self.folder.abort()
+        if self.frozen and not self.stopped:
+            try:
+                freeze.thaw(self.layout)
+                self.frozen = False
+                j.warnings.append("the ritual failed after the freeze; the station was thawed")
+            except (VVTVError, OSError) as thaw_exc:
+                j.warnings.append(f"thaw after failure did not complete: {thaw_exc}")
+
+    # ------------------------------------------------------------------ steps
+    @property
+    def cfg(self) -> RitualConfig:
+        assert self.config is not None
+        return self.config
+
+    def _prechecks(self, rec: StepRecord, status: Any) -> None:
+        measured = probe.measure(self.layout, status)
+        results = prechecks.evaluate(measured, self.cfg.prechecks, strict=self.options.strict)
+        self.journal.prechecks = results
+        for r in results:
+            self.observer.check(r)
+            if r.verdict is Verdict.WARN:
+                self.journal.warnings.append(r.sentence())
+        rec.detail = {"checks": [r.to_dict() for r in results],
+                      "thresholds": self.cfg.prechecks.model_dump()}
+        failed = [r for r in results if r.failed]
+        if failed:
+            raise PrecheckFailed(prechecks.refusal_message(results),
+                                 checks=[r.to_dict() for r in failed])
+
+    def _freeze(self, rec: StepRecord) -> None:
+        self.frozen = True  # set first: a failure half-way still thaws
+        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s)
+        rec.wait_s = detail.get("drain_wait_s", 0.0)
+        rec.detail = detail
+
+    def _final_frame(self, rec: StepRecord) -> None:
+        from vvtvlib.station import control
+
+        assert self.folder is not None
+        status = control.status(self.layout)
+        record = finalframe.capture(self.layout, status, self.folder.path, self.cfg.final_frame,
+                                    clock=self.clock)
+        self.final_frame = record
+        if not record["reproducible"]:
+            message = (f"final frame is {record['kpis']['phash_distance']} perceptual-hash bits "
+                       f"from the mezzanine frame (tolerance {record['phash_max_distance']})")
+            if self.options.strict:
+                raise CheckFailed(message, expected=f"<= {record['phash_max_distance']}",
+                                  actual=record["kpis"]["phash_distance"])
+            self.journal.warnings.append(message)
+        rec.artifacts = {finalframe.FRAME_NAME: record["sha256"],
+                         finalframe.RECORD_NAME: _sha256(self.folder.path / finalframe.RECORD_NAME)}
+        rec.detail = {k: record[k] for k in ("ts_utc", "slot_id", "plan_id_executado", "item_id",
+                                             "offset_s", "segment", "phash", "reproducible")}
+        rec.detail["kpis"] = record["kpis"]
+
+    def _snapshots(self, rec: StepRecord) -> None:
+        assert self.folder is not None
+        self.versions = telemetry.collect_versions()
+        clip = self.final_frame.get("reference", {}).get("clip")
+
+        def progress(done: int, total: int, what: str) -> None:
+            self.observer.step_progress("snapshots", done, total, what)
+
+        self.snapshot = archives.write_snapshots(
+            self.layout, self.folder.path, self.cfg.snapshot, self.versions,
+            dry_run=self.options.dry_run, sample_clips=[clip] if clip else [], progress=progress)
+        rec.detail = self.snapshot.summary()
+        rec.artifacts = {n: r.sha256 for n, r in self.snapshot.archives.items()}
+
+    def _manifest(self, rec: StepRecord) -> None:
+        from vvtvlib.vault.folder import file_record
+        from vvtvlib.vault.schema import build_manifest
+
+        assert self.folder is not None and self.snapshot is not None
+        line = sealing.lineage(self.layout)
+        self.journal.generation = line.generation
+        ff = self.final_frame
+        business = self.layout.configs / "business_logic.toml"
+        self.manifest = build_manifest(
+            station_id=self.journal.station_id, stamp=self.folder.stamp,
+            generation=line.generation, ancestor_signature=line.ancestor_signature,
+            profile=self.profile, dry_run=self.options.dry_run, versions=self.versions,
+            selection_seeds=probe.selection_seeds(self.layout),
+            business_logic_sha256=_sha256(business) if business.exists() else None,
+            playout={"slot_id": ff.get("slot_id"), "plan_id": ff.get("plan_id"),
+                     "item_id": ff.get("item_id"), "offset_s": ff.get("offset_s"),
+                     "segment": ff.get("segment"),
+                     "program_date_time": ff.get("program_date_time")},
+            final_frame={"file": finalframe.FRAME_NAME, "sha256": ff["sha256"],
+                         "phash": ff["phash"]},
+            databases=self.snapshot.databases,
+            archives={n: r.to_manifest() for n, r in self.snapshot.archives.items()},
+            artifacts={name: file_record(self.folder.path / name)
+                       for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME)},
+            ritual={"run_id": self.journal.run_id, "strict": self.options.strict,
+                    "thresholds": self.cfg.prechecks.model_dump(),
+                    "prechecks": [{"name": c.name, "verdict": c.verdict.value,
+                                   "measured": c.measured} for c in self.journal.prechecks]},
+        )
+        sealed = sealing.seal(self.layout, self.folder.path, self.manifest)
+        self.journal.manifest_sha256 = sealed["manifest_sha256"]
+        rec.detail = {"generation": line.generation, "ancestor": line.ancestor, **sealed}
+        rec.artifacts = {sealing.MANIFEST: sealed["manifest_sha256"],
+                         sealing.SIGNATURE: _sha256(self.folder.path / sealing.SIGNATURE)}
+
+    def _verify(self, rec: StepRecord) -> None:
+        assert self.folder is not None
+        if not (self.cfg.snapshot.verify or self.options.dry_run or self.options.strict):
+            rec.status = StepStatus.SKIPPED
+            rec.detail = {"reason": "[snapshot] verify = false"}
+            return
+        rec.detail = sealing.verify(self.layout, self.folder.path)
+
+    def _stop(self, rec: StepRecord) -> None:
+        assert self.folder is not None
+        self.stopped = True  # from here on the station is going down: no thaw on failure
+        detail = stop.clean_stop(self.layout, self.cfg.stop.timeout_s)
+        rec.wait_s = detail["broadcaster_stop_s"] + detail["station_down_s"]
+        bell = self.options.closing_bell
+        if bell if bell is not None else self.cfg.stop.closing_bell:
+            out = stop.closing_bell(self.folder.path / finalframe.FRAME_NAME,
+                                    self.folder.path / stop.CLOSING_BELL,
+                                    self.cfg.stop.closing_bell_s)
+            rec.artifacts[stop.CLOSING_BELL] = _sha256(out)
+        rec.detail = detail
+
+    def _last_transmission(self, rec: StepRecord) -> None:
+        assert self.folder is not None and self.snapshot is not None
+        text = report.render_last_transmission(
+            self.journal, self.final_frame,
+            {n: r.to_manifest() for n, r in self.snapshot.archives.items()})
+        path = self.folder.path / LAST_TRANSMISSION
+        path.write_text(text, encoding="utf-8")
+        rec.artifacts = {LAST_TRANSMISSION: _sha256(path)}
+
+    def _seal(self, rec: StepRecord) -> None:
+        assert self.folder is not None
+        final = self.folder.commit()
+        self.journal.snapshot_dir = str(final)
+        rec.detail = {"snapshot": str(final), "cleaned_partials": list(self.folder.cleaned)}
+        if not self.options.dry_run:
+            rec.detail.update(sealing.publish(self.layout, final, self.manifest))
+        rec.artifacts = {sealing.MANIFEST: self.journal.manifest_sha256 or ""}
+
+    def _thaw(self, rec: StepRecord) -> None:
+        rec.detail = freeze.thaw(self.layout)
+        self.frozen = False
+
+
+def run_ritual(layout: StationLayout, options: RitualOptions | None = None,
+               observer: RitualObserver | None = None) -> RitualJournal:
+    """Run the shutdown ritual (or its ``dry_run`` rehearsal) on a live station."""
+    return Ritual(layout, options, observer).run()
+
+
+__all__ = ["DRY_STEPS", "KILL_ENV", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
+           "run_ritual", "snapshot_parent"]

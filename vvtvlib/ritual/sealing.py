@@ -1,0 +1,121 @@
+"""Manifest, signature, verification and publication (seed M1 step 4).
+
+* ``lineage``: the generation this snapshot will be and the signature of its ancestor, from
+  ``vault/history/`` and the committed snapshots (whichever is newer, so a crash between the
+  rename and the history record cannot make a generation number be used twice);
+* ``seal``: ``last_manifest.json`` + ``signature.sig`` (foundation key) + ``SHA256SUMS``;
+* ``verify``: with the trust anchor only (``vault/keys/trusted/``, else the foundation
+  public key), never with a key found inside the snapshot;
+* ``publish``: after the rename, ``vault/manifests/`` gets a copy and ``vault/history/`` a
+  generation record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vvtvlib.core.layout import StationLayout
+
+MANIFEST = "last_manifest.json"
+SIGNATURE = "signature.sig"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    generation: int
+    ancestor_signature: str | None
+    ancestor: str | None  # where the ancestor was found
+
+
+def _committed_snapshots(layout: StationLayout) -> list[Path]:
+    if not layout.snapshots.is_dir():
+        return []
+    return sorted(p for p in layout.snapshots.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()
+                  and (p / SIGNATURE).is_file())
+
+
+def lineage(layout: StationLayout) -> Lineage:
+    from vvtvlib.revival.history import read_history
+    from vvtvlib.vault.minisign import signature_line
+
+    best = Lineage(1, None, None)
+    newest = 0
+    for rec in read_history(layout.history):
+        if rec.generation > newest:
+            newest = rec.generation
+            best = Lineage(rec.generation + 1, rec.signature,
+                           f"history/generation-{rec.generation:04d}.json")
+    for snap in _committed_snapshots(layout):
+        try:
+            meta = json.loads((snap / MANIFEST).read_bytes())
+        except ValueError:
+            continue
+        gen = meta.get("generation")
+        if isinstance(gen, int) and gen > newest and not meta.get("dry_run"):
+            newest = gen
+            best = Lineage(gen + 1, signature_line(snap / SIGNATURE), f"snapshots/{snap.name}")
+    return best
+
+
+def trusted_keys(layout: StationLayout) -> list[Any]:
+    from vvtvlib.vault.minisign import load_public_key, load_public_keys
+
+    if layout.trusted_keys.is_dir() and any(layout.trusted_keys.glob("*.pub")):
+        return load_public_keys(layout.trusted_keys)
+    return [load_public_key(layout.foundation_pub)]
+
+
+def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    from vvtvlib.vault.folder import seal_snapshot
+    from vvtvlib.vault.manifest import sha256_file
+    from vvtvlib.vault.minisign import signature_key_id
+
+    sealed = seal_snapshot(folder, manifest, layout.foundation_key)
+    digest, size = sha256_file(sealed.manifest_path)
+    return {"manifest_sha256": digest, "manifest_size": size,
+            "key_id": signature_key_id(sealed.signature_path),
+            "trusted_comment": sealed.trusted_comment}
+
+
+def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
+    from vvtvlib.vault.folder import verify_snapshot
+
+    result = verify_snapshot(folder, trusted_keys(layout))
+    return {"key_id": result.signature.key_id, "files_checked": len(result.checked),
+            "generation": result.manifest.generation}
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(src.read_bytes())
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dst)
+
+
+def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``vault/manifests/last_manifest.json`` (+ ``signature.sig``) and the history record."""
+    from vvtvlib.revival.history import GenerationRecord, write_record
+    from vvtvlib.vault.manifest import sha256_file
+    from vvtvlib.vault.minisign import load_public_key, signature_line
+
+    layout.manifests.mkdir(parents=True, exist_ok=True)
+    # signature first: a reader that sees the new manifest also sees its signature
+    _copy_atomic(folder / SIGNATURE, layout.manifests / SIGNATURE)
+    _copy_atomic(folder / MANIFEST, layout.manifests / MANIFEST)
+    digest, _ = sha256_file(folder / MANIFEST)
+    pub = load_public_key(layout.foundation_pub)
+    record = GenerationRecord(
+        generation=int(manifest["generation"]), kind="snapshot",
+        station_id=str(manifest["station_id"]), stamp=str(manifest["stamp"]),
+        created_utc=str(manifest["created_utc"]), signature=signature_line(folder / SIGNATURE),
+        ancestor_signature=manifest.get("ancestor_signature"), manifest_sha256=digest,
+        pubkey=pub.to_base64(), document=f"snapshots/{folder.name}/{MANIFEST}",
+        document_sha256=digest)
+    path = write_record(layout.history, record)
+    return {"manifests": str(layout.manifests / MANIFEST), "history": str(path)}
