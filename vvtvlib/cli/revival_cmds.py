@@ -1,0 +1,116 @@
+"""``logline revive``: bring a station up on a new node from a signed snapshot folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vvtvlib.revival import (
+    Phase,
+    PhaseRecord,
+    RevivalFailed,
+    RevivalObserver,
+    RevivalOptions,
+    RevivalReport,
+    parse_verify_pair,
+    revive,
+)
+
+from .common import console, emit_json, errors_to_exit, progress
+
+
+class _ProgressObserver(RevivalObserver):
+    def __init__(self, bar: object) -> None:
+        self.bar = bar
+        self.task = bar.add_task("revival", total=len(tuple(Phase)))  # type: ignore[attr-defined]
+
+    def phase_started(self, phase: Phase) -> None:
+        self.bar.update(self.task, description=f"{phase}")  # type: ignore[attr-defined]
+
+    def phase_progress(self, phase: Phase, message: str) -> None:
+        self.bar.update(self.task, description=f"{phase}: {message}")  # type: ignore[attr-defined]
+
+    def phase_finished(self, record: PhaseRecord) -> None:
+        colour = {"ok": "green", "warn": "yellow", "skipped": "cyan"}.get(str(record.status),
+                                                                          "red")
+        self.bar.console.print(  # type: ignore[attr-defined]
+            f"[{colour}]{record.status:>7}[/] {record.name:<12} {record.duration_s:8.2f} s"
+            + (f"  ({'; '.join(record.warnings)})" if record.warnings else ""),
+            highlight=False)
+        self.bar.advance(self.task)  # type: ignore[attr-defined]
+
+
+def _summary(report: RevivalReport) -> None:
+    if report.succeeded:
+        cont = report.continuity or {}
+        console.print(f"[bold green]revived[/] {report.station_id} generation "
+                      f"{report.source_generation} -> {report.new_generation} in "
+                      f"{report.rto_s:.1f} s (RTO); continuity "
+                      f"{'passed' if cont.get('passed') else 'not proven'}; report "
+                      f"{report.artifacts.get('report')}", highlight=False)
+        for f in report.divergences + report.corrections:
+            console.print(f"  [yellow]{f.what}[/]: {f.message}", highlight=False)
+
+
+def revive_cmd(
+    snapshots: Annotated[Path, typer.Option(
+        "--snapshots", help="The snapshot folder (vault/snapshots/<stamp>/ of the ritual).")],
+    target: Annotated[Path, typer.Option("--target", help="The new station root.")],
+    verify: Annotated[str | None, typer.Option(
+        "--verify", metavar="MANIFEST:SIG",
+        help="Manifest and signature (default: the ones in --snapshots).")] = None,
+    pubkey: Annotated[Path | None, typer.Option(
+        "--pubkey", help="Trusted foundation public key (.pub) or a folder of them; "
+        "default TARGET/vault/keys/trusted/.")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Missing optional tools are failures.")] = False,
+    prove_continuity: Annotated[bool, typer.Option(
+        "--prove-continuity", help="Compare the first frame after revival with "
+        "final_frame.jpg and the playout log.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Revive into a non-empty target (replaced files are moved to "
+        "TARGET/.displaced-<stamp>/).")] = False,
+    force_rollback: Annotated[bool, typer.Option(
+        "--force-rollback", help="Allow a generation older than the newest in the target's "
+        "history.")] = False,
+    report: Annotated[Path, typer.Option(
+        "--report", help="Where the report is written (always, also on failure).")
+    ] = Path("resurrection_report.json"),
+    blocklist: Annotated[list[Path] | None, typer.Option(
+        "--blocklist", help="Extra content blocklist (JSON); TARGET/vault/blocklist.json "
+        "always applies.")] = None,
+    stop_after: Annotated[bool, typer.Option(
+        "--stop-after", help="Stop the revived station at the end (rehearsals).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Verify, restore, prove continuity and reactivate a station from a signed snapshot."""
+    with errors_to_exit(as_json):
+        manifest = signature = None
+        if verify:
+            manifest, signature = parse_verify_pair(verify)
+        options = RevivalOptions(snapshots=snapshots, target=target, manifest=manifest,
+                                 signature=signature, pubkey=pubkey, strict=strict,
+                                 prove_continuity=prove_continuity, force=force,
+                                 force_rollback=force_rollback, report_path=report,
+                                 blocklists=list(blocklist or []), leave_running=not stop_after)
+        try:
+            with progress(not as_json) as bar:
+                result = revive(options, _ProgressObserver(bar))
+        except RevivalFailed as exc:
+            if as_json:
+                emit_json(exc.report.to_dict())
+            where = (exc.report.failure or {}).get("phase")
+            console.print(f"[bold red]error:[/] revival failed in {where}: {exc.message} "
+                          f"(report: {options.report_path})", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        if as_json:
+            emit_json(result.to_dict())
+        else:
+            _summary(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("revive")(revive_cmd)

@@ -1,0 +1,124 @@
+"""The guardian's values: what a guarded path should look like, what was seen, what diverged.
+
+Paths are relative to the station root (``vault/snapshots/<stamp>/last_manifest.json``) so a
+baseline and a report read the same on any host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Immutability = Literal["chattr", "readonly", "none"]
+IMMUTABILITY_KINDS: tuple[str, ...] = ("chattr", "readonly", "none")
+
+# Divergence kinds, in the order a report lists them.
+KINDS = ("missing", "new", "type", "content", "size", "mtime", "mode", "owner", "flag",
+         "unreadable", "disk", "write_event")
+
+
+@dataclass(frozen=True)
+class GuardedEntry:
+    """One path as it must stay while the station hibernates."""
+
+    path: str
+    type: str  # "file", "dir" or "symlink"
+    size: int
+    mode: int  # permission bits
+    mtime_ns: int
+    uid: int
+    gid: int
+    immutability: Immutability
+    sha256: str | None = None  # files only (of the link target for a symlink)
+    target: str | None = None  # symlinks only
+    original_mode: int | None = None  # before lockdown made it read-only (resume restores it)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mode"] = f"{self.mode:04o}"
+        if self.original_mode is not None:
+            out["original_mode"] = f"{self.original_mode:04o}"
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuardedEntry:
+        om = data.get("original_mode")
+        return cls(path=data["path"], type=data["type"], size=int(data["size"]),
+                   mode=int(str(data["mode"]), 8), mtime_ns=int(data["mtime_ns"]),
+                   uid=int(data["uid"]), gid=int(data["gid"]),
+                   immutability=data["immutability"], sha256=data.get("sha256"),
+                   target=data.get("target"),
+                   original_mode=int(str(om), 8) if om is not None else None)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one ``lstat`` (plus the flags ioctl where expected) saw."""
+
+    path: str
+    type: str
+    size: int
+    mode: int
+    mtime_ns: int
+    uid: int
+    gid: int
+    immutable: bool | None = None  # None: not read (not expected, or unsupported)
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Divergence:
+    path: str
+    kind: str
+    expected: Any = None
+    actual: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "expected": self.expected,
+                "actual": self.actual}
+
+    def sentence(self) -> str:
+        return f"{self.path}: {self.kind} (expected {self.expected}, found {self.actual})"
+
+
+@dataclass
+class CycleReport:
+    """One guardian cycle: the line appended to ``vault/sleepguard_report.jsonl``."""
+
+    cycle: int
+    files_stated: int
+    files_hashed: int
+    bytes_hashed: int
+    duration_s: float
+    coverage: float
+    sample: int
+    disk_free_pct: float
+    budget_exhausted: bool = False
+    interrupted: bool = False
+    hashed: list[str] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.divergences)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": "cycle", "cycle": self.cycle, "alert": self.alert,
+                "files_stated": self.files_stated, "files_hashed": self.files_hashed,
+                "bytes_hashed": self.bytes_hashed, "duration_s": round(self.duration_s, 6),
+                "coverage": round(self.coverage, 6), "sample": self.sample,
+                "disk_free_pct": round(self.disk_free_pct, 3),
+                "budget_exhausted": self.budget_exhausted, "interrupted": self.interrupted,
+                "divergences": [d.to_dict() for d in self.divergences]}
+
+
+@dataclass
+class WatchAlert:
+    """A write seen by the watcher between cycles: raised at once, not at the next cycle."""
+
+    after_cycle: int
+    divergences: list[Divergence]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": "watch", "cycle": self.after_cycle, "alert": True,
+                "divergences": [d.to_dict() for d in self.divergences]}

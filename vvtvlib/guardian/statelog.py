@@ -1,0 +1,47 @@
+"""The hibernation state log ``vault/sleepguard_state.jsonl`` (hash-chained): lockdown appends
+``{"state": "hibernating", "baseline_sha256": ...}``, resume appends ``{"state": "awake"}``, and
+a guardian that had to establish its own baseline appends ``{"event": "baseline", ...}``.
+The last baseline hash recorded since the last ``awake`` is the pinned one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
+from vvtvlib.core.errors import IntegrityError
+from vvtvlib.core.evidence import EvidenceLog, verify_chain
+
+from .paths import GuardianPaths
+
+HIBERNATING, AWAKE = "hibernating", "awake"
+
+
+def _entries(paths: GuardianPaths) -> list[dict[str, Any]]:
+    if not paths.state_log.exists():
+        return []
+    report = verify_chain(paths.state_log)
+    if not report.ok:
+        raise IntegrityError(f"state log {paths.state_log} is not intact: line "
+                             f"{report.first_bad_line}: {report.reason}", path=paths.state_log)
+    return list(EvidenceLog(paths.state_log).entries())
+
+
+def current_state(paths: GuardianPaths) -> dict[str, Any] | None:
+    """The last ``state`` line (None: never locked down)."""
+    states = [e for e in _entries(paths) if "state" in e]
+    return states[-1] if states else None
+
+
+def pinned_baseline(paths: GuardianPaths) -> str | None:
+    pinned = None
+    for entry in _entries(paths):
+        if entry.get("state") == AWAKE:
+            pinned = None
+        elif entry.get("baseline_sha256"):
+            pinned = entry["baseline_sha256"]
+    return pinned
+
+
+def append_state(paths: GuardianPaths, record: dict[str, Any],
+                 clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+    return EvidenceLog(paths.state_log, clock=clock).append(record)

@@ -1,0 +1,30 @@
+"""M3 resurrection: verify a signed snapshot, restore it on a new node, prove continuity,
+reactivate the station and leave a signed report and a new generation in its history.
+
+    revive(RevivalOptions(snapshots=..., target=..., pubkey=..., prove_continuity=True))
+        -> RevivalReport            (raises RevivalFailed, which carries the report)
+
+Concepts, one module each: ``journal`` (typed phase records and the report), ``runner``
+(phase timings, observer), ``provision``, ``verify``, ``restore`` (staging, content gate,
+schema migrations), ``sanity`` (databases, versions, encoder preset), ``proof`` and
+``continuity`` (the frame/playout proof and its pure decision), ``history`` (lineage and
+rollback protection), ``blocklist`` (content gate), ``presets`` (encoder adaptation),
+``report`` (node key, signed report, hash-chained log), ``flow`` (the sequence).
+"""
+
+from .blocklist import Blocklist, ContentBlocked, load_blocklist
+from .continuity import ContinuityVerdict, Measurement, Position, Thresholds, decide
+from .flow import RevivalFailed, revive
+from .history import GenerationRecord, RollbackRefused, newest_generation, read_history
+from .journal import PHASES, Finding, Phase, PhaseRecord, PhaseStatus, RevivalReport
+from .options import RevivalOptions, parse_verify_pair
+from .presets import Adaptation, EncoderCaps, adapt_encoder
+from .runner import RevivalObserver
+
+__all__ = [
+    "Adaptation", "Blocklist", "ContentBlocked", "ContinuityVerdict", "EncoderCaps", "Finding",
+    "GenerationRecord", "Measurement", "PHASES", "Phase", "PhaseRecord", "PhaseStatus",
+    "Position", "RevivalFailed", "RevivalObserver", "RevivalOptions", "RevivalReport",
+    "RollbackRefused", "Thresholds", "adapt_encoder", "decide", "load_blocklist",
+    "newest_generation", "parse_verify_pair", "read_history", "revive",
+]

@@ -1,0 +1,147 @@
+"""The revival journal: typed phase records, findings and the report they add up to.
+
+A revival is a fixed sequence of phases. Each phase appends a ``PhaseRecord`` (status,
+timings, details, warnings); findings (divergences between the recorded and the new node,
+corrections the revival applied, warnings) are kept apart so the report can list them.
+The sum of the phase durations is the measured RTO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+REPORT_SCHEMA = "vvtv.resurrection/1"
+
+
+class Phase(StrEnum):
+    PROVISION = "provision"
+    VERIFY = "verify"
+    RESTORE = "restore"
+    SANITY = "sanity"
+    CONTINUITY = "continuity"
+    REACTIVATION = "reactivation"
+    REPORT = "report"
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
+
+
+class PhaseStatus(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class PhaseRecord:
+    name: Phase
+    status: PhaseStatus = PhaseStatus.OK
+    started_utc: str = ""
+    duration_s: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["name"] = str(self.name)
+        out["status"] = str(self.status)
+        return out
+
+
+@dataclass
+class Finding:
+    """A divergence (recorded != found), a correction (what the revival changed) or a warning."""
+
+    phase: Phase
+    what: str
+    message: str
+    recorded: Any = None
+    found: Any = None
+    severity: str = "warning"  # warning | critical
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["phase"] = str(self.phase)
+        return out
+
+
+@dataclass
+class RevivalReport:
+    """What ``revive`` returns and what ``resurrection_report.json`` holds."""
+
+    snapshots: str
+    target: str
+    schema: str = REPORT_SCHEMA
+    status: str = "running"  # running | succeeded | failed
+    started_utc: str = ""
+    finished_utc: str = ""
+    station_id: str | None = None
+    stamp: str | None = None
+    source_generation: int | None = None
+    new_generation: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    phases: list[PhaseRecord] = field(default_factory=list)
+    divergences: list[Finding] = field(default_factory=list)
+    corrections: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    versions: dict[str, Any] = field(default_factory=dict)
+    continuity: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    trust: dict[str, Any] = field(default_factory=dict)
+    node_key: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def rto_s(self) -> float:
+        return round(sum(p.duration_s for p in self.phases), 3)
+
+    def phase(self, name: Phase | str) -> PhaseRecord | None:
+        for record in self.phases:
+            if record.name == name:
+                return record
+        return None
+
+    def phase_timings(self) -> dict[str, float]:
+        return {str(p.name): p.duration_s for p in self.phases}
+
+    def critical_warnings(self) -> list[Finding]:
+        return [f for f in self.warnings + self.divergences if f.severity == "critical"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema, "status": self.status, "snapshots": self.snapshots,
+            "target": self.target, "started_utc": self.started_utc,
+            "finished_utc": self.finished_utc, "station_id": self.station_id,
+            "stamp": self.stamp, "source_generation": self.source_generation,
+            "new_generation": self.new_generation, "options": self.options,
+            "rto_s": self.rto_s, "phase_timings": self.phase_timings(),
+            "phases": [p.to_dict() for p in self.phases],
+            "divergences": [f.to_dict() for f in self.divergences],
+            "corrections": [f.to_dict() for f in self.corrections],
+            "warnings": [f.to_dict() for f in self.warnings],
+            "versions": self.versions, "continuity": self.continuity,
+            "failure": self.failure, "trust": self.trust, "node_key": self.node_key,
+            "artifacts": self.artifacts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RevivalReport:
+        def findings(key: str) -> list[Finding]:
+            return [Finding(**{**f, "phase": Phase(f["phase"])}) for f in data.get(key, [])]
+
+        phases = [PhaseRecord(**{**p, "name": Phase(p["name"]), "status": PhaseStatus(p["status"])})
+                  for p in data.get("phases", [])]
+        simple = {k: data[k] for k in (
+            "snapshots", "target", "schema", "status", "started_utc", "finished_utc",
+            "station_id", "stamp", "source_generation", "new_generation", "options",
+            "versions", "continuity", "failure", "trust", "node_key", "artifacts") if k in data}
+        return cls(**simple, phases=phases, divergences=findings("divergences"),
+                   corrections=findings("corrections"), warnings=findings("warnings"))

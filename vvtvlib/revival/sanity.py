@@ -1,0 +1,113 @@
+"""Sanity: databases sound and equal to what the ritual recorded, versions compared, encoder
+preset adapted to this node's FFmpeg.
+
+Database equality is the RPO proof: every table the manifest describes must have the same
+row count and ordered-row digest after restore (nothing lost, nothing extra).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from vvtvlib.core.config import dump_toml
+from vvtvlib.core.errors import IntegrityError
+from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.schema import Manifest
+from vvtvlib.vault.sqlite import foreign_key_check, integrity_check, table_digests
+
+from .presets import Adaptation, EncoderCaps, adapt_encoder
+
+ENCODER_TOML = "encoder.toml"
+# What the station encodes with (its mezzanines and renditions) unless encoder.toml says else.
+DEFAULT_ENCODER = {"codec": "libx264", "preset": "ultrafast", "tune": "zerolatency",
+                   "pix_fmt": "yuv420p"}
+
+
+def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    dbs = sorted(layout.data.glob("*.sqlite"))
+    if not dbs:
+        raise IntegrityError(f"no databases were restored into {layout.data}", path=layout.data)
+    for db in dbs:
+        problems = integrity_check(db)
+        if problems:
+            raise IntegrityError(f"{db.name}: integrity_check failed: {problems[0]}", path=db,
+                                 expected="ok", actual=problems[:5])
+        fks = foreign_key_check(db)
+        if fks:
+            raise IntegrityError(f"{db.name}: foreign_key_check found {len(fks)} violation(s), "
+                                 f"first in table {fks[0]['table']}", path=db,
+                                 expected=[], actual=fks[:5])
+        entry: dict[str, Any] = {"integrity_check": "ok", "foreign_key_check": "ok"}
+        recorded = manifest.databases.get(db.name)
+        if recorded is not None:
+            digests = table_digests(db)
+            for table, want in recorded.tables.items():
+                got = digests.get(table)
+                if got is None or got["sha256"] != want.sha256 or got["rows"] != want.rows:
+                    raise IntegrityError(
+                        f"{db.name}: table {table} differs from the manifest "
+                        f"({want.rows} rows recorded, {got['rows'] if got else 0} restored)",
+                        path=db, expected=want.sha256, actual=got["sha256"] if got else None,
+                        table=table)
+            entry["tables_equal"] = len(recorded.tables)
+            entry["rows"] = sum(t.rows for t in recorded.tables.values())
+        out[db.name] = entry
+    return out
+
+
+def compare_versions(recorded: dict[str, Any], node: dict[str, Any]
+                     ) -> list[tuple[str, str, Any, Any]]:
+    """(what, message, recorded, found) for every tool whose version differs."""
+    from .presets import same_version
+
+    out = []
+    for tool in ("vvtvlib", "python", "sqlite", "ffmpeg", "nginx"):
+        want, have = recorded.get(tool), node.get(tool)
+        if want is None:
+            continue
+        if have is None:
+            out.append((f"version:{tool}", f"{tool} {want} was recorded; it is not installed "
+                        "on this node", want, None))
+        elif not same_version(str(want), str(have)):
+            out.append((f"version:{tool}", f"{tool} differs: recorded {want}, this node has "
+                        f"{have}", want, have))
+    return out
+
+
+def encoder_settings_path(layout: StationLayout) -> Path:
+    return layout.configs / ENCODER_TOML
+
+
+def load_encoder_settings(layout: StationLayout) -> dict[str, Any]:
+    path = encoder_settings_path(layout)
+    if not path.is_file():
+        return dict(DEFAULT_ENCODER)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.get("encoder", {}).items()}
+
+
+def node_caps() -> EncoderCaps:
+    from vvtvlib.media.ffmpeg import ffmpeg_capabilities, ffmpeg_version
+
+    return EncoderCaps(ffmpeg_version(), frozenset(ffmpeg_capabilities()["encoders"]))
+
+
+def adapt_encoder_preset(layout: StationLayout, recorded_ffmpeg: str | None,
+                         caps: EncoderCaps | None = None) -> Adaptation:
+    """Adapt and, when anything changed, write ``system/configs/encoder.toml`` with the
+    settings this node's broadcaster encodes with (and what they were adapted from)."""
+    caps = caps or node_caps()
+    settings = load_encoder_settings(layout)
+    adaptation = adapt_encoder(settings, recorded_ffmpeg, caps)
+    if adaptation.changed:
+        body = {"encoder": adaptation.settings,
+                "adapted": {"recorded_ffmpeg": recorded_ffmpeg or "", "node_ffmpeg":
+                            caps.version or "", "changed": [c.key for c in adaptation.changes]}}
+        path = encoder_settings_path(layout)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# Written by logline revive: encoder settings adapted to this "
+                        "node's FFmpeg.\n" + dump_toml(body), encoding="utf-8")
+    return adaptation

@@ -1,0 +1,281 @@
+"""Station control as in the seed's runbooks: status, pause/resume, queue freeze,
+broadcaster start/stop, discovery hold, wait-until-empty.
+
+Flags persist in ``data/control.sqlite`` (so they survive a crash) and commands are
+idempotent. When the station is up, a flag change is pushed to the supervisor and the call
+returns once it is in force. Commands that need the running station raise
+``StationNotRunning``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vvtvlib.core import errors
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
+from vvtvlib.core.errors import (
+    DependencyMissing,
+    StationNotRunning,
+    TimedOut,
+    UsageError,
+    VVTVError,
+)
+from vvtvlib.core.layout import StationLayout
+
+from .config import load_station_config
+from .db import opened
+from .runtime import RuntimeInfo, control_token, read_runtime, supervisor_alive
+from .state import WORKERS, ControlStore, Position
+
+
+def as_layout(layout: StationLayout | str | Path) -> StationLayout:
+    return layout if isinstance(layout, StationLayout) else StationLayout.at(layout)
+
+
+@dataclass
+class StationStatus:
+    up: bool
+    profile: str
+    station_id: str
+    root: str
+    queue_buffer_s: float
+    queue_entries: int
+    paused: dict[str, bool]
+    queue_frozen: bool
+    discovery_hold_until: str | None
+    in_progress: int
+    in_progress_by_worker: dict[str, int]
+    encoder_running: bool
+    encoder_uptime_s: float
+    encoder_restarts: int
+    encoder_last_restart_utc: str | None
+    encoder_run_id: str | None
+    encoder_args: list[str] | None
+    segment_age_s: float | None
+    playing: dict[str, Any] | None
+    resume: dict[str, Any] | None
+    broadcaster_desired: str
+    hls_url: str | None
+    status_url: str | None
+    generation: int
+    applied_generation: int | None
+    pid: int | None
+    nginx: dict[str, Any] | None = None
+    worker_errors: dict[str, str] = field(default_factory=dict)
+    checked_utc: str = field(default_factory=utc_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def flags_applied(self) -> bool:
+        return self.applied_generation is not None and self.applied_generation >= self.generation
+
+
+def _queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[float, int]:
+    """Seconds of programming left from the playing (or resume) position to the queue end."""
+    pos = int(at.get("queue_position", 0)) if at else 0
+    offset = float(at.get("offset_s", 0.0)) if at else 0.0
+    try:
+        with opened(layout.db("queue"), readonly=True) as conn:
+            total, n = conn.execute(
+                "SELECT COALESCE(SUM(duration_s), 0), COUNT(*) FROM queue "
+                "WHERE status='queued' AND position >= ?", (pos,)).fetchone()
+    except DependencyMissing:
+        return 0.0, 0
+    return max(0.0, float(total) - offset), int(n)
+
+
+def _runtime(info: RuntimeInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    try:
+        resp = httpx.get(info.status_url, timeout=3)
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()
+        return data
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def status(layout: StationLayout | str | Path) -> StationStatus:
+    """What the station is doing; works (with ``up=False``) when it is down."""
+    layout = as_layout(layout)
+    store = ControlStore(layout)
+    if not store.exists():
+        raise DependencyMissing(f"{layout.root} is not an initialised station "
+                                "(run `vvtvctl station init`)", path=layout.root)
+    cfg = load_station_config(layout)
+    kv = store.get_many()
+    flags = store.flags()
+    info = read_runtime(layout) if supervisor_alive(layout) else None
+    rt = _runtime(info)
+    playing = kv.get("playing")
+    enc = (rt or {}).get("encoder") or {}
+    stored_enc = kv.get("encoder") or {}
+    buffer_s, n = _queue_buffer(layout, playing or kv.get("resume"))
+    return StationStatus(
+        up=rt is not None, profile=cfg.station.profile, station_id=cfg.station.id,
+        root=str(layout.root), queue_buffer_s=round(buffer_s, 3), queue_entries=n,
+        paused=dict(flags.paused), queue_frozen=flags.queue_frozen,
+        discovery_hold_until=flags.discovery_hold_until,
+        in_progress=int((rt or {}).get("in_progress", 0)),
+        in_progress_by_worker=(rt or {}).get("in_progress_by_worker")
+        or dict.fromkeys(WORKERS, 0),
+        encoder_running=bool(enc.get("running", False)),
+        encoder_uptime_s=float(enc.get("uptime_s", 0.0)),
+        encoder_restarts=int(enc.get("restarts", stored_enc.get("restarts", 0))),
+        encoder_last_restart_utc=enc.get("last_restart_utc", stored_enc.get("last_restart_utc")),
+        encoder_run_id=enc.get("run_id"), encoder_args=enc.get("args"),
+        segment_age_s=(rt or {}).get("segment_age_s"),
+        playing=playing, resume=kv.get("resume"),
+        broadcaster_desired=flags.broadcaster_desired,
+        hls_url=info.hls_url if info and rt else None,
+        status_url=info.status_url if info and rt else None,
+        generation=flags.generation,
+        applied_generation=(rt or {}).get("applied_generation"),
+        pid=info.pid if info and rt else None, nginx=(rt or {}).get("nginx"),
+        worker_errors=(rt or {}).get("worker_errors") or {},
+    )
+
+
+# ---------------------------------------------------------------------- talking to it
+def _require_up(layout: StationLayout) -> RuntimeInfo:
+    info = read_runtime(layout) if supervisor_alive(layout) else None
+    if info is None:
+        raise StationNotRunning(f"the station at {layout.root} is not running "
+                                "(start it with `vvtvctl station up`)", path=layout.root)
+    return info
+
+
+def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None,
+          timeout_s: float = 30.0) -> dict[str, Any]:
+    info = _require_up(layout)
+    token = control_token(layout) or ""
+    try:
+        resp = httpx.post(f"{info.control_url}/{action}", json=body or {},
+                          headers={"X-VVTV-Token": token}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise StationNotRunning(f"the station supervisor did not answer: {exc}") from exc
+    data: dict[str, Any] = resp.json()
+    if resp.status_code == 409:  # a lab error raised by the supervisor: same class here
+        cls = getattr(errors, str(data.get("error")), VVTVError)
+        if not (isinstance(cls, type) and issubclass(cls, VVTVError)):
+            cls = VVTVError
+        raise cls(str(data.get("message")))
+    if resp.status_code == 400:
+        raise UsageError(str(data.get("error")))
+    if resp.status_code != 200:
+        raise VVTVError(f"the station refused {action}: {data.get('error')}")
+    return data
+
+
+def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
+               require_up: bool) -> dict[str, Any]:
+    store = ControlStore(layout)
+    if not store.exists():
+        raise DependencyMissing(f"{layout.root} is not an initialised station", path=layout.root)
+    up = supervisor_alive(layout)
+    if require_up and not up:
+        _require_up(layout)
+    current = store.get_many()
+    changed = any(current.get(k) != v for k, v in values.items())
+    gen = store.set(values, command=command, detail=values, bump=changed) if changed \
+        else int(current.get("generation", 0))
+    applied = None
+    if up:
+        applied = _post(layout, "reload").get("applied_generation")
+    return {"command": command, "changed": changed, "generation": gen,
+            "applied": applied is not None and applied >= gen, "station_up": up}
+
+
+def set_worker_paused(layout: StationLayout | str | Path, worker: str, paused: bool, *,
+                      require_up: bool = False) -> dict[str, Any]:
+    layout = as_layout(layout)
+    if worker not in WORKERS:
+        raise UsageError(f"unknown worker {worker!r} (choose {', '.join(WORKERS)})")
+    flags = ControlStore(layout).flags()
+    new = {**flags.paused, worker: paused}
+    out = _set_flags(layout, {"paused": new}, f"{worker} {'pause' if paused else 'resume'}",
+                     require_up)
+    return {**out, "worker": worker, "paused": paused}
+
+
+def set_queue_frozen(layout: StationLayout | str | Path, frozen: bool, *,
+                     require_up: bool = False) -> dict[str, Any]:
+    layout = as_layout(layout)
+    out = _set_flags(layout, {"queue_frozen": frozen},
+                     f"queue freeze --{'on' if frozen else 'off'}", require_up)
+    return {**out, "queue_frozen": frozen}
+
+
+def set_discovery_hold(layout: StationLayout | str | Path, until: datetime | str | None, *,
+                       require_up: bool = False) -> dict[str, Any]:
+    """Keep discovery from running until ``until`` (UTC); ``None`` lifts the hold."""
+    layout = as_layout(layout)
+    value = utc_iso(until) if isinstance(until, datetime) else until
+    out = _set_flags(layout, {"discovery_hold_until": value}, "discovery hold", require_up)
+    return {**out, "discovery_hold_until": value}
+
+
+def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
+               clock: Clock = SYSTEM_CLOCK, poll_s: float = 0.25) -> StationStatus:
+    """Wait until the flags in force are the latest and no job is in progress."""
+    layout = as_layout(layout)
+    _require_up(layout)
+    _post(layout, "reload")
+    deadline = clock.monotonic() + timeout_s
+    while True:
+        st = status(layout)
+        if not st.up:
+            raise StationNotRunning(f"the station at {layout.root} stopped while waiting")
+        if st.flags_applied and st.in_progress == 0:
+            return st
+        if clock.monotonic() >= deadline:
+            raise TimedOut(f"{st.in_progress} job(s) still in progress after {timeout_s:g} s",
+                           actual=st.in_progress_by_worker)
+        clock.sleep(poll_s)
+
+
+def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = None,
+                      offset_s: float | None = None, *, timeout_s: float = 30.0
+                      ) -> StationStatus:
+    """Start ingest (at the resume point, or at ``item_id``/``offset_s``, rounded down to a
+    segment boundary); returns once the run's first segment is served."""
+    layout = as_layout(layout)
+    _require_up(layout)
+    ControlStore(layout).set({"broadcaster": {"desired": "on"}}, command="broadcaster start",
+                             detail={"item_id": item_id, "offset_s": offset_s})
+    body: dict[str, Any] = {}
+    if item_id is not None:
+        body["item_id"] = item_id
+    if offset_s is not None:
+        body["offset_s"] = offset_s
+    _post(layout, "broadcaster/start", body)
+    from .supervisor import wait_serving
+
+    return wait_serving(layout, ingest=True, timeout_s=timeout_s)
+
+
+def broadcaster_stop(layout: StationLayout | str | Path, timeout_s: float = 15.0
+                     ) -> dict[str, Any]:
+    """Stop ingest gracefully (last segment flushed); returns the recorded resume position."""
+    layout = as_layout(layout)
+    _require_up(layout)
+    ControlStore(layout).set({"broadcaster": {"desired": "off"}}, command="broadcaster stop")
+    out = _post(layout, "broadcaster/stop", timeout_s=timeout_s + 5)
+    return {"stopped": True, "resume": out.get("resume")}
+
+
+def resume_position(layout: StationLayout | str | Path) -> Position | None:
+    return Position.from_dict(ControlStore(as_layout(layout)).get("resume"))
+
+
+__all__ = ["StationStatus", "as_layout", "broadcaster_start", "broadcaster_stop",
+           "resume_position", "set_discovery_hold", "set_queue_frozen", "set_worker_paused",
+           "status", "wait_empty"]

@@ -1,0 +1,169 @@
+"""A snapshot folder as a whole: seal it (manifest, signature, ``SHA256SUMS``), verify it
+against trusted keys only, and restore every archive from it.
+
+Verification order: the signature of ``last_manifest.json`` with a pinned key (the manifest
+bytes are read once, and the bytes checked are the bytes parsed), the trusted comment
+against the manifest, then the size and sha256 of every archive and artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vvtvlib.core.errors import IntegrityError, SignatureError
+
+from .manifest import sha256_file, write_sha256sums
+from .minisign import PublicKey, SecretKey, VerifiedSignature, sign_file, verify_bytes
+from .restore import (
+    DEFAULT_MAX_RATIO,
+    Item,
+    RestoreResult,
+    restore_archives,
+    verify_archive,
+)
+from .schema import Manifest, parse_manifest, write_manifest
+
+MANIFEST = "last_manifest.json"
+SIGNATURE = "signature.sig"
+SUMS = "SHA256SUMS"
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    name: str
+    kind: str  # "manifest", "archive" or "artifact"
+    size: int
+    sha256: str
+
+
+@dataclass
+class VerifiedSnapshot:
+    folder: Path
+    manifest: Manifest
+    signature: VerifiedSignature
+    checked: list[CheckedFile] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {"ok": True, "folder": str(self.folder), "station_id": m.station_id,
+                "stamp": m.stamp, "generation": m.generation, "key_id": self.signature.key_id,
+                "trusted_comment": self.signature.trusted_comment,
+                "fields": self.signature.fields,
+                "files": [c.__dict__ for c in self.checked]}
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """``{"sha256", "size"}`` of an artifact, for the manifest's ``artifacts``."""
+    digest, size = sha256_file(path)
+    return {"sha256": digest, "size": size}
+
+
+@dataclass(frozen=True)
+class Sealed:
+    manifest_path: Path
+    signature_path: Path
+    sums_path: Path
+    trusted_comment: str
+
+
+def seal_snapshot(folder: str | Path, manifest: Mapping[str, Any], secret: SecretKey | str | Path,
+                  ) -> Sealed:
+    """Write ``last_manifest.json`` (canonical), sign it (trusted comment: station,
+    generation, stamp, timestamp, file) and write ``SHA256SUMS`` for the folder."""
+    folder = Path(folder)
+    mpath, spath = folder / MANIFEST, folder / SIGNATURE
+    write_manifest(mpath, dict(manifest))
+    comment = sign_file(secret, mpath, spath, {"station": manifest["station_id"],
+                                               "generation": manifest["generation"],
+                                               "stamp": manifest["stamp"]})
+    names = [*manifest.get("archives", {}), *manifest.get("artifacts", {}), MANIFEST, SIGNATURE]
+    pairs = [(n, sha256_file(folder / n)[0]) for n in names if (folder / n).is_file()]
+    sums = write_sha256sums(folder / SUMS, pairs)
+    return Sealed(mpath, spath, sums, comment)
+
+
+def _check_trusted_fields(sig: VerifiedSignature, manifest: Manifest, sig_path: Path) -> None:
+    expect = {"station": manifest.station_id, "generation": str(manifest.generation),
+              "stamp": manifest.stamp, "file": MANIFEST}
+    for key, want in expect.items():
+        got = sig.fields.get(key)
+        if got is not None and got != want:
+            raise SignatureError(f"{sig_path}: trusted comment says {key}:{got}, the manifest "
+                                 f"says {want}", path=sig_path, expected=want, actual=got)
+
+
+def _check_artifact(path: Path, want: Mapping[str, Any]) -> CheckedFile:
+    if not path.is_file():
+        raise IntegrityError(f"{path}: artifact is missing", path=path)
+    size = path.stat().st_size
+    if size != want["size"]:
+        raise IntegrityError(f"{path}: size is {size} bytes, the manifest says {want['size']}",
+                             path=path, expected=want["size"], actual=size)
+    digest, _ = sha256_file(path)
+    if digest != want["sha256"]:
+        raise IntegrityError(f"{path}: sha256 is {digest}, the manifest says {want['sha256']}",
+                             path=path, expected=want["sha256"], actual=digest)
+    return CheckedFile(path.name, "artifact", size, digest)
+
+
+def verify_snapshot(folder: str | Path, pubkeys: PublicKey | Iterable[PublicKey], *,
+                    manifest_path: str | Path | None = None, sig_path: str | Path | None = None,
+                    observer: Callable[[CheckedFile, int, int], None] | None = None,
+                    ) -> VerifiedSnapshot:
+    """Signature with trusted keys only, then every archive and artifact; fails closed.
+    ``observer(item, done, total)`` is told after each file is checked."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise IntegrityError(f"snapshot folder {folder} does not exist", path=folder)
+    mpath = Path(manifest_path) if manifest_path else folder / MANIFEST
+    spath = Path(sig_path) if sig_path else folder / SIGNATURE
+    try:
+        raw = mpath.read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(f"manifest {mpath} does not exist", path=mpath) from None
+    if not spath.is_file():
+        raise SignatureError(f"signature {spath} does not exist", path=spath)
+    sig = verify_bytes(pubkeys, raw, spath, name=mpath)
+    manifest = parse_manifest(raw, mpath)
+    _check_trusted_fields(sig, manifest, spath)
+    out = VerifiedSnapshot(folder, manifest, sig,
+                           [CheckedFile(mpath.name, "manifest", len(raw),
+                                        hashlib.sha256(raw).hexdigest())])
+    total = 1 + len(manifest.archives) + len(manifest.artifacts)
+    if observer:
+        observer(out.checked[0], 1, total)
+    for name, rec in sorted(manifest.archives.items()):
+        verify_archive(folder / name, rec)
+        out.checked.append(CheckedFile(name, "archive", rec.size, rec.sha256))
+        if observer:
+            observer(out.checked[-1], len(out.checked), total)
+    for name, art in sorted(manifest.artifacts.items()):
+        out.checked.append(_check_artifact(folder / name, art.model_dump()))
+        if observer:
+            observer(out.checked[-1], len(out.checked), total)
+    return out
+
+
+def restore_snapshot(verified: VerifiedSnapshot, dest_root: str | Path, *,
+                     archives: Iterable[str] | None = None, max_ratio: float = DEFAULT_MAX_RATIO,
+                     observer: Callable[[Any], None] | None = None) -> list[RestoreResult]:
+    """Restore the archives of a verified snapshot into ``dest_root`` as one change: each
+    archive is re-verified just before it is read, all are staged, and only then are their
+    roots moved into place. Any failure leaves the target exactly as it was."""
+    names = list(archives) if archives is not None else sorted(verified.manifest.archives)
+    items: list[Item] = []
+    for name in names:
+        rec = verified.manifest.archives.get(name)
+        if rec is None:
+            raise IntegrityError(f"{verified.folder}: the manifest lists no archive {name}",
+                                 path=verified.folder / name)
+        items.append((verified.folder / name, rec))
+    return restore_archives(items, dest_root, max_ratio=max_ratio, observer=observer)
+
+
+__all__ = ["MANIFEST", "SIGNATURE", "SUMS", "CheckedFile", "Sealed", "VerifiedSnapshot",
+           "file_record", "restore_snapshot", "seal_snapshot", "verify_snapshot"]
