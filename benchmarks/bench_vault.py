@@ -25,14 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-
-from _tree import make_tree, tree_bytes  # noqa: E402
 
 ARCHIVES = {  # archive -> (selection relative to the station root) as the ritual writes them
     "snapshot_db.tar.zst": ["data"],
@@ -63,36 +63,49 @@ print(json.dumps({"rc": rc, "seconds": dt, "peak_rss_mib": ru.ru_maxrss / 1024,
 """
 
 
-REPEAT = 1
-
-
-def measure(cmd: list[str], env: dict[str, str] | None = None,
-            reset: Any = None, repeat: int | None = None) -> dict[str, Any]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``cmd`` under a small parent that reports wall time and the peak RSS of the
-    process tree it waited for (getrusage of children keeps the largest descendant).
-    With ``--repeat N`` the fastest of N runs is kept (``reset`` runs before each)."""
-    best: dict[str, Any] | None = None
-    for _ in range(repeat or REPEAT):
-        if reset is not None:
-            reset()
-        out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cmd),
-                              json.dumps(env)], capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout)
-        if result["rc"] != 0:
-            raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{result}")
-        if best is None or result["seconds"] < best["seconds"]:
-            best = {**result, "peak_rss_mib": max(result["peak_rss_mib"],
-                                                  (best or result)["peak_rss_mib"])}
-    assert best is not None
-    return best
+    process tree it waited for (getrusage of children keeps the largest descendant)."""
+    out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cmd), json.dumps(env)],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{result}")
+    return result
+
+
+@dataclass
+class Step:
+    name: str
+    cmd: list[str]
+    tree_bytes: int
+    reset: Callable[[], Any]
+    output: Path | None = None  # measured after the run: the archives or repository
+    pattern: str = "*"
+    env: dict[str, str] | None = None
+    best: dict[str, Any] = field(default_factory=dict)
+
+    def run(self) -> None:
+        self.reset()
+        result = measure(self.cmd, self.env)
+        if self.output is not None:
+            result["output_bytes"] = dir_bytes(self.output, self.pattern)
+        if not self.best or result["seconds"] < self.best["seconds"]:
+            peak = max(result["peak_rss_mib"], self.best.get("peak_rss_mib", 0.0))
+            self.best = {**result, "peak_rss_mib": peak}
+        else:
+            self.best["peak_rss_mib"] = max(self.best["peak_rss_mib"], result["peak_rss_mib"])
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "tree_bytes": self.tree_bytes, **self.best}
 
 
 def sh(script: str) -> list[str]:
     return ["sh", "-c", script]
 
 
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def dir_bytes(path: Path, pattern: str = "*") -> int:
+    return sum(p.stat().st_size for p in path.rglob(pattern) if p.is_file())
 
 
 def clean(path: Path) -> Path:
@@ -132,46 +145,36 @@ def _ours_restore(out: Path, target: Path) -> None:
 # ----------------------------------------------------------- the runs
 
 
-def run_ours(root: Path, work: Path, size: int, label: str) -> tuple[dict, dict]:
-    out = work / f"ours-{label}"
-    w = measure([sys.executable, __file__, "--_write", str(root), str(out)],
-                reset=lambda: clean(out))
-    archives = sum((out / n).stat().st_size for n in ARCHIVES)
-    write = {"name": f"ours write ({label})", "tree_bytes": size, "output_bytes": archives, **w}
-    target = work / f"ours-{label}-restore"
-    r = measure([sys.executable, __file__, "--_restore", str(out), str(target)],
-                reset=lambda: shutil.rmtree(target, ignore_errors=True))
-    restore = {"name": f"ours verify+restore ({label})", "tree_bytes": size, **r}
-    shutil.rmtree(target, ignore_errors=True)
-    return write, restore
+def ours_steps(root: Path, work: Path, size: int, label: str) -> list[Step]:
+    out, target = work / f"ours-{label}", work / f"ours-{label}-restore"
+    return [Step(f"ours write ({label})", [sys.executable, __file__, "--_write", str(root),
+                                           str(out)], size, lambda: clean(out), output=out,
+                 pattern="*.tar.zst"),
+            Step(f"ours verify+restore ({label})", [sys.executable, __file__, "--_restore",
+                                                    str(out), str(target)], size,
+                 lambda: shutil.rmtree(target, ignore_errors=True))]
 
 
-def run_seed(root: Path, work: Path, size: int) -> dict:
+def seed_step(root: Path, work: Path, size: int) -> Step:
     out = work / "seed"
-    # once: at about 1-3 MB/s it is the long pole of the run
-    r = measure(sh(SEED.format(out=out, root=root)), reset=lambda: clean(out), repeat=1)
-    return {"name": "seed tar -I 'zstd -19'", "tree_bytes": size,
-            "output_bytes": dir_bytes(out), **r}
+    return Step("seed tar -I 'zstd -19'", sh(SEED.format(out=out, root=root)), size,
+                lambda: clean(out), output=out)
 
 
-def run_tar3(root: Path, work: Path, size: int) -> tuple[dict, dict]:
-    out = work / "tar3"
-    w = measure(sh(TAR3.format(out=out, root=root)), reset=lambda: clean(out))
-    archives = sum((out / n).stat().st_size for n in ARCHIVES)
-    write = {"name": "tar -I 'zstd -T0 -3' + sha256sum", "tree_bytes": size,
-             "output_bytes": archives, **w}
-    target = work / "tar3-restore"
-    r = measure(sh(TAR3_RESTORE.format(out=out, target=target)),
-                reset=lambda: shutil.rmtree(target, ignore_errors=True))
-    shutil.rmtree(target, ignore_errors=True)
-    return write, {"name": "tar -I zstd -xf + sha256sum -c", "tree_bytes": size, **r}
+def tar3_steps(root: Path, work: Path, size: int) -> list[Step]:
+    out, target = work / "tar3", work / "tar3-restore"
+    return [Step("tar -I 'zstd -T0 -3' + sha256sum", sh(TAR3.format(out=out, root=root)), size,
+                 lambda: clean(out), output=out, pattern="*.tar.zst"),
+            Step("tar -I zstd -xf + sha256sum -c",
+                 sh(TAR3_RESTORE.format(out=out, target=target)), size,
+                 lambda: shutil.rmtree(target, ignore_errors=True))]
 
 
-def run_restic(root: Path, work: Path, size: int) -> tuple[dict, dict] | None:
+def restic_steps(root: Path, work: Path, size: int) -> list[Step]:
     restic = shutil.which("restic")
     if not restic:
-        return None
-    repo = work / "restic-repo"
+        return []
+    repo, target = work / "restic-repo", work / "restic-restore"
     env = {**os.environ, "RESTIC_PASSWORD": "vvtv-bench", "RESTIC_REPOSITORY": str(repo),
            "RESTIC_CACHE_DIR": str(work / "restic-cache")}
 
@@ -181,13 +184,10 @@ def run_restic(root: Path, work: Path, size: int) -> tuple[dict, dict] | None:
         subprocess.run([restic, "init"], env=env, check=True, capture_output=True)
 
     paths = [str(root / p) for p in ("data", "system", "storage", "broadcast")]
-    b = measure([restic, "backup", "--quiet", *paths], env, reset=fresh_repo)
-    backup = {"name": "restic backup", "tree_bytes": size, "output_bytes": dir_bytes(repo), **b}
-    target = work / "restic-restore"
-    r = measure([restic, "restore", "latest", "--target", str(target)], env,
-                reset=lambda: shutil.rmtree(target, ignore_errors=True))
-    shutil.rmtree(target, ignore_errors=True)
-    return backup, {"name": "restic restore", "tree_bytes": size, **r}
+    return [Step("restic backup", [restic, "backup", "--quiet", *paths], size, fresh_repo,
+                 output=repo, env=env),
+            Step("restic restore", [restic, "restore", "latest", "--target", str(target)],
+                 size, lambda: shutil.rmtree(target, ignore_errors=True), env=env)]
 
 
 def _rate(run: dict) -> float:
@@ -250,7 +250,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--out", type=Path, default=Path("reports/bench/vault.json"))
     p.add_argument("--repeat", type=int, default=1,
-                   help="run each step N times and keep the fastest (shared machines)")
+                   help="rounds: run every tool N times, interleaved, and keep each one's "
+                        "fastest (for shared machines)")
     p.add_argument("--_write", nargs=2, type=Path, help=argparse.SUPPRESS)
     p.add_argument("--_restore", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -258,10 +259,10 @@ def main() -> None:
         return _ours_write(*args._write)
     if args._restore:
         return _ours_restore(*args._restore)
+    from _tree import make_tree, tree_bytes  # numpy: not loaded by the measured children
+
     if args.seed_size_mb < 200 and not args.allow_small_seed and not args.skip_seed:
         p.error("--seed-size-mb below 200 needs --allow-small-seed")
-    global REPEAT
-    REPEAT = max(1, args.repeat)
     work = args.work or Path(tempfile.mkdtemp(prefix="vvtv-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -271,32 +272,48 @@ def main() -> None:
     runs: list[dict] = []
     cmp: dict[str, Any] = {}
 
-    def note(run: dict) -> dict:
+    def note(run: dict) -> None:
         print(f"  {run['name']}: {run['seconds']:.2f} s, {_rate(run):.1f} MB/s, "
               f"peak {run['peak_rss_mib']:.0f} MiB", file=sys.stderr)
-        runs.append(run)
-        return run
 
-    ours_w, ours_r = (note(r) for r in run_ours(big, work, sizes["main"], "main"))
-    tar_w, tar_r = (note(r) for r in run_tar3(big, work, sizes["main"]))
-    restic = run_restic(big, work, sizes["main"])
-    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(_rate(ours_w) / _rate(tar_w), 1.0)
-    if restic:
-        rb, rr = (note(r) for r in restic)
-        cmp["write vs restic backup"] = _ratio(_rate(ours_w) / _rate(rb), 2.0)
-        cmp["verify+restore vs restic restore"] = _ratio(_rate(ours_r) / _rate(rr), 1.5)
-    cmp["write peak RSS MiB"] = {"value": round(ours_w["peak_rss_mib"], 1), "target": "< 300",
-                                 "met": ours_w["peak_rss_mib"] < 300}
-    cmp["restore peak RSS MiB"] = {"value": round(ours_r["peak_rss_mib"], 1), "target": "< 300",
-                                   "met": ours_r["peak_rss_mib"] < 300}
+    # Rounds: every tool once per round, the fastest of the rounds kept, so that all of
+    # them see the same background load on a shared machine.
+    ours_w, ours_r = ours_steps(big, work, sizes["main"], "main")
+    tar_w, tar_r = tar3_steps(big, work, sizes["main"])
+    rsteps = restic_steps(big, work, sizes["main"])
+    main_steps = [ours_w, ours_r, tar_w, tar_r, *rsteps]
+    small_steps: list[Step] = []
     if not args.skip_seed:
         small = make_tree(work / f"tree-{args.seed_size_mb:g}", args.seed_size_mb, seed=11)
         sizes["seed"] = tree_bytes(small)
-        ours_s, _ = run_ours(small, work, sizes["seed"], "seed tree")
-        note(ours_s)
-        seed = note(run_seed(small, work, sizes["seed"]))
-        cmp["write vs seed zstd -19 (speed)"] = _ratio(_rate(ours_s) / _rate(seed), 100.0)
-        extra = ours_s["output_bytes"] / seed["output_bytes"] - 1
+        small_steps = ours_steps(small, work, sizes["seed"], "seed tree")[:1]
+    for i in range(max(1, args.repeat)):
+        for step in main_steps + small_steps:
+            step.run()
+            print(f"  round {i + 1}: {step.name}: {step.best['seconds']:.2f} s best",
+                  file=sys.stderr)
+    for step in main_steps + small_steps:
+        runs.append(step.record())
+        note(runs[-1])
+    ow, orr, tw = ours_w.record(), ours_r.record(), tar_w.record()
+    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(_rate(ow) / _rate(tw), 1.0)
+    if rsteps:
+        rb, rr = rsteps[0].record(), rsteps[1].record()
+        cmp["write vs restic backup"] = _ratio(_rate(ow) / _rate(rb), 2.0)
+        cmp["verify+restore vs restic restore"] = _ratio(_rate(orr) / _rate(rr), 1.5)
+    cmp["write peak RSS MiB"] = {"value": round(ow["peak_rss_mib"], 1), "target": "< 300",
+                                 "met": ow["peak_rss_mib"] < 300}
+    cmp["restore peak RSS MiB"] = {"value": round(orr["peak_rss_mib"], 1), "target": "< 300",
+                                   "met": orr["peak_rss_mib"] < 300}
+    if not args.skip_seed:
+        # once: at about 1-3 MB/s it is the long pole of the run
+        seed = seed_step(small, work, sizes["seed"])
+        seed.run()
+        runs.append(seed.record())
+        note(runs[-1])
+        ours_s, sd = small_steps[0].record(), seed.record()
+        cmp["write vs seed zstd -19 (speed)"] = _ratio(_rate(ours_s) / _rate(sd), 100.0)
+        extra = ours_s["output_bytes"] / sd["output_bytes"] - 1
         cmp["archives vs seed zstd -19 (size)"] = {
             "value": f"{extra * 100:+.2f} %", "target": "<= +5 %", "met": extra <= 0.05}
     rep = report(runs, cmp, args, sizes)

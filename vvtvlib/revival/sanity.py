@@ -7,22 +7,16 @@ row count and ordered-row digest after restore (nothing lost, nothing extra).
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.config import dump_toml
 from vvtvlib.core.errors import IntegrityError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.station.encoder import encoder_settings_path, load_encoder_settings
 from vvtvlib.vault.schema import Manifest
 from vvtvlib.vault.sqlite import foreign_key_check, integrity_check, table_digests
 
 from .presets import Adaptation, EncoderCaps, adapt_encoder
-
-ENCODER_TOML = "encoder.toml"
-# What the station encodes with (its mezzanines and renditions) unless encoder.toml says else.
-DEFAULT_ENCODER = {"codec": "libx264", "preset": "ultrafast", "tune": "zerolatency",
-                   "pix_fmt": "yuv420p"}
 
 
 def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, Any]:
@@ -75,18 +69,6 @@ def compare_versions(recorded: dict[str, Any], node: dict[str, Any]
             out.append((f"version:{tool}", f"{tool} differs: recorded {want}, this node has "
                         f"{have}", want, have))
     return out
-
-
-def encoder_settings_path(layout: StationLayout) -> Path:
-    return layout.configs / ENCODER_TOML
-
-
-def load_encoder_settings(layout: StationLayout) -> dict[str, Any]:
-    path = encoder_settings_path(layout)
-    if not path.is_file():
-        return dict(DEFAULT_ENCODER)
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {k: v for k, v in data.get("encoder", {}).items()}
 
 
 def node_caps() -> EncoderCaps:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import signal
@@ -29,6 +28,7 @@ from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
 from vvtvlib.core.errors import CheckFailed, PrecheckFailed, StationNotRunning, VVTVError
 from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.manifest import sha256_file
 
 from . import archives, finalframe, freeze, prechecks, probe, report, sealing, stop, telemetry
 from .config import RitualConfig, load_ritual_config
@@ -74,11 +74,7 @@ def snapshot_parent(layout: StationLayout, dry_run: bool) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)[0]
 
 
 def _station_identity(layout: StationLayout) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import secrets
@@ -21,6 +20,7 @@ from vvtvlib.core.errors import UsageError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.media.clips import ClipSpec, make_clip, plan_clips
 from vvtvlib.media.ffmpeg import ffmpeg_exe, ffmpeg_version
+from vvtvlib.vault.manifest import sha256_file
 from vvtvlib.vault.minisign import generate_keypair
 
 from . import seedrows
@@ -85,11 +85,7 @@ def _check_root(layout: StationLayout, force: bool) -> None:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)[0]
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:

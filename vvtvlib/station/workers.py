@@ -9,7 +9,6 @@ that started has finished writing: that is what "wait until in_progress = 0" rel
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import shutil
@@ -21,6 +20,8 @@ from typing import Any
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.media.ffmpeg import run_ffmpeg
+from vvtvlib.station.encoder import encoder_args, load_encoder_settings, preset_label
+from vvtvlib.vault.manifest import sha256_file
 
 from . import seedrows
 from .config import WorkersSection
@@ -128,12 +129,13 @@ def realize_job(layout: StationLayout, cfg: WorkersSection, rng: random.Random,
     tmp = layout.tmp / f"{plan_id}.mp4"
     final = layout.ready / "renditions" / f"{plan_id}.mp4"
     final.parent.mkdir(parents=True, exist_ok=True)
-    preset = "h264-160x90-ultrafast"
+    settings = load_encoder_settings(layout)
+    preset = f"160x90-{preset_label(settings)}"
     try:
         # -re paces the transcode at real time: the job takes realizer_job_s seconds of
         # wall time at very low CPU, like a download-and-transcode step would.
         run_ffmpeg(["-y", "-re", "-i", str(layout.root / src), "-t", f"{cfg.realizer_job_s:g}",
-                    "-vf", "scale=160:90", "-an", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-vf", "scale=160:90", "-an", *encoder_args(settings),
                     "-threads", "1", str(tmp)], timeout_s=cfg.realizer_job_s + 30,
                    what=f"realizer job {plan_id}")
         tmp.replace(final)
@@ -143,13 +145,13 @@ def realize_job(layout: StationLayout, cfg: WorkersSection, rng: random.Random,
                       (utc_iso(), plan_id))
         tmp.unlink(missing_ok=True)
         raise
-    data = final.read_bytes()
+    digest, size = sha256_file(final)
 
     now = utc_iso()
     with transaction(layout.db("plans")) as c:
         c.execute("INSERT INTO renditions VALUES (?,?,?,?,?,?,?)",
                   (f"r-{plan_id}", plan_id, str(final.relative_to(layout.root)),
-                   hashlib.sha256(data).hexdigest(), len(data), preset, now))
+                   digest, size, preset, now))
         c.execute("UPDATE plans SET status='ready', updated_utc=? WHERE plan_id=?",
                   (now, plan_id))
         old = c.execute("SELECT rendition_id, path FROM renditions ORDER BY created_utc DESC, "

@@ -41,7 +41,7 @@ _ZEROS = bytes(BLOCK)
 class ArchiveLevel(Section):
     level: int = 3
     long: bool = False  # long-distance matching: cheap, and finds SQLite's repeated rows
-    threads: int | None = None  # None: the policy's; 0: compress on the writing thread
+    threads: int | None = None  # zstd workers; None: the policy's
 
 
 class SnapshotPolicy(Section):
@@ -56,7 +56,7 @@ class SnapshotPolicy(Section):
     archives: dict[str, ArchiveLevel] = {
         "snapshot_data.tar.zst": ArchiveLevel(level=1, threads=1),
         "snapshot_db.tar.zst": ArchiveLevel(level=3, long=True),
-        "snapshot_system.tar.zst": ArchiveLevel(level=1, threads=0),
+        "snapshot_system.tar.zst": ArchiveLevel(level=1, threads=1),
     }
     default: ArchiveLevel = ArchiveLevel(level=3, long=True)
     threads: int = 0  # 0 = one zstd worker per core
@@ -74,12 +74,12 @@ class SnapshotPolicy(Section):
 
 
 def compressor(level: int, *, long: bool = False, threads: int = 0) -> zstd.ZstdCompressor:
-    """zstd with frame checksums; ``threads`` > 0 compresses on that many worker threads
-    (0: on the calling thread). The window
+    """zstd with frame checksums, compressing on ``threads`` worker threads (0: one per
+    core, like ``zstd -T0``). The window
     and job size are bounded so memory stays well under 300 MiB whatever the input."""
     params = zstd.ZstdCompressionParameters.from_level(
         level, window_log=LONG_WINDOW_LOG if long else 0, enable_ldm=long,
-        threads=threads, job_size=JOB_SIZE if threads > 0 else 0,
+        threads=threads or (os.cpu_count() or 1), job_size=JOB_SIZE,
         write_checksum=True)
     return zstd.ZstdCompressor(compression_params=params)
 
@@ -208,8 +208,8 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
                   observer: Observer | None = None, durable: bool = True) -> ArchiveRecord:
     """Archive ``selection`` (files or folders relative to ``root_dir``, minus ``exclude``)
     into ``out_path``; written under a temporary name, fsynced (``durable``) and renamed
-    when complete. ``threads``: 0 compresses on the calling thread, N on N zstd workers
-    (file hashing always runs on its own thread)."""
+    when complete. ``threads``: zstd workers, 0 = one per core (file and archive hashing
+    run on one more thread)."""
     start = time.perf_counter()
     out_path, root_dir = Path(out_path), Path(root_dir)
     roots = sorted({normalise_path(s, what="selector") for s in selection})
