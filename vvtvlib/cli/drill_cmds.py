@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,8 @@ import typer
 
 from vvtvlib.core.errors import UsageError
 from vvtvlib.drills import available_drills, run_drill
+from vvtvlib.drills.harness import new_run_stamp
+from vvtvlib.drills.lab import clear_lab
 
 from .common import JsonOpt, console, emit_json, errors_to_exit
 
@@ -23,7 +24,8 @@ def _parse_params(args: list[str]) -> dict[str, Any]:
     i = 0
     while i < len(args):
         if args[i] not in ("-p", "--parameter"):
-            raise UsageError(f"unexpected argument {args[i]!r}; parameters are given as -p KEY VALUE")
+            raise UsageError(f"unexpected argument {args[i]!r}; "
+                             "parameters are given as -p KEY VALUE")
         if i + 2 >= len(args) + 1:
             raise UsageError(f"parameter after {args[i]!r} needs a KEY and a VALUE")
         key, raw = args[i + 1], args[i + 2]
@@ -65,11 +67,9 @@ def run_all(lab: Path = typer.Option(Path("lab"), "--lab", help="Lab folder (rec
             as_json: bool = JsonOpt) -> None:
     """Run every drill in order, each on a fresh lab station under LAB/<drill>."""
     with errors_to_exit(as_json):
-        _clear_lab(lab)
+        clear_lab(lab)
         results = []
-        from vvtvlib.drills.harness import _unique_stamp
-
-        run_stamp = _unique_stamp(out)
+        run_stamp = new_run_stamp(out)
         for name in available_drills():
             console.rule(f"drill {name}")
             params = {"root": str((lab / name).absolute()), "profile": profile}
@@ -83,44 +83,10 @@ def run_all(lab: Path = typer.Option(Path("lab"), "--lab", help="Lab folder (rec
         raise typer.Exit(0 if all(r.status == "PASS" for r in results) else 1)
 
 
-def _clear_lab(lab: Path) -> None:
-    if not lab.exists():
-        return
-    try:
-        from vvtvlib.station.supervisor import station_down
-        from vvtvlib.core.layout import StationLayout
-    except ImportError:
-        station_down = None  # type: ignore[assignment]
-    for child in lab.iterdir():
-        if station_down and (child / "system").exists():
-            try:
-                station_down(StationLayout.at(child))
-            except Exception:  # a station that is already down is fine
-                pass
-    _force_rmtree(lab)
-
-
-def _force_rmtree(path: Path) -> None:
-    # Locked-down snapshots may be read-only or immutable; make them writable first.
-    try:
-        from vvtvlib.hibernation import release_immutability  # type: ignore[attr-defined]
-
-        release_immutability(path)
-    except Exception:
-        pass
-    for p in path.rglob("*"):
-        try:
-            if not p.is_symlink():
-                p.chmod(0o700 if p.is_dir() else 0o600)
-        except OSError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @drill.command("clean")
 def clean(lab: Path = typer.Option(Path("lab"), "--lab", help="Lab folder to remove.")) -> None:
     """Stop the lab's stations and remove the lab folder (locked-down snapshots included)."""
-    _clear_lab(lab)
+    clear_lab(lab)
 
 
 @drill.command("list")

@@ -127,7 +127,8 @@ def verify_chain(path: str | Path) -> ChainReport:
         try:
             obj = json.loads(raw)
         except ValueError:
-            return ChainReport(str(path), False, n - 1, n, "line is not valid JSON (torn or edited)")
+            return ChainReport(str(path), False, n - 1, n,
+                               "line is not valid JSON (torn or edited)")
         if not isinstance(obj, dict) or obj.get("prev_sha256") != prev:
             return ChainReport(str(path), False, n - 1, n,
                                "prev_sha256 does not match the previous line "

@@ -7,7 +7,8 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import IO, Any
+from collections.abc import MutableMapping
+from typing import IO, Any, TextIO, cast
 
 import structlog
 
@@ -16,7 +17,7 @@ from .clock import utc_iso
 _SECRET_KEYS = ("secret", "password", "token", "private_key", "hmac")
 
 
-def _rename(_: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _rename(_: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     out = {"ts": utc_iso(), "service": event.pop("service", "vvtv"),
            "severity": method.upper() if method != "warn" else "WARNING",
            "msg": event.pop("event", ""),
@@ -43,7 +44,7 @@ def get_logger(service: str, stream: IO[str] | None = None, path: str | Path | N
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         stream = os.fdopen(fd, "a", buffering=1)
     logger = structlog.wrap_logger(
-        structlog.PrintLogger(stream or sys.stderr),
+        structlog.PrintLogger(cast(TextIO, stream or sys.stderr)),
         processors=[_rename, structlog.processors.JSONRenderer(sort_keys=False)],
     )
     return logger.bind(service=service)

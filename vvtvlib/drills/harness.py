@@ -57,7 +57,7 @@ def run_drill(name: str, parameters: dict[str, Any] | None = None, *,
     if not source.exists():
         raise UsageError(f"no drill named {name!r} (looked for {source}); "
                          f"available: {', '.join(available_drills(notebooks)) or 'none'}")
-    folder = Path(out) / (run_stamp or _unique_stamp(Path(out)))
+    folder = Path(out) / (run_stamp or new_run_stamp(Path(out)))
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f"{name}.ipynb"
     result_file = folder / f"{name}.result.json"
@@ -89,7 +89,7 @@ def run_drill(name: str, parameters: dict[str, Any] | None = None, *,
     return result
 
 
-def _unique_stamp(out: Path) -> str:
+def new_run_stamp(out: Path) -> str:
     base = make_stamp().replace("Z", "") + time.strftime("%SZ", time.gmtime())
     candidate, n = base, 1
     while (out / candidate).exists():
