@@ -6,7 +6,11 @@ restorer that M1 writes with and M3 restores from.
     schema     the ``vvtv.manifest/1`` model, builder and loader
     sqlite     consistent database copies, schema dump, integrity and table digests
     snapshot   the one-pass tar.zst writer and its per-archive level policy
-    restore    archive verification and safe, atomic extraction
+    background an ordered worker thread (hashing and writing overlap on two cores)
+    members    what an archive may hold, and the check each tar member must pass
+    tarstream  the capped, sequential tar reader
+    swap       staged roots swapped into the target, put back on failure
+    restore    archive verification and safe, staged extraction
     folder     a snapshot folder as a whole: seal, verify, restore
 """
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import stat
 import tarfile
 import tempfile
 import threading
@@ -31,42 +29,15 @@ import zstandard as zstd
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
 
 from .background import Background
-from .manifest import DIR, FILE, SYMLINK, FileEntry, is_within, normalise_path, sha256_file
+from .manifest import DIR, SYMLINK, FileEntry, sha256_file
+from .members import Expected, check_member
 from .schema import ArchiveModel
 from .snapshot import BLOCK, ArchiveRecord
+from .swap import check_roots, move_into_place, rmtree
+from .tarstream import CappedReader, TarStream
 
 DEFAULT_MAX_RATIO = 5000.0
 _HEADER_ALLOWANCE = 3 * 512 + 1024  # tar header (+ PAX header) room per member
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What a signed record says an archive holds."""
-
-    name: str
-    sha256: str
-    size: int
-    files: dict[str, FileEntry]
-    roots: list[str]
-
-    @classmethod
-    def of(cls, record: ArchiveRecord | ArchiveModel | Mapping[str, Any],
-           name: str | None = None) -> Expected:
-        if isinstance(record, ArchiveRecord):
-            files = record.files
-            data: Mapping[str, Any] = {"sha256": record.sha256, "size": record.size,
-                                       "roots": record.roots}
-            name = name or record.name
-        else:
-            data = record.model_dump() if isinstance(record, ArchiveModel) else record
-            files = [FileEntry.from_dict(f) for f in data["files"]]
-        by_path = {e.path: e for e in files}
-        roots = list(data.get("roots") or sorted({p.split("/")[0] for p in by_path}))
-        return cls(name or "archive", data["sha256"], int(data["size"]), by_path, roots)
-
-    @property
-    def file_bytes(self) -> int:
-        return sum(e.size for e in self.files.values() if e.type == FILE)
 
 
 @dataclass
@@ -110,113 +81,6 @@ def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapp
     return exp
 
 
-class _CappedReader:
-    """The decompressed tar stream, cut off once it inflates past the allowed bytes."""
-
-    def __init__(self, inner: Any, limit: int, archive: Path) -> None:
-        self.inner, self.limit, self.archive, self.count = inner, limit, archive, 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.inner.read(n if n and n > 0 else BLOCK)
-        self.count += len(data)
-        if self.count > self.limit:
-            raise UnsafeArchive(f"{self.archive}: decompresses past its limit of {self.limit} "
-                                "bytes (size cap or compression ratio)", path=self.archive,
-                                expected=self.limit, actual=self.count)
-        return data
-
-
-class _TarStream:
-    """A sequential tar reader: headers (ustar, PAX, GNU long names) are parsed by the
-    standard library's ``TarInfo.fromtarfile``, for which this object stands in as the
-    ``TarFile``; member data is read straight from the decompressed stream, without
-    tarfile's buffering copies."""
-
-    encoding = "utf-8"
-    errors = "surrogateescape"
-
-    def __init__(self, reader: _CappedReader) -> None:
-        self._reader = reader
-        self.fileobj = self
-        self.pax_headers: dict[str, str] = {}
-        self.offset = 0  # where the next header starts (set by the header parser)
-        self._pos = 0
-
-    def read(self, n: int) -> bytes:
-        chunks = []
-        got = 0
-        while got < n:
-            data = self._reader.read(n - got)
-            if not data:
-                break
-            chunks.append(data)
-            got += len(data)
-        self._pos += got
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def skip_to(self, pos: int) -> None:
-        while self._pos < pos:
-            if not self.read(min(BLOCK, pos - self._pos)):
-                raise EOFError("archive ends inside a member")
-
-    def next(self) -> tarfile.TarInfo | None:
-        self.skip_to(self.offset)
-        try:
-            return tarfile.TarInfo.fromtarfile(self)  # type: ignore[arg-type]
-        except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
-            return None
-
-
-def _check_member(m: tarfile.TarInfo, exp: Expected, seen: set[str], links: set[str],
-                  archive: Path) -> tuple[str, FileEntry]:
-    try:
-        rel = normalise_path(m.name, what="member")
-    except UnsafeArchive as exc:
-        raise UnsafeArchive(f"{archive}: {exc.message}", path=archive, member=m.name) from None
-    where = f"{archive}: member {rel}"
-    if rel in seen:
-        raise UnsafeArchive(f"{where} appears twice (duplicate name)", path=archive, member=rel)
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        parent = "/".join(parts[:i])
-        if parent in links:
-            raise UnsafeArchive(f"{where} goes through the symlink {parent}", path=archive,
-                                member=rel)
-    if m.islnk():
-        raise UnsafeArchive(f"{where} is a hard link (not allowed)", path=archive, member=rel)
-    if m.ischr() or m.isblk():
-        raise UnsafeArchive(f"{where} is a device (not allowed)", path=archive, member=rel)
-    if m.isfifo():
-        raise UnsafeArchive(f"{where} is a FIFO (not allowed)", path=archive, member=rel)
-    if m.mode & (stat.S_ISUID | stat.S_ISGID):
-        raise UnsafeArchive(f"{where} has the setuid/setgid bit (mode {m.mode:04o})",
-                            path=archive, member=rel)
-    kind = DIR if m.isdir() else SYMLINK if m.issym() else FILE if m.isreg() else None
-    if kind is None or m.issparse():
-        raise UnsafeArchive(f"{where} has an unsupported type {m.type!r}", path=archive,
-                            member=rel)
-    entry = exp.files.get(rel)
-    if entry is None:
-        raise UnsafeArchive(f"{where} is not listed in the manifest", path=archive, member=rel)
-    if entry.type != kind:
-        raise IntegrityError(f"{where} is a {kind}, the manifest says {entry.type}",
-                             path=archive, expected=entry.type, actual=kind, member=rel)
-    if kind == SYMLINK:
-        if m.linkname != entry.target:
-            raise IntegrityError(f"{where} points to {m.linkname!r}, the manifest says "
-                                 f"{entry.target!r}", path=archive, member=rel)
-        if not is_within(rel, m.linkname):
-            raise UnsafeArchive(f"{where} is a symlink leaving the tree ({m.linkname})",
-                                path=archive, member=rel)
-    if kind == FILE and m.size != entry.size:
-        raise IntegrityError(f"{where} is {m.size} bytes, the manifest says {entry.size}",
-                             path=archive, expected=entry.size, actual=m.size, member=rel)
-    return rel, entry
-
-
 def _write_all(fd: int, h: Any, data: bytes) -> None:
     h.update(data)
     view = memoryview(data)
@@ -236,7 +100,7 @@ def _finish(fd: int, dest: Path, m: tarfile.TarInfo, entry: FileEntry, h: Any,
     os.utime(dest, (m.mtime, m.mtime))
 
 
-def _write_member(src: _TarStream, dest: Path, entry: FileEntry, m: tarfile.TarInfo,
+def _write_member(src: TarStream, dest: Path, entry: FileEntry, m: tarfile.TarInfo,
                   archive: Path, io: Background) -> None:
     """Decompress here while the I/O thread hashes and writes the previous block; a hash
     mismatch raises at the next member (or at the final join), before anything is moved."""
@@ -273,14 +137,14 @@ def extract_to_staging(path: Path, exp: Expected, staging: Path, *,
     total_files = len(exp.files)
     with open(path, "rb") as fh, Background(name="vault-writer") as io:
         reader = zstd.ZstdDecompressor().stream_reader(fh, read_size=BLOCK)
-        capped = _CappedReader(reader, limit, path)
-        stream = _TarStream(capped)
+        capped = CappedReader(reader, limit, path)
+        stream = TarStream(capped)
         try:
             while (m := stream.next()) is not None:
                 if abort is not None and abort.is_set():
                     raise IntegrityError(f"{path}: restore stopped (another archive failed)",
                                          path=path)
-                rel, entry = _check_member(m, exp, seen, links, path)
+                rel, entry = check_member(m, exp, seen, links, path)
                 seen.add(rel)
                 dest = staging / rel
                 if not dest.parent.is_dir() or dest.parent.is_symlink():
@@ -318,66 +182,6 @@ def extract_to_staging(path: Path, exp: Expected, staging: Path, *,
     return len(seen), written
 
 
-def _refuse_symlinked_parents(dest_root: Path, rel: str) -> None:
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        p = dest_root.joinpath(*parts[:i])
-        if p.is_symlink():
-            raise UnsafeArchive(f"{p} is a symlink; refusing to restore {rel} through it",
-                                path=p)
-
-
-def _check_roots(exps: list[tuple[Path, Expected]]) -> None:
-    owner: dict[str, str] = {}
-    for path, exp in exps:
-        for rel in exp.roots:
-            normalise_path(rel, what=f"{path.name}: archive root")
-            for other, name in owner.items():
-                if rel == other or rel.startswith(other + "/") or other.startswith(rel + "/"):
-                    raise IntegrityError(f"{path.name}: archive root {rel} overlaps {other} "
-                                         f"of {name}", path=path)
-            owner[rel] = path.name
-
-
-def _move_into_place(moves: list[tuple[Path, str]], dest_root: Path, work: Path) -> list[str]:
-    """Swap each staged root into the target; on any failure put everything back."""
-    done: list[tuple[Path, Path | None]] = []
-    made: list[Path] = []
-    replaced: list[str] = []
-    backup = work / "previous"
-    backup.mkdir()
-    try:
-        for staged, rel in moves:
-            _refuse_symlinked_parents(dest_root, rel)
-            dest = dest_root / rel
-            missing = []
-            parent = dest.parent
-            while not parent.exists():
-                missing.append(parent)
-                parent = parent.parent
-            for p in reversed(missing):
-                p.mkdir()
-                made.append(p)
-            old: Path | None = None
-            if os.path.lexists(dest):
-                old = backup / str(len(done))
-                os.rename(dest, old)
-                replaced.append(rel)
-            os.rename(staged, dest)
-            done.append((dest, old))
-    except BaseException:
-        undo = work / "undo"
-        undo.mkdir(exist_ok=True)
-        for i, (dest, old) in enumerate(reversed(done)):
-            os.rename(dest, undo / str(i))
-            if old is not None:
-                os.rename(old, dest)
-        for p in reversed(made):
-            p.rmdir()
-        raise
-    return replaced
-
-
 Item = tuple[str | Path, ArchiveRecord | ArchiveModel | Mapping[str, Any]]
 
 
@@ -391,7 +195,7 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
     leaves the target exactly as it was."""
     dest_root = Path(dest_root)
     exps = [(Path(p), Expected.of(rec, Path(p).name)) for p, rec in items]
-    _check_roots(exps)
+    check_roots(exps)
     created_root = not dest_root.exists()
     dest_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".vvtv-restore-", dir=dest_root))  # 0700, same fs
@@ -426,13 +230,13 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
                 results = [f.result() for f in futures]
         moves = [(work / f"tree{i}" / rel, rel) for i, (_, exp) in enumerate(exps)
                  for rel in exp.roots]
-        replaced = set(_move_into_place(moves, dest_root, work))
+        replaced = set(move_into_place(moves, dest_root, work))
     except BaseException:
-        _rmtree(work)
+        rmtree(work)
         if created_root:
-            _rmtree(dest_root)
+            rmtree(dest_root)
         raise
-    _rmtree(work)
+    rmtree(work)
     for r in results:
         r.replaced = [rel for rel in r.roots if rel in replaced]
     return results
@@ -446,20 +250,6 @@ def restore_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Map
     move each of its roots (``data``, ``storage/ready``, ...) into ``dest_root``."""
     return restore_archives([(path, record)], dest_root, max_total_bytes=max_total_bytes,
                             max_ratio=max_ratio, observer=observer)[0]
-
-
-def _rmtree(path: Path) -> None:
-    def _writable(func: Any, p: str, _exc: Any) -> None:
-        os.chmod(os.path.dirname(p), 0o700)
-        func(p)
-
-    if path.exists():
-        for dirpath, dirnames, _ in os.walk(path):
-            for d in dirnames:
-                full = os.path.join(dirpath, d)
-                if not os.path.islink(full):
-                    os.chmod(full, 0o700)
-        shutil.rmtree(path, onerror=_writable)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import zstandard as zstd
 
@@ -41,7 +41,7 @@ _ZEROS = bytes(BLOCK)
 class ArchiveLevel(Section):
     level: int = 3
     long: bool = False  # long-distance matching: cheap, and finds SQLite's repeated rows
-    threads: int | None = None  # zstd workers; None: the policy's
+    threads: int | None = None  # compressing threads (1: inline); None: the policy's
 
 
 class SnapshotPolicy(Section):
@@ -74,12 +74,14 @@ class SnapshotPolicy(Section):
 
 
 def compressor(level: int, *, long: bool = False, threads: int = 0) -> zstd.ZstdCompressor:
-    """zstd with frame checksums, compressing on ``threads`` worker threads (0: one per
-    core, like ``zstd -T0``). The window
+    """zstd with frame checksums, compressing on ``threads`` threads: 1 is the writing
+    thread itself (no hand-off: the cheapest for media at level 1), N > 1 are N zstd
+    workers, 0 is one worker per core (like ``zstd -T0``). The window
     and job size are bounded so memory stays well under 300 MiB whatever the input."""
+    workers = threads or (os.cpu_count() or 1)
     params = zstd.ZstdCompressionParameters.from_level(
         level, window_log=LONG_WINDOW_LOG if long else 0, enable_ldm=long,
-        threads=threads or (os.cpu_count() or 1), job_size=JOB_SIZE,
+        threads=workers if workers > 1 else 0, job_size=JOB_SIZE if workers > 1 else 0,
         write_checksum=True)
     return zstd.ZstdCompressor(compression_params=params)
 
@@ -208,8 +210,8 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
                   observer: Observer | None = None, durable: bool = True) -> ArchiveRecord:
     """Archive ``selection`` (files or folders relative to ``root_dir``, minus ``exclude``)
     into ``out_path``; written under a temporary name, fsynced (``durable``) and renamed
-    when complete. ``threads``: zstd workers, 0 = one per core (file and archive hashing
-    run on one more thread)."""
+    when complete. ``threads``: compressing threads, 1 = the writing thread, 0 = one per
+    core (file and archive hashing run on one more thread)."""
     start = time.perf_counter()
     out_path, root_dir = Path(out_path), Path(root_dir)
     roots = sorted({normalise_path(s, what="selector") for s in selection})
@@ -225,7 +227,7 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
     cctx = compressor(level, long=long, threads=threads)
     done = 0
     try:
-        writer = cctx.stream_writer(sink, closefd=False, write_size=BLOCK)
+        writer = cctx.stream_writer(cast(IO[bytes], sink), closefd=False, write_size=BLOCK)
         for i, (rel, st) in enumerate(stats):
             full = root_dir / rel
             mode = stat.S_IMODE(st.st_mode)
