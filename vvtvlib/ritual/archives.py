@@ -60,7 +60,7 @@ def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions
     """Stage, archive, digest; the stage is removed whatever happens."""
     import time
 
-    from vvtvlib.vault.snapshot import ArchiveProgress, write_archive
+    from vvtvlib.vault.snapshot import ArchiveProgress, SnapshotPolicy, write_archive
     from vvtvlib.vault.sqlite import table_digests
 
     stage = folder / STAGE_DIR
@@ -93,12 +93,14 @@ def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions
             if progress is not None:
                 progress(base + p.bytes_done, total, f"{p.archive}: {p.path}")
 
+        policy = SnapshotPolicy()
         for name, roots, level in plan:
             if not roots:  # an empty data selection still yields a valid, empty archive
                 (stage / "storage" / "ready").mkdir(parents=True, exist_ok=True)
                 roots = ["storage/ready"]
-            rec = write_archive(folder / name, stage, roots, level=level, threads=cfg.threads,
-                                observer=observe)
+            threads = cfg.threads or policy.thread_count(name)
+            rec = write_archive(folder / name, stage, roots, level=level, threads=threads,
+                                long=name == DB_ARCHIVE and cfg.db_long, observer=observe)
             result.archives[name] = rec
             result.seconds[name] = round(rec.seconds, 3)
             base += rec.raw_bytes

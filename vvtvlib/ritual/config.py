@@ -40,11 +40,13 @@ class FinalFrame(Section):
 
 
 class Snapshot(Section):
-    # The seed archives with ``zstd -19``; the vault's snapshot policy levels are used instead.
-    # Mezzanines and HLS are already compressed video, so -19 on the data archive would burn
-    # minutes for a fraction of a percent; databases and configs are small and compress well.
-    db_level: int = Field(default=9, ge=1, le=22)
-    system_level: int = Field(default=12, ge=1, le=22)
+    # The seed archives with ``zstd -19``; the vault's measured policy is used instead
+    # (vvtvlib.vault.snapshot.SnapshotPolicy): mezzanines and HLS are already compressed, so
+    # -19 on them burns minutes for a fraction of a percent, and databases reach level-9 size
+    # at level 3 with long-distance matching.
+    db_level: int = Field(default=3, ge=1, le=22)
+    db_long: bool = True
+    system_level: int = Field(default=1, ge=1, le=22)
     data_level: int = Field(default=1, ge=1, le=22)
     threads: int = Field(default=0, ge=0)
     dry_run_media_files: int = Field(default=2, ge=0)
