@@ -1,3 +1,5 @@
+"""Fixtures for guardian and hibernation tests: a signed lab snapshot, locked or not."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
