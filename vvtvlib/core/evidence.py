@@ -23,6 +23,7 @@ from typing import Any
 
 from .clock import SYSTEM_CLOCK, Clock, utc_iso
 from .errors import IntegrityError
+from .fsio import atomic_write
 
 GENESIS = "0" * 64
 _TAIL_CHUNK = 64 * 1024
@@ -85,11 +86,9 @@ class EvidenceLog:
             os.close(fd)
 
     def _write_head(self, lines: int, last_sha: str) -> None:
-        tmp = self.head_path.with_name(self.head_path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(canonical({"lines": lines, "last_sha256": last_sha}) + b"\n")
-        os.replace(tmp, self.head_path)
+        # Not fsynced: the log line itself was, and a stale anchor only under-reports.
+        atomic_write(self.head_path, canonical({"lines": lines, "last_sha256": last_sha}) + b"\n",
+                     mode=self.mode, durable=False)
 
     def entries(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():

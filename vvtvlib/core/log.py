@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from pathlib import Path
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 import structlog

@@ -17,6 +17,7 @@ from typing import Any
 from vvtvlib.core.clock import stamp as make_stamp
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import DependencyMissing, UsageError
+from vvtvlib.core.fsio import unique_name
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -90,12 +91,7 @@ def run_drill(name: str, parameters: dict[str, Any] | None = None, *,
 
 
 def new_run_stamp(out: Path) -> str:
-    base = make_stamp().replace("Z", "") + time.strftime("%SZ", time.gmtime())
-    candidate, n = base, 1
-    while (out / candidate).exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
+    return unique_name(out, make_stamp().replace("Z", "") + time.strftime("%SZ", time.gmtime()))
 
 
 def render_html(notebook: Path) -> Path:

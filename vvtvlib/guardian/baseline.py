@@ -18,6 +18,7 @@ from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
 from vvtvlib.core.errors import IntegrityError, UsageError
+from vvtvlib.core.fsio import atomic_write
 
 from .flags import WRITE_BITS
 from .fsread import hash_file, observe
@@ -129,16 +130,7 @@ def write_baseline(path: str | Path, baseline: Baseline) -> str:
     """Write atomically with mode 0600; return the sha256 of the bytes written."""
     path = Path(path)
     data = canonical_bytes(baseline)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o600)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vvtvlib.core.fsio import atomic_write
 
 SCHEMA = "vvtv.sleepguard-rotation/1"
 
@@ -70,14 +71,5 @@ def load_state(path: str | Path, baseline_sha256: str) -> RotationState:
 
 
 def save_state(path: str | Path, state: RotationState) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, json.dumps(state.to_dict(), sort_keys=True, separators=(",", ":")).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(state.to_dict(), sort_keys=True, separators=(",", ":")),
+                 mode=0o600)

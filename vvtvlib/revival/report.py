@@ -21,6 +21,7 @@ from typing import Any
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.minisign import (
     PublicKey,
@@ -57,15 +58,7 @@ def ensure_node_key(layout: StationLayout) -> tuple[Path, PublicKey, bool]:
 
 
 def write_json(path: Path, data: dict[str, Any], mode: int = 0o644) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", mode=mode)
     return path
 
 

@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
 
 MANIFEST = "last_manifest.json"
@@ -91,11 +91,7 @@ def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(src.read_bytes())
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, dst)
+    atomic_write(dst, src.read_bytes())
 
 
 def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:

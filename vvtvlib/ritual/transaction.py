@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vvtvlib.core.errors import IntegrityError, UsageError
+from vvtvlib.core.fsio import fsync_dir, unique_name
 
 _PARTIAL = re.compile(r"^\.(?P<stamp>.+)\.partial-(?P<pid>\d+)$")
 
@@ -35,19 +36,7 @@ def stale_partials(parent: Path) -> list[Path]:
 
 def unique_stamp(parent: Path, stamp: str) -> str:
     """``stamp``, or ``stamp-2``, ``stamp-3``... when a snapshot of that minute exists."""
-    candidate, n = stamp, 1
-    while (parent / candidate).exists():
-        n += 1
-        candidate = f"{stamp}-{n}"
-    return candidate
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return unique_name(parent, stamp)
 
 
 @contextlib.contextmanager
@@ -105,9 +94,9 @@ class SnapshotFolder:
             if child.is_file():
                 with child.open("rb") as fh:
                     os.fsync(fh.fileno())
-        _fsync_dir(self.partial)
+        fsync_dir(self.partial)
         os.rename(self.partial, self.final)
-        _fsync_dir(self.parent)
+        fsync_dir(self.parent)
         self.committed = True
         return self.final
 

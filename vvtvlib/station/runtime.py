@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
 
 SUPERVISOR_FILE = "supervisor.json"
@@ -46,12 +47,7 @@ class RuntimeInfo:
 
 
 def _write_json(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, sort_keys=True), mode=mode)
 
 
 def write_runtime(layout: StationLayout, info: RuntimeInfo) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.fsio import atomic_write
 
 _CHUNK = 1 << 20
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
@@ -179,9 +180,7 @@ def sums_for_entries(entries: Iterable[FileEntry]) -> list[tuple[str, str]]:
 
 def write_sha256sums(path: str | Path, pairs: Iterable[tuple[str, str]]) -> Path:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(sha256sums_text(pairs), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, sha256sums_text(pairs))
     return path
 
 

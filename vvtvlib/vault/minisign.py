@@ -20,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 import stat
 import time
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from vvtvlib.core.errors import SignatureError, UsageError
+from vvtvlib.core.fsio import atomic_write
 
 SIG_ALG = b"Ed"
 PREHASHED = b"ED"
@@ -118,42 +118,17 @@ def generate_keypair(secret_path: str | Path, comment: str | None = None,
     text = secret_key_text(sk)
     if comment:
         text = f"{UNTRUSTED}{_one_line(comment)}\n" + text.split("\n", 1)[1]
-    _write_private(secret_path, text.encode())
+    atomic_write(secret_path, text, mode=0o600)
     pub = sk.public
     pub_text = pub.file_text()
     if comment:
         pub_text = f"{UNTRUSTED}{_one_line(comment)}\n{pub.to_base64()}\n"
-    _write_atomic(pub_path, pub_text.encode(), 0o644)
+    atomic_write(pub_path, pub_text, mode=0o644)
     return pub
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.splitlines()).strip()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)  # a leftover from a crash; O_EXCL below then holds
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # umask must not widen or narrow it
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _b64_line(text: str, path: Path, what: str) -> bytes:
@@ -284,7 +259,7 @@ def sign_file(secret: SecretKey | str | Path, in_path: str | Path, sig_path: str
     text = (f"{UNTRUSTED}{_one_line(untrusted)}\n"
             f"{base64.b64encode(PREHASHED + sk.key_id + sig).decode()}\n"
             f"{TRUSTED}{comment}\n{base64.b64encode(global_sig).decode()}\n")
-    _write_atomic(Path(sig_path), text.encode(), 0o644)
+    atomic_write(sig_path, text, mode=0o644)
     return comment
 
 

@@ -8,7 +8,6 @@ relies on (archives, files, artifacts) are strict.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.fsio import atomic_write
 
 from .manifest import canonical_json, normalise_path
 
@@ -177,10 +177,5 @@ def write_manifest(path: str | Path, manifest: dict[str, Any] | Manifest) -> byt
     path = Path(path)
     data = manifest.to_dict() if isinstance(manifest, Manifest) else manifest
     raw = canonical_json(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, raw)
     return raw
