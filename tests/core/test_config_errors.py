@@ -6,8 +6,14 @@ import pytest
 
 from vvtvlib.core.config import Section, apply_overrides, dump_toml, load_config
 from vvtvlib.core.errors import (
-    CheckFailed, ConfigError, DependencyMissing, IntegrityError, StationNotRunning, TimedOut,
-    UsageError, VVTVError,
+    CheckFailed,
+    ConfigError,
+    DependencyMissing,
+    IntegrityError,
+    StationNotRunning,
+    TimedOut,
+    UsageError,
+    VVTVError,
 )
 
 

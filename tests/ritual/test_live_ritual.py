@@ -122,7 +122,11 @@ def test_manifest_is_complete(station, sealed):
     assert any(p.startswith("storage/ready/mezzanine/") for p in data)
     assert any(p.startswith("broadcast/hls/") and p.endswith(".ts") for p in data)
     assert not any(p.startswith(("storage/cache/", "storage/tmp/")) for p in data)
-    assert set(m["artifacts"]) == {"final_frame.jpg", "final_frame.json"}
+    assert set(m["artifacts"]) == {"final_frame.jpg", "final_frame.json",
+                                   "resurrection_playbook.md"}
+    playbook = (Path(sealed.snapshot_dir) / "resurrection_playbook.md").read_text()
+    assert m["archives"]["snapshot_db.tar.zst"]["sha256"] in playbook
+    assert f"item `{m['playout']['item_id']}`" in playbook
     history = json.loads((station.history / "generation-0001.json").read_text())
     assert history["kind"] == "snapshot" and history["manifest_sha256"] == sealed.manifest_sha256
 

@@ -41,6 +41,7 @@ from .journal import (
     StepStatus,
     Verdict,
 )
+from .playbook import PLAYBOOK, write_playbook
 from .transaction import SnapshotFolder, ritual_lock
 
 KILL_ENV = "VVTV_RITUAL_KILL_AFTER"
@@ -274,22 +275,28 @@ class Ritual:
         self.journal.generation = line.generation
         ff = self.final_frame
         business = self.layout.configs / "business_logic.toml"
+        playout = {"slot_id": ff.get("slot_id"), "plan_id": ff.get("plan_id"),
+                   "item_id": ff.get("item_id"), "offset_s": ff.get("offset_s"),
+                   "segment": ff.get("segment"),
+                   "program_date_time": ff.get("program_date_time")}
+        archive_records = {n: r.to_manifest() for n, r in self.snapshot.archives.items()}
+        write_playbook(self.folder.path, station_id=self.journal.station_id,
+                       stamp=self.folder.stamp, generation=line.generation,
+                       key_id=sealing.foundation_key_id(self.layout), profile=self.profile,
+                       playout=playout, archives=archive_records)
         self.manifest = build_manifest(
             station_id=self.journal.station_id, stamp=self.folder.stamp,
             generation=line.generation, ancestor_signature=line.ancestor_signature,
             profile=self.profile, dry_run=self.options.dry_run, versions=self.versions,
             selection_seeds=probe.selection_seeds(self.layout),
             business_logic_sha256=_sha256(business) if business.exists() else None,
-            playout={"slot_id": ff.get("slot_id"), "plan_id": ff.get("plan_id"),
-                     "item_id": ff.get("item_id"), "offset_s": ff.get("offset_s"),
-                     "segment": ff.get("segment"),
-                     "program_date_time": ff.get("program_date_time")},
+            playout=playout,
             final_frame={"file": finalframe.FRAME_NAME, "sha256": ff["sha256"],
                          "phash": ff["phash"]},
             databases=self.snapshot.databases,
-            archives={n: r.to_manifest() for n, r in self.snapshot.archives.items()},
+            archives=archive_records,
             artifacts={name: file_record(self.folder.path / name)
-                       for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME)},
+                       for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME, PLAYBOOK)},
             ritual={"run_id": self.journal.run_id, "strict": self.options.strict,
                     "thresholds": self.cfg.prechecks.model_dump(),
                     "prechecks": [{"name": c.name, "verdict": c.verdict.value,

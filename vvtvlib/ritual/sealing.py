@@ -70,6 +70,13 @@ def trusted_keys(layout: StationLayout) -> list[Any]:
     return [load_public_key(layout.foundation_pub)]
 
 
+def foundation_key_id(layout: StationLayout) -> str:
+    """The id of the key that will sign: the foundation secret key's own."""
+    from vvtvlib.vault.minisign import load_secret_key
+
+    return load_secret_key(layout.foundation_key).public.id_hex
+
+
 def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     from vvtvlib.vault.folder import seal_snapshot
     from vvtvlib.vault.manifest import sha256_file
