@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.station, pytest.mark.timeout(240)]
 
 @pytest.fixture(scope="module")
 def station(tmp_path_factory) -> Iterator[StationLayout]:
-    # realizer jobs of 4 s: long enough to catch one in progress for the drain timeout test
+    # realizer jobs of 6 s: long enough to catch one in progress for the drain timeout test
     layout = provision(tmp_path_factory.mktemp("refusals") / "vvtv",
-                       workers={"realizer_job_s": 4.0, "realizer_interval_s": 1.0})
+                       workers={"realizer_job_s": 6.0, "realizer_interval_s": 1.0})
     with running(layout):
         yield layout
 
@@ -90,12 +90,14 @@ def test_every_refusal_is_in_the_evidence_log(station):
 def test_drain_timeout_thaws_and_exits_4(station):
     from vvtvlib.station.control import status
 
-    def transcoding() -> bool:  # a 4 s realizer job writes its output under storage/tmp
-        return (any(station.tmp.glob("*.mp4"))
-                and status(station).in_progress_by_worker.get("realizer", 0) > 0)
+    seen = {p.name for p in station.tmp.glob("*.mp4")}
+
+    def job_just_started() -> bool:  # a 6 s realizer job writes its output under storage/tmp
+        fresh = {p.name for p in station.tmp.glob("*.mp4")} - seen
+        return bool(fresh) and status(station).in_progress_by_worker.get("realizer", 0) > 0
 
     deadline = time.monotonic() + 40
-    while not transcoding():
+    while not job_just_started():
         assert time.monotonic() < deadline, "no realizer job ever started"
         time.sleep(0.05)
     before = state_of(station)

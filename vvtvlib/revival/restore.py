@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UsageError
+from vvtvlib.core.fsio import fsync_dir
 from vvtvlib.vault.restore import Expected, RestoreProgress, extract_to_staging
 
 from .blocklist import Blocklist, match_files, match_frames, refuse_if_matched
@@ -124,10 +125,14 @@ def move_into_target(staging: Path, target: Path, *, target_existed: bool, stamp
                      ) -> dict[str, Any]:
     """Rename the staged root into place; merge into an existing (prepared or forced) target,
     moving any file it replaces to ``<target>/.displaced-<stamp>/`` rather than deleting it."""
+    # The staged files must be on disk before they become the station: a power cut after
+    # the report says "restored" must not leave truncated databases behind.
+    os.sync()
     if not target_existed:
         if target.exists():
             raise UsageError(f"target {target} appeared during the revival", path=target)
         os.rename(staging, target)
+        fsync_dir(target.parent)
         return {"mode": "renamed", "displaced": []}
     displaced_root = target / f".displaced-{stamp}"
     displaced: list[str] = []
@@ -148,6 +153,7 @@ def move_into_target(staging: Path, target: Path, *, target_existed: bool, stamp
                 displaced.append(crel)
 
     merge(staging, target, "")
+    fsync_dir(target)
     remove_tree(staging)
     return {"mode": "merged", "displaced": displaced[:50],
             "displaced_folder": str(displaced_root) if displaced else None}

@@ -67,7 +67,7 @@ def evaluate_run(layout: StationLayout, journal: RitualJournal) -> list[Criterio
     """Every acceptance criterion of a finished (real or rehearsal) ritual."""
     from vvtvlib.vault.folder import verify_snapshot
 
-    from .finalframe import reproducibility
+    from .finalframe import reproducibility, reproducible
     from .sealing import trusted_keys
 
     out: list[Criterion] = []
@@ -92,11 +92,12 @@ def evaluate_run(layout: StationLayout, journal: RitualJournal) -> list[Criterio
         record = json.loads(record_path.read_text())
         again = reproducibility(layout, folder / "final_frame.jpg", str(record["item_id"]),
                                 float(record["offset_s"]))
-        ok = again["phash_distance"] <= record["phash_max_distance"]
+        psnr_min = float(record.get("psnr_min_db", 40.0))
+        ok = reproducible(again, record["phash_max_distance"], psnr_min)
         out.append(Criterion("final frame reproducible", ok,
                              f"phash distance {again['phash_distance']} (<= "
-                             f"{record['phash_max_distance']}), SSIM {again['ssim']}, "
-                             f"PSNR {again['psnr_db']} dB, VMAF {again['vmaf']}"))
+                             f"{record['phash_max_distance']}), PSNR {again['psnr_db']} dB "
+                             f"(>= {psnr_min:g}), SSIM {again['ssim']}, VMAF {again['vmaf']}"))
     else:
         out.append(Criterion("final frame reproducible", False, "no final_frame.json"))
     chain = verify_chain(layout.vault / "m1_artifacts.jsonl")

@@ -36,6 +36,10 @@ class FinalFrame(Section):
     # Largest perceptual-hash distance (of 64 bits) between the live frame and the mezzanine
     # frame at the same (item, offset) for the final frame to count as reproducible.
     phash_max_distance: int = Field(default=10, ge=0, le=64)
+    # A perceptual hash cannot tell t from t+2 s on slow content; the broadcaster copies the
+    # mezzanine stream, so the same frame decodes to the same pixels (PSNR capped at 99 dB),
+    # while a neighbouring frame scores 21-35 dB.
+    psnr_min_db: float = Field(default=40.0, ge=0)
     vmaf: bool = True
 
 

@@ -53,11 +53,21 @@ def reproducibility(layout: StationLayout, frame: Path, item_id: str, offset_s: 
     return {**cmp.to_dict(), "vmaf": score, "reference_phash": ref_phash}
 
 
+def reproducible(comparison: dict[str, Any], phash_max_distance: int, psnr_min_db: float
+                 ) -> bool:
+    """The live frame is the mezzanine frame at (item, offset): close in perceptual hash
+    and in pixels (the hash alone passes a frame two seconds away on slow content)."""
+    psnr = comparison.get("psnr_db")
+    return (comparison["phash_distance"] <= phash_max_distance
+            and psnr is not None and psnr >= psnr_min_db)
+
+
 def capture(layout: StationLayout, status: Any, folder: Path, cfg: FinalFrame,
             *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
     """Write ``final_frame.jpg`` and ``final_frame.json`` into ``folder``; return the record."""
     from vvtvlib.media.compare import phash
     from vvtvlib.media.ffmpeg import ffmpeg_exe, ffmpeg_version, grab_live_frame
+    from vvtvlib.station.broadcaster import playout_entry
     from vvtvlib.vault.manifest import sha256_file
 
     hls_url = _status_field(status, "hls_url")
@@ -66,12 +76,16 @@ def capture(layout: StationLayout, status: Any, folder: Path, cfg: FinalFrame,
     frame = folder / FRAME_NAME
     ts = utc_iso(clock.now())
     grab = grab_live_frame(hls_url, frame, timeout_s=cfg.grab_timeout_s)
-    entries = telemetry.playout_tail(layout)
-    entry = telemetry.playout_for_segment(entries, grab.segment)
-    playing = _status_field(status, "playing") or {}
-    if entry is None and not playing:
-        raise CheckFailed("neither the playout log nor the station names what is on air")
-    src = entry or playing
+    # The frame's metadata must be that segment's own playout line, never "what is playing
+    # now": the tracker can lag the playlist, and a guess one segment off would send the
+    # revival to the wrong frame.
+    entry = (playout_entry(layout, grab.segment, timeout_s=cfg.grab_timeout_s,
+                           sequence=grab.media_sequence) if grab.segment else None)
+    if entry is None:
+        raise CheckFailed(f"the playout log does not name the grabbed segment {grab.segment} "
+                          f"(sequence {grab.media_sequence}); cannot tell which frame aired",
+                          path=layout.broadcast / "playout.jsonl", expected=grab.segment)
+    src = entry
     item_id = src.get("item_id")
     offset_s = float(src.get("offset_s") or 0.0)
     slot_id, plan_id = src.get("slot_id"), src.get("plan_id")
@@ -87,7 +101,7 @@ def capture(layout: StationLayout, status: Any, folder: Path, cfg: FinalFrame,
         "offset_s": offset_s,
         "segment": grab.segment,
         "media_sequence": grab.media_sequence,
-        "program_date_time": grab.program_date_time or (entry or {}).get("program_date_time"),
+        "program_date_time": grab.program_date_time or entry.get("program_date_time"),
         "hls_url": hls_url,
         "ffmpeg_args": ["-probesize", "32768", "-analyzeduration", "500000", "-i",
                         grab.segment_url or hls_url, "-frames:v", "1", "-q:v", "2", FRAME_NAME],
@@ -99,9 +113,11 @@ def capture(layout: StationLayout, status: Any, folder: Path, cfg: FinalFrame,
         "reference": {"item_id": item_id, "offset_s": offset_s,
                       "clip": _rel(layout, probe.item_clip(layout, str(item_id))),
                       "phash": comparison["reference_phash"]},
-        "reproducible": comparison["phash_distance"] <= cfg.phash_max_distance,
+        "reproducible": reproducible(comparison, cfg.phash_max_distance, cfg.psnr_min_db),
         "phash_max_distance": cfg.phash_max_distance,
-        "executed_in_slot_s": telemetry.executed_in_slot(entries, slot_id),
+        "psnr_min_db": cfg.psnr_min_db,
+        "executed_in_slot_s": telemetry.executed_in_slot(telemetry.playout_tail(layout),
+                                                         slot_id),
         "encoder_uptime_s": _status_field(status, "encoder_uptime_s"),
         "kpis": {
             "stream_bitrate": telemetry.stream_bitrate(hls_url),

@@ -240,8 +240,10 @@ class Ritual:
                                     clock=self.clock)
         self.final_frame = record
         if not record["reproducible"]:
-            message = (f"final frame is {record['kpis']['phash_distance']} perceptual-hash bits "
-                       f"from the mezzanine frame (tolerance {record['phash_max_distance']})")
+            message = (f"final frame differs from the mezzanine frame at its (item, offset): "
+                       f"phash distance {record['kpis']['phash_distance']} (tolerance "
+                       f"{record['phash_max_distance']}), PSNR {record['kpis']['psnr_db']} dB "
+                       f"(needs >= {record['psnr_min_db']:g})")
             if self.options.strict:
                 raise CheckFailed(message, expected=f"<= {record['phash_max_distance']}",
                                   actual=record["kpis"]["phash_distance"])

@@ -46,17 +46,6 @@ def playout_tail(layout: StationLayout, lines: int = PLAYOUT_TAIL_LINES) -> list
     return list(out)
 
 
-def playout_for_segment(entries: list[dict[str, Any]], segment: str | None
-                        ) -> dict[str, Any] | None:
-    """The playout entry of ``segment`` (matched by file name), else the newest entry."""
-    if segment:
-        name = Path(segment.split("?", 1)[0]).name
-        for entry in reversed(entries):
-            if Path(str(entry.get("segment", ""))).name == name:
-                return entry
-    return entries[-1] if entries else None
-
-
 def executed_in_slot(entries: list[dict[str, Any]], slot_id: Any) -> float:
     """Seconds of programming aired in the last run of ``slot_id`` (segment durations)."""
     total = 0.0

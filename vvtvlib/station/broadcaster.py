@@ -262,22 +262,31 @@ class Broadcaster:
                     "last_segment": cur.segments[-1].uri if cur.segments else None}
 
 
-def playout_entry(layout: StationLayout, segment: str, timeout_s: float = 5.0
-                  ) -> dict[str, Any] | None:
+def playout_entry(layout: StationLayout, segment: str, timeout_s: float = 5.0, *,
+                  sequence: int | None = None) -> dict[str, Any] | None:
     """The playout-log line of ``segment`` (its item, offset, slot, plan), waiting briefly
-    because a viewer can fetch a segment a moment before the tracker logs it."""
+    because a viewer can fetch a segment a moment before the tracker logs it.
+
+    Segment names come back after a restart (nginx-rtmp numbers fragments per stream), so
+    pass the segment's media ``sequence`` when known: only a line with both matches."""
     path = layout.broadcast / PLAYOUT_LOG
-    name = segment.rsplit("/", 1)[-1]
+    name = segment.split("?", 1)[0].rsplit("/", 1)[-1]
     deadline = time.monotonic() + timeout_s
     while True:
         found = None
         with contextlib.suppress(FileNotFoundError), path.open() as fh:
             for line in fh:
-                if f'"segment": "{name}"' in line:
-                    found = line
+                if name not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # the line being written right now
+                if entry.get("segment") == name and (sequence is None
+                                                     or entry.get("sequence") == sequence):
+                    found = entry
         if found is not None:
-            entry: dict[str, Any] = json.loads(found)
-            return entry
+            return found
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)

@@ -230,6 +230,8 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
                 results = [f.result() for f in futures]
         moves = [(work / f"tree{i}" / rel, rel) for i, (_, exp) in enumerate(exps)
                  for rel in exp.roots]
+        # On disk before it becomes the tree: a power cut must not leave truncated files.
+        os.sync()
         replaced = set(move_into_place(moves, dest_root, work))
     except BaseException:
         rmtree(work)
