@@ -12,6 +12,9 @@ Runs (each in its own process; time and peak RSS measured around it, page cache 
   restic         `restic backup` / `restic restore` to a local repository (when installed)
   seed           `tar -I 'zstd -19' -cf` exactly as the seed runs it, on the smaller seed tree,
                  next to ours on that same tree (speed ratio and size difference)
+
+Every command is timed until its output is on disk: ours fsyncs its archives and flushes a
+restored tree before it returns, so each peer's command ends with `sync`.
 """
 
 from __future__ import annotations
@@ -41,15 +44,15 @@ ARCHIVES = {  # archive -> (selection relative to the station root) as the ritua
 }
 SEED = ("tar -I 'zstd -19' -cf {out}/snapshot_db.tar.zst -C {root}/data . && "
         "tar -I 'zstd -19' -cf {out}/snapshot_system.tar.zst -C {root}/system . && "
-        "tar -I 'zstd -19' -cf {out}/snapshot_data.tar.zst -C {root} storage broadcast")
+        "tar -I 'zstd -19' -cf {out}/snapshot_data.tar.zst -C {root} storage broadcast && sync")
 TAR3 = ("tar -I 'zstd -T0 -3' -cf {out}/snapshot_db.tar.zst -C {root} data && "
         "tar -I 'zstd -T0 -3' -cf {out}/snapshot_system.tar.zst -C {root} system && "
         "tar -I 'zstd -T0 -3' -cf {out}/snapshot_data.tar.zst -C {root} storage broadcast && "
         "cd {root} && find data system storage broadcast -type f -print0 | "
-        "xargs -0 sha256sum > {out}/SHA256SUMS")
+        "xargs -0 sha256sum > {out}/SHA256SUMS && sync")
 TAR3_RESTORE = ("mkdir -p {target} && for a in {out}/*.tar.zst; do "
                 "tar -I zstd -xf \"$a\" -C {target} || exit 1; done && "
-                "cd {target} && sha256sum -c --quiet {out}/SHA256SUMS")
+                "cd {target} && sha256sum -c --quiet {out}/SHA256SUMS && sync")
 
 _MEASURE = r"""
 import json, resource, subprocess, sys, time
@@ -184,9 +187,11 @@ def restic_steps(root: Path, work: Path, size: int) -> list[Step]:
         subprocess.run([restic, "init"], env=env, check=True, capture_output=True)
 
     paths = [str(root / p) for p in ("data", "system", "storage", "broadcast")]
-    return [Step("restic backup", [restic, "backup", "--quiet", *paths], size, fresh_repo,
-                 output=repo, env=env),
-            Step("restic restore", [restic, "restore", "latest", "--target", str(target)],
+    # `sync` after each peer: ours makes its archives and restored trees durable before it
+    # returns, so every tool is timed until its output is on disk.
+    return [Step("restic backup", sh(f"{restic} backup --quiet {' '.join(paths)} && sync"),
+                 size, fresh_repo, output=repo, env=env),
+            Step("restic restore", sh(f"{restic} restore latest --target {target} && sync"),
                  size, lambda: shutil.rmtree(target, ignore_errors=True), env=env)]
 
 

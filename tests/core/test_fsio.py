@@ -33,3 +33,12 @@ def test_unique_name(tmp_path: Path) -> None:
     (tmp_path / "s").mkdir()
     (tmp_path / "s-2").mkdir()
     assert unique_name(tmp_path, "s") == "s-3"
+
+
+def test_sync_filesystem_runs_on_a_real_folder(tmp_path: Path) -> None:
+    from vvtvlib.core.fsio import sync_filesystem
+
+    atomic_write(tmp_path / "f", b"x", durable=False)
+    sync_filesystem(tmp_path)  # syncfs(2) on this filesystem; must not raise
+    with pytest.raises(FileNotFoundError):
+        sync_filesystem(tmp_path / "missing")

@@ -51,3 +51,21 @@ def unique_name(parent: str | Path, base: str) -> str:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
+
+
+def sync_filesystem(path: str | Path) -> None:
+    """Flush the dirty data of the filesystem holding ``path`` (``syncfs``), so a tree that
+    is about to go live is on disk first; ``sync`` where ``syncfs`` is not available."""
+    import ctypes
+    import ctypes.util
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    finally:
+        os.close(fd)
+    os.sync()

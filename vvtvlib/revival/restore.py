@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UsageError
-from vvtvlib.core.fsio import fsync_dir
+from vvtvlib.core.fsio import fsync_dir, sync_filesystem
 from vvtvlib.vault.restore import Expected, RestoreProgress, extract_to_staging
 
 from .blocklist import Blocklist, match_files, match_frames, refuse_if_matched
@@ -127,7 +127,7 @@ def move_into_target(staging: Path, target: Path, *, target_existed: bool, stamp
     moving any file it replaces to ``<target>/.displaced-<stamp>/`` rather than deleting it."""
     # The staged files must be on disk before they become the station: a power cut after
     # the report says "restored" must not leave truncated databases behind.
-    os.sync()
+    sync_filesystem(staging)
     if not target_existed:
         if target.exists():
             raise UsageError(f"target {target} appeared during the revival", path=target)

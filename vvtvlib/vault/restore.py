@@ -27,6 +27,7 @@ from typing import Any
 import zstandard as zstd
 
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.fsio import sync_filesystem
 
 from .background import Background
 from .manifest import DIR, SYMLINK, FileEntry, sha256_file
@@ -231,7 +232,7 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
         moves = [(work / f"tree{i}" / rel, rel) for i, (_, exp) in enumerate(exps)
                  for rel in exp.roots]
         # On disk before it becomes the tree: a power cut must not leave truncated files.
-        os.sync()
+        sync_filesystem(work)
         replaced = set(move_into_place(moves, dest_root, work))
     except BaseException:
         rmtree(work)
