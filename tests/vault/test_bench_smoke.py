@@ -1,5 +1,5 @@
 """The vault benchmark runs end to end at a tiny size (its numbers mean nothing here; the
-real run is ``make bench`` / docs/readme/vault.md)."""
+real run is ``make bench``, reported in README.md)."""
 
 from __future__ import annotations
 

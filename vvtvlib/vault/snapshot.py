@@ -45,7 +45,7 @@ class ArchiveLevel(Section):
 
 
 class SnapshotPolicy(Section):
-    """Per-archive zstd settings, chosen by measurement (docs/readme/vault.md).
+    """Per-archive zstd settings, chosen by measurement (README.md, "The vault").
 
     Media is already compressed: level 1 on one worker thread stores it at disk speed.
     Databases compress well: level 3 with long-distance matching is as small as level 9 at
