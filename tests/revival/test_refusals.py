@@ -105,7 +105,7 @@ def test_blocklisted_file_hash_is_refused_during_restore(synthetic, tmp_path) ->
 
 def test_blocklisted_frame_is_refused_by_perceptual_hash(synthetic, tmp_path) -> None:
     from vvtvlib.media.compare import phash
-    from vvtvlib.revival.restore import sample_frames
+    from vvtvlib.media.sampling import sample_frames
 
     # Flag a frame of the clip in the target node's own policy (vault/blocklist.json).
     target = tmp_path / "newnode"
