@@ -12,6 +12,8 @@ restorer that M1 writes with and M3 restores from.
     swap       staged roots swapped into the target, put back on failure
     restore    archive verification and safe, staged extraction
     folder     a snapshot folder as a whole: seal, verify, restore
+    export     air-gap export to a folder, read back and verified there
+    rclone     the same export to an rclone remote
 """
 
 from __future__ import annotations
