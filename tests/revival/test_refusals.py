@@ -83,7 +83,7 @@ def test_no_trusted_key_at_all_is_refused(synthetic, tmp_path) -> None:
 
 def test_edited_manifest_is_refused(synthetic, tmp_path) -> None:
     path = synthetic.folder / "last_manifest.json"
-    path.write_text(path.read_text().replace('"generation": 3', '"generation": 9'))
+    path.write_text(path.read_text().replace('"generation":3', '"generation":9'))
     err, _ = _refused(_options(synthetic, tmp_path))
     assert isinstance(err.cause, SignatureError)
 

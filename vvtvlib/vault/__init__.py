@@ -42,7 +42,6 @@ _EXPORTS: dict[str, str] = {
     "VerifiedSnapshot": "folder",
     "backup_db": "sqlite",
     "build_manifest": "schema",
-    "canonical_json": "manifest",
     "checkpoint_truncate": "sqlite",
     "dump_schema": "sqlite",
     "file_record": "folder",
@@ -82,7 +81,7 @@ __all__ = [
     "ArchiveRecord", "ArchiveSpec", "CheckedFile", "FileEntry", "MANIFEST", "Manifest",
     "PublicKey", "RestoreResult", "SCHEMA", "SIGNATURE", "SUMS", "Sealed", "SecretKey",
     "SnapshotPolicy", "VerifiedSignature", "VerifiedSnapshot", "backup_db", "build_manifest",
-    "canonical_json", "checkpoint_truncate", "dump_schema", "file_record", "foreign_key_check",
+    "checkpoint_truncate", "dump_schema", "file_record", "foreign_key_check",
     "generate_keypair", "integrity_check", "load_manifest", "load_public_key", "load_public_keys",
     "load_secret_key", "normalise_path", "restore_archive", "restore_archives",
     "restore_snapshot", "root_hash", "scan", "seal_snapshot", "sha256_file", "sha256sums_text",
@@ -120,7 +119,6 @@ if TYPE_CHECKING:
     )
     from .manifest import (
         FileEntry,
-        canonical_json,
         normalise_path,
         root_hash,
         scan,

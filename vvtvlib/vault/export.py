@@ -37,10 +37,11 @@ from typing import Any
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import CheckFailed, IntegrityError, UsageError
+from vvtvlib.core.evidence import canonical
 from vvtvlib.core.fsio import atomic_write, fsync_dir
 
 from .folder import MANIFEST, SUMS
-from .manifest import canonical_json, normalise_path, sha256sums_text
+from .manifest import normalise_path, sha256sums_text
 from .schema import parse_manifest
 
 EXPORT_SCHEMA = "vvtv.export/1"
@@ -386,7 +387,7 @@ def export_to_folder(plan: ExportPlan, to: str | Path, *, verify_only: bool = Fa
             digest, size = _write_new(tmp / rel, [data], 0o644)
             written.append(ExportFile(rel, size, digest, "heads"))
         rec = record_for(plan, written)
-        atomic_write(tmp / RECORD, canonical_json(rec))
+        atomic_write(tmp / RECORD, canonical(rec) + b"\n")
         for folder in {tmp, *((tmp / f.path).parent for f in written)}:
             fsync_dir(folder)
         if before_verify is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import CheckFailed, DependencyMissing, IntegrityError, UsageError
+from vvtvlib.core.evidence import canonical
 
 from .export import (
     RECORD,
@@ -36,7 +37,7 @@ from .export import (
     same_snapshot,
     sha256_bytes,
 )
-from .manifest import canonical_json, sha256_file
+from .manifest import sha256_file
 
 _REMOTE = re.compile(r"^:?[\w.\- ]*[\w.\-]:")
 _NOT_FOUND = (3, 4)  # rclone: directory not found, file not found
@@ -153,7 +154,7 @@ def export_to_remote(plan: ExportPlan, remote: str, *, verify_only: bool = False
             (extra / rel).parent.mkdir(parents=True, exist_ok=True)
             (extra / rel).write_bytes(data)
             written.append(ExportFile(rel, len(data), sha256_bytes(data), "heads"))
-        record = canonical_json(record_for(plan, written))
+        record = canonical(record_for(plan, written)) + b"\n"
         (Path(tmp) / RECORD).write_bytes(record)
         _run(["copy", str(plan.snapshot), dest], f"sending {plan.name} to {remote}")
         if any(extra.iterdir()):
