@@ -55,3 +55,13 @@ def test_media_header_over_garbage_is_refused_not_waved_through(tmp_path: Path) 
     with pytest.raises(ContentUnreadable) as err:
         scan_content(tmp_path / "tree")
     assert "storage/ready/item.dat is mp4 media" in err.value.message
+
+
+def test_sample_frames_reaches_the_end_of_an_mpeg_ts_clip(tmp_path: Path) -> None:
+    # Input seeks near the end of an MPEG-TS file overshoot; the sampler must still get there.
+    clip = tmp_path / "segment"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=15", "-t", "30",
+                "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+                "-output_ts_offset", "5000", "-f", "mpegts", str(clip)], what="ts clip")
+    frames = sample_frames(clip, tmp_path / "f", SamplingPolicy(every_s=5, max_frames=48))
+    assert len(frames) == 7 and frames[-1][0] >= 29.5

@@ -9,8 +9,11 @@ always looked at.
 ``sample_frames`` grabs them in one FFmpeg run with one input seek per point (``-ss``
 before ``-i``: FFmpeg jumps to the keyframe before the point and decodes from there), so
 the cost is about ``max_frames`` GOPs of decoding whatever the clip's length, instead of
-decoding the whole clip. A clip whose duration FFmpeg cannot read (a raw stream) is
-decoded from its start instead, one frame every ``every_s`` seconds, ``max_frames`` at most.
+decoding the whole clip. A point where the container's seek overshoots (MPEG-TS near its
+end) is grabbed once more from ``RETRY_LOOKBACK_S`` earlier, so the worst case is
+``max_frames`` times that many seconds of decoding. A clip whose duration FFmpeg cannot
+read (a raw stream) is decoded from its start instead, one frame every ``every_s`` seconds,
+``max_frames`` at most.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from .ffmpeg import ffmpeg_exe, probe_video, run_ffmpeg
 # known (an accurate seek past the start of the last frame finds nothing).
 TAIL_S = 1.0
 BATCH = 16  # inputs per FFmpeg run
+# Input seeking near the end of some containers (MPEG-TS) overshoots and finds no frame; such
+# points are grabbed again from this many seconds earlier, decoding forward to the point.
+RETRY_LOOKBACK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,17 +88,34 @@ def sample_frames(clip: str | Path, out_dir: str | Path,
                   for i, f in enumerate(sorted(out_dir.glob("frame-*.jpg")))]
     else:
         times = sample_times(probe.duration_s, policy, probe.fps)
-        for start in range(0, len(times), BATCH):
-            batch = list(enumerate(times))[start:start + BATCH]
-            args = ["-y"]
-            for _, t in batch:
-                args += ["-ss", f"{t:.3f}", "-i", str(clip)]
-            for k, (i, _) in enumerate(batch):  # full-range YUV, as MJPEG wants it
-                args += ["-map", f"{k}:v:0", "-frames:v", "1", "-q:v", "3",
-                         "-pix_fmt", "yuvj420p", str(out_dir / f"at-{i:03d}.jpg")]
-            run_ffmpeg(args, exe=exe, timeout_s=timeout_s, what=what)
-        frames = [(t, out_dir / f"at-{i:03d}.jpg") for i, t in enumerate(times)
-                  if (out_dir / f"at-{i:03d}.jpg").is_file()]
+        todo = list(enumerate(times))
+        for lookback in (0.0, RETRY_LOOKBACK_S):
+            for start in range(0, len(todo), BATCH):
+                _grab(exe, clip, out_dir, todo[start:start + BATCH], lookback, timeout_s, what)
+            todo = [(i, t) for i, t in todo if not _frame(out_dir, i).is_file()]
+            if not todo:
+                break
+        frames = [(t, _frame(out_dir, i)) for i, t in enumerate(times)
+                  if _frame(out_dir, i).is_file()]
     if not frames:
         raise CheckFailed(f"FFmpeg decoded no frame from {clip}", path=clip)
     return frames
+
+
+def _frame(out_dir: Path, i: int) -> Path:
+    return out_dir / f"at-{i:03d}.jpg"
+
+
+def _grab(exe: str, clip: Path, out_dir: Path, points: list[tuple[int, float]],
+          lookback: float, timeout_s: float, what: str) -> None:
+    """One FFmpeg run, one input per point: seek to ``t - lookback`` (a keyframe before it),
+    then decode ``lookback`` seconds more to reach ``t``."""
+    args = ["-y"]
+    for _, t in points:
+        back = min(lookback, t)
+        args += ["-ss", f"{t - back:.3f}", "-i", str(clip)]
+    for k, (i, t) in enumerate(points):  # full-range YUV, as MJPEG wants it
+        back = min(lookback, t)
+        args += ["-map", f"{k}:v:0", *(["-ss", f"{back:.3f}"] if back else []),
+                 "-frames:v", "1", "-q:v", "3", "-pix_fmt", "yuvj420p", str(_frame(out_dir, i))]
+    run_ffmpeg(args, exe=exe, timeout_s=timeout_s, what=what)
