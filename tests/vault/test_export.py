@@ -34,6 +34,11 @@ def _station(base: Path, keys: Keys, generation: int = 1) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _no_station_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VVTV_ROOT", raising=False)
+
+
 @pytest.fixture
 def station(tmp_path: Path, keys: Keys) -> Path:
     return _station(tmp_path, keys)
@@ -105,6 +110,9 @@ def test_a_byte_corrupted_between_copy_and_read_back_fails_the_export(station,
                                                                      tmp_path) -> None:
     media = tmp_path / "offline"
     media.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (media / f".{STAMP}.export-{dead.pid}" / "half").mkdir(parents=True)  # a killed export
     plan = plan_export(_snapshot(station), station / "vault")
     with pytest.raises(IntegrityError) as err:
         export_to_folder(plan, media,

@@ -15,7 +15,8 @@ artifacts) and ``SHA256SUMS`` before it counts; a file neither lists is carried 
 read. On a folder destination (a mounted disk or NAS) the export is written under
 ``.<stamp>.export-<pid>``, each file fsynced and dropped from the page cache, then every
 file is read back and hashed against those expectations, and only then is the folder
-renamed to ``<stamp>``: a crash or a bad medium leaves nothing that looks like an export.
+renamed to ``<stamp>``: a crash or a bad medium leaves nothing that looks like an export
+(and the next run removes the temporary folder of an export whose process is gone).
 An existing export of the same snapshot is verified again, never rewritten; an existing
 export of another snapshot under that name is refused. Remote destinations (rclone) live in
 ``vault.rclone`` and use the same plan and record.
@@ -372,9 +373,8 @@ def export_to_folder(plan: ExportPlan, to: str | Path, *, verify_only: bool = Fa
                             files, nbytes, _head_names(rec), plan.identity())
     if verify_only:
         raise CheckFailed(f"there is no export of {plan.name} in {to}", path=dest)
+    _remove_stale(to, plan.name)
     tmp = to / f".{plan.name}.export-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir(mode=0o755)
     try:
         written: list[ExportFile] = []
@@ -405,6 +405,23 @@ def export_to_folder(plan: ExportPlan, to: str | Path, *, verify_only: bool = Fa
     return ExportResult(str(dest), "exported", files, nbytes,
                         [f"{HEADS_DIR}/{rel}" for rel, _ in plan.heads], plan.identity(),
                         warnings)
+
+
+def _remove_stale(to: Path, name: str) -> None:
+    """Temporary folders of exports of ``name`` whose process is gone (killed mid-copy)."""
+    for tmp in to.glob(f".{name}.export-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if not pid.isdigit():
+            continue
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # another export of the same snapshot is running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _head_names(rec: dict[str, Any]) -> list[str]:
