@@ -83,8 +83,9 @@ def resolve_trusted_keys(pubkey: Path | None, trusted_dir: Path | None,
 
     ``pubkey``: the operator's ``--pubkey`` (file or folder), or None; ``trusted_dir``: the
     station's ``vault/keys/trusted/``; ``station_key``: the station's own foundation public
-    key, used only when ``trusted_dir`` holds no key (optional); ``snapshot_dir``: the folder being verified (None when a single file is).
-    Raises ``UntrustedKey`` when no key is pinned or a key lies inside ``snapshot_dir``."""
+    key, used only when ``trusted_dir`` holds no key (optional); ``snapshot_dir``: the folder
+    being verified (None when a single file is). Raises ``UntrustedKey`` when no key is
+    pinned or a key lies inside ``snapshot_dir``."""
     if pubkey is not None:
         pubkey = Path(pubkey)
         _refuse_inside(pubkey, snapshot_dir)
