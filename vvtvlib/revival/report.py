@@ -24,6 +24,7 @@ from vvtvlib.core.errors import UsageError
 from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.folder import MANIFEST
 from vvtvlib.vault.minisign import (
     PublicKey,
     generate_keypair,
@@ -181,7 +182,7 @@ def record_lineage(layout: StationLayout, *, report: RevivalReport, manifest_sha
             stamp=report.stamp or "", created_utc=utc_iso(), signature=manifest_signature,
             ancestor_signature=ancestor_of_snapshot, manifest_sha256=manifest_sha256,
             pubkey=report.trust.get("public_key"),
-            document=f"manifests/ancestor-{report.stamp}/last_manifest.json",
+            document=f"manifests/ancestor-{report.stamp}/{MANIFEST}",
             document_sha256=manifest_sha256)))
     pub = load_public_key(node_key_path(layout).with_name("node_ed25519.pub"))
     written.append(write_record(layout.history, GenerationRecord(
