@@ -86,10 +86,10 @@ def corrupt_snapshot_file(lab_dir: str, drill: str, file: str = "snapshot_data.t
 def set_recorded_ffmpeg_version(lab_dir: str, drill: str, version: str = "4.4.2") -> dict:
     """Rewrite the manifest's ``versions.ffmpeg`` and re-seal it with the lab's foundation key,
     as a snapshot made on a node with another FFmpeg would be."""
-    from vvtvlib.vault.folder import seal_snapshot
+    from vvtvlib.vault.folder import MANIFEST, seal_snapshot
 
     folder = _paths(lab_dir, drill)["snapshot"]
-    manifest = json.loads((folder / "last_manifest.json").read_text())
+    manifest = json.loads((folder / MANIFEST).read_text())
     before = manifest["versions"].get("ffmpeg")
     manifest["versions"]["ffmpeg"] = version
     seal_snapshot(folder, manifest, _source(lab_dir).secret_key)

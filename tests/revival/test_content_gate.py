@@ -12,7 +12,7 @@ import pytest
 from vvtvlib.media.compare import phash_distance
 from vvtvlib.revival.blocklist import Blocklist, ContentBlocked, HashEntry, PhashEntry
 from vvtvlib.revival.restore import content_gate, restore_to_staging
-from vvtvlib.revival.verify import trust_anchor, verify
+from vvtvlib.revival.verify import trust_for, verify
 
 from .gate_fixtures import (
     GateSnapshot,
@@ -41,7 +41,7 @@ def flagged_phash(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _gate(snap: GateSnapshot, blocklist: Blocklist, work: Path) -> dict:
-    anchor = trust_anchor(snap.pubkey, work / "node", snap.folder)
+    anchor = trust_for(snap.pubkey, work / "node", snap.folder)
     verified = verify(snap.folder, snap.folder / "last_manifest.json",
                       snap.folder / "signature.sig", anchor)
     staging = work / "staging"

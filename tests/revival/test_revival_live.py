@@ -37,7 +37,7 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  
                                    force=True, report_path=tmp_path / "r.json",
                                    leave_running=True))
     try:
-        assert report.succeeded and report.trust["source"] == "target trusted keys"
+        assert report.succeeded and report.trust["source"] == "pinned keys"
         assert report.phase(Phase.CONTINUITY).status == PhaseStatus.SKIPPED
         st = status(target)
         assert st.up and st.encoder_running and not st.queue_frozen

@@ -89,7 +89,7 @@ def test_verify_uses_the_stations_trusted_keys_never_the_snapshots(run, tree: Pa
     write_snapshot(tree, folder, keys)
     root = tmp_path / "root"
     res = run("verify", "--snapshots", folder, "--root", root)
-    assert res.exit_code == 2 and "no trusted key" in res.output
+    assert res.exit_code == 1 and "no trusted public key" in res.output
     trusted = root / "vault" / "keys" / "trusted"
     trusted.mkdir(parents=True)
     (trusted / "foundation.pub").write_bytes(keys.public.read_bytes())

@@ -75,9 +75,11 @@ def revive_cmd(
     force_rollback: Annotated[bool, typer.Option(
         "--force-rollback", help="Allow a generation older than the newest in the target's "
         "history.")] = False,
-    report: Annotated[Path, typer.Option(
-        "--report", help="Where the report is written (always, also on failure).")
-    ] = Path("resurrection_report.json"),
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Where the report is also written, success or failure: a file, or "
+        "an existing folder (gets resurrection_report.json). Never inside the target. "
+        "Default: ./resurrection_report.json, or beside the snapshot folder when the current "
+        "folder is inside the target.")] = None,
     blocklist: Annotated[list[Path] | None, typer.Option(
         "--blocklist", help="Extra content blocklist (JSON); TARGET/vault/blocklist.json "
         "always applies.")] = None,

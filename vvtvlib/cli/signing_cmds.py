@@ -11,13 +11,8 @@ import typer
 from vvtvlib.core.errors import UsageError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.folder import CheckedFile, verify_snapshot
-from vvtvlib.vault.minisign import (
-    PublicKey,
-    generate_keypair,
-    load_public_keys,
-    sign_file,
-    verify_file,
-)
+from vvtvlib.vault.minisign import generate_keypair, sign_file, verify_file
+from vvtvlib.vault.trust import TrustAnchor, resolve_station_keys
 
 from .common import JsonOpt, RootOpt, console, emit_json, errors_to_exit, progress
 
@@ -30,17 +25,6 @@ def _trusted_pairs(items: list[str]) -> dict[str, str]:
         key, value = item.split("=", 1)
         out[key.strip()] = value
     return out
-
-
-def _pubkeys(pubkey: Path | None, root: str | None) -> list[PublicKey]:
-    """The pinned key (``--pubkey``: a .pub file or a folder of them), else the station's
-    ``vault/keys/trusted/``; never a key shipped inside what is being verified."""
-    if pubkey is not None:
-        return load_public_keys(pubkey)
-    trusted = StationLayout.at(root).trusted_keys
-    if trusted.is_dir() and any(trusted.glob("*.pub")):
-        return load_public_keys(trusted)
-    raise UsageError(f"no trusted key: pass --pubkey, or put *.pub files in {trusted}")
 
 
 def keygen(out: Annotated[Path, typer.Option("--out",
@@ -93,15 +77,20 @@ def verify(pubkey: Annotated[Path | None, typer.Option(
     """Verify a signature, or a whole snapshot folder.
 
     With --snapshots DIR: the signature of last_manifest.json with the pinned key, then the
-    size and sha256 of every archive and artifact. Exit 1 when anything does not match."""
+    size and sha256 of every archive and artifact. Exit 1 when anything does not match, and
+    when no key is pinned or --pubkey lies inside the snapshot folder."""
     with errors_to_exit(as_json):
-        keys = _pubkeys(pubkey, root)
-        if snapshots is not None:
-            _verify_folder(snapshots, keys, sig, as_json)
-            return
-        if in_ is None or sig is None:
+        if snapshots is None and (in_ is None or sig is None):
             raise UsageError("pass --in FILE --sig SIG, or --snapshots DIR")
-        result = verify_file(keys, in_, sig, allow_legacy=allow_legacy)
+        # The vault's one trust resolver: --pubkey, else the station's pinned keys; a key
+        # lying inside the snapshot folder being verified is refused (UntrustedKey, exit 1).
+        anchor = resolve_station_keys(StationLayout.at(root), pubkey=pubkey,
+                                      snapshot_dir=snapshots)
+        if snapshots is not None:
+            _verify_folder(snapshots, anchor, sig, as_json)
+            return
+        assert in_ is not None and sig is not None
+        result = verify_file(anchor.keys, in_, sig, allow_legacy=allow_legacy)
         if as_json:
             emit_json({"ok": True, "file": str(in_), "signature": str(sig),
                        "key_id": result.key_id, "trusted_comment": result.trusted_comment,
@@ -113,14 +102,14 @@ def verify(pubkey: Annotated[Path | None, typer.Option(
                           soft_wrap=True)
 
 
-def _verify_folder(folder: Path, keys: list[PublicKey], sig: Path | None, as_json: bool) -> None:
+def _verify_folder(folder: Path, anchor: TrustAnchor, sig: Path | None, as_json: bool) -> None:
     with progress(enabled=not as_json) as bar:
         task = bar.add_task(f"verifying {folder.name}", total=None)
 
         def seen(item: CheckedFile, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"verified {item.name}")
 
-        result = verify_snapshot(folder, keys, sig_path=sig, observer=seen)
+        result = verify_snapshot(folder, anchor, sig_path=sig, observer=seen)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -4,6 +4,7 @@
     ├── CheckFailed                1  a check ran and said no (report says which and why)
     │   ├── IntegrityError            a hash, size or chain did not match
     │   ├── SignatureError            a signature or key did not verify
+    │   │   └── UntrustedKey              no pinned key, or a key that is not a trust anchor
     │   ├── UnsafeArchive             an archive member would escape or is not allowed
     │   └── PrecheckFailed            a ritual pre-check hard-stopped
     ├── UsageError                 2  bad arguments or state the operator must fix
@@ -69,6 +70,11 @@ class SignatureError(CheckFailed):
     pass
 
 
+class UntrustedKey(SignatureError):
+    """No pinned public key to verify with, or one that cannot be a trust anchor (a key
+    shipped inside the snapshot being verified)."""
+
+
 class UnsafeArchive(CheckFailed):
     pass
 
@@ -99,6 +105,6 @@ class TimedOut(VVTVError):
 
 __all__ = [
     "CheckFailed", "ConfigError", "DependencyMissing", "IntegrityError", "PrecheckFailed",
-    "SignatureError", "StationNotRunning", "TimedOut", "UnsafeArchive", "UsageError",
-    "VVTVError",
+    "SignatureError", "StationNotRunning", "TimedOut", "UnsafeArchive", "UntrustedKey",
+    "UsageError", "VVTVError",
 ]

@@ -20,7 +20,7 @@ from .options import GuardianOptions
 from .paths import GuardianPaths
 from .rotation import RotationState, load_state, save_state
 from .statelog import append_state, pinned_baseline
-from .trust import ManifestCheck, trusted_public_keys, verify_manifests
+from .trust import ManifestCheck, pinned_keys, verify_manifests
 from .watch import ClockWaiter, Waiter, WatchWaiter
 
 Observer = Callable[[dict[str, Any]], None]
@@ -82,7 +82,7 @@ class Guardian:
         if pinned is None:
             # Not locked down: guard the vault as it is now, and pin that baseline.
             baseline = build_baseline(self.paths, established_by="guardian", clock=self.clock)
-            pubkeys = trusted_public_keys(self.paths.layout)
+            pubkeys = pinned_keys(self.paths.layout)
             manifests = verify_manifests(self.paths, baseline, pubkeys)
             sha = write_baseline(self.paths.baseline, baseline)
             append_state(self.paths, {"event": "baseline", "established_by": "guardian",
@@ -94,7 +94,7 @@ class Guardian:
                 raise IntegrityError(f"guardian baseline {self.paths.baseline} was changed after "
                                      "it was recorded in the state log; refusing to guard",
                                      path=self.paths.baseline, expected=pinned, actual=sha)
-            manifests = verify_manifests(self.paths, baseline, trusted_public_keys(
+            manifests = verify_manifests(self.paths, baseline, pinned_keys(
                 self.paths.layout))
         self.baseline = baseline
         self.state = load_state(self.paths.rotation, sha)

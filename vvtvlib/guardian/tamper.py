@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vvtvlib.vault.folder import SUMS, newest_snapshot
+
 from .flags import is_immutable, set_immutable
 from .paths import GuardianPaths
 
@@ -62,9 +64,9 @@ def inject(paths: GuardianPaths, kind: str, folder: Path | None = None) -> Tampe
     if kind not in KINDS:
         raise ValueError(f"unknown tamper {kind!r}; one of {', '.join(KINDS)}")
     if folder is None:
-        folders = sorted(p for p in paths.layout.snapshots.iterdir()
-                         if p.is_dir() and not p.name.startswith("."))
-        folder = folders[-1]
+        folder = newest_snapshot(paths.layout.snapshots, sealed=False)
+        if folder is None:
+            raise ValueError(f"no snapshot folder in {paths.layout.snapshots} to tamper with")
 
     def flip() -> Path:
         target = _largest_file(folder)
@@ -84,7 +86,7 @@ def inject(paths: GuardianPaths, kind: str, folder: Path | None = None) -> Tampe
         return target
 
     def unflag() -> Path:
-        target = folder / "SHA256SUMS"
+        target = folder / SUMS
         set_immutable(target, False)
         if not is_immutable(target):
             os.chmod(target, os.stat(target).st_mode | 0o200)  # read-only mode lifted instead

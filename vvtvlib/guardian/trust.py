@@ -1,7 +1,8 @@
 """The baseline is anchored in the signed manifest: before guarding, every snapshot's
-``last_manifest.json`` must verify with a pinned key (``vault/keys/trusted/*.pub`` or the
-foundation public key), and the baseline's hashes of the archives and artifacts the manifest
-lists must equal the manifest's. Otherwise the guardian refuses to start."""
+``last_manifest.json`` must verify with a pinned key (the vault's one trust resolver:
+``vault/keys/trusted/*.pub``, else the station's foundation public key), and the baseline's
+hashes of the archives and artifacts the manifest lists must equal the manifest's. Otherwise
+the guardian refuses to start."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from pathlib import Path, PurePosixPath
 
 from vvtvlib.core.errors import IntegrityError, SignatureError
 from vvtvlib.core.layout import StationLayout
-from vvtvlib.vault.minisign import PublicKey, VerifiedSignature, load_public_key, verify_file
+from vvtvlib.vault.folder import MANIFEST, SIGNATURE
+from vvtvlib.vault.minisign import PublicKey, VerifiedSignature, verify_file
+from vvtvlib.vault.trust import resolve_station_keys
 
 from .baseline import Baseline
 from .fsread import open_noatime
 from .paths import GuardianPaths
-
-MANIFEST, SIGNATURE = "last_manifest.json", "signature.sig"
 
 
 @dataclass(frozen=True)
@@ -31,20 +32,9 @@ class ManifestCheck:
     files_checked: int
 
 
-def trusted_public_keys(layout: StationLayout) -> list[PublicKey]:
-    """The pinned keys: every ``*.pub`` in ``vault/keys/trusted/`` plus the foundation key."""
-    found: dict[bytes, PublicKey] = {}
-    candidates = sorted(layout.trusted_keys.glob("*.pub")) if layout.trusted_keys.is_dir() else []
-    if layout.foundation_pub.exists():
-        candidates.append(layout.foundation_pub)
-    for path in candidates:
-        key = load_public_key(path)
-        found.setdefault(key.key_id, key)
-    if not found:
-        raise SignatureError(f"no trusted public key in {layout.trusted_keys} and no "
-                             f"{layout.foundation_pub.name}; refusing to guard an unanchored "
-                             "snapshot", path=layout.trusted_keys)
-    return list(found.values())
+def pinned_keys(layout: StationLayout) -> list[PublicKey]:
+    """The station's pinned keys (``vault.trust``); none lying inside ``vault/snapshots/``."""
+    return list(resolve_station_keys(layout, snapshot_dir=layout.snapshots).keys)
 
 
 def read_noatime(path: Path) -> bytes:

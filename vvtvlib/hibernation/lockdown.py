@@ -22,7 +22,7 @@ from vvtvlib.guardian.baseline import build_baseline, write_baseline
 from vvtvlib.guardian.paths import GuardianPaths
 from vvtvlib.guardian.process import start_detached
 from vvtvlib.guardian.statelog import HIBERNATING, append_state, current_state
-from vvtvlib.guardian.trust import trusted_public_keys, verify_manifests
+from vvtvlib.guardian.trust import pinned_keys, verify_manifests
 
 from .checklist import Checklist, ChecklistObserver, ChecklistReport, Outcome
 from .dbstate import database_files
@@ -141,7 +141,7 @@ def lockdown(layout: StationLayout, options: LockdownOptions | None = None, *,
         if differs:
             raise IntegrityError(f"immutability did not hold on {differs[0]} "
                                  f"({len(differs)} path(s))", path=differs[0])
-        verify_manifests(paths, base, trusted_public_keys(layout))
+        verify_manifests(paths, base, pinned_keys(layout))
         ctx["baseline_sha256"] = write_baseline(paths.baseline, base)
         ctx["summary"] = base.immutability_summary()
         return Outcome(f"{len(base.entries)} paths, {len(base.files)} files hashed",

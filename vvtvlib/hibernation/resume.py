@@ -28,7 +28,7 @@ from vvtvlib.guardian.paths import GuardianPaths
 from vvtvlib.guardian.process import stop_guardian
 from vvtvlib.guardian.rotation import RotationState
 from vvtvlib.guardian.statelog import AWAKE, HIBERNATING, append_state, current_state
-from vvtvlib.guardian.trust import trusted_public_keys
+from vvtvlib.guardian.trust import pinned_keys
 from vvtvlib.vault.sqlite import integrity_check
 
 from .checklist import Checklist, ChecklistObserver, ChecklistReport, Outcome
@@ -113,7 +113,7 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
         if not baseline.snapshot:
             raise UsageError("the baseline names no snapshot; it was not written by lockdown")
         found: VerifiedSnapshot = verify_folder(layout.snapshots / baseline.snapshot,
-                                                trusted_public_keys(layout))
+                                                pinned_keys(layout))
         ctx["manifest"] = found.manifest
         full = run_cycle(paths, baseline, RotationState("resume"),
                          GuardianOptions(sample=1, byte_budget=0, min_free_pct=0, watch=False))

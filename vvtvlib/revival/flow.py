@@ -26,8 +26,9 @@ from vvtvlib.core.errors import (
     VVTVError,
 )
 from vvtvlib.core.layout import StationLayout
-from vvtvlib.vault.minisign import load_public_keys
+from vvtvlib.vault.folder import FINAL_FRAME, MANIFEST, SIGNATURE
 from vvtvlib.vault.schema import load_manifest
+from vvtvlib.vault.trust import PUBKEY_SOURCE
 
 from . import station_port
 from .blocklist import load_blocklist
@@ -37,7 +38,16 @@ from .journal import Phase, PhaseRecord, PhaseStatus, RevivalReport
 from .options import RevivalOptions
 from .presets import Adaptation
 from .provision import inspect_target, needed_bytes, node_versions
-from .report import PhaseLog, ensure_node_key, record_lineage, sign_report, write_json
+from .report import (
+    JSONL_NAME,
+    REPORT_NAME,
+    PhaseLog,
+    ensure_node_key,
+    record_lineage,
+    report_location,
+    sign_report,
+    write_json,
+)
 from .restore import (
     content_gate,
     migrate_from_schema,
@@ -48,12 +58,7 @@ from .restore import (
 )
 from .runner import PhaseContext, PhaseRunner, RevivalObserver, error_dict
 from .sanity import adapt_encoder_preset, check_databases, compare_versions
-from .verify import (
-    VerifiedSnapshot,
-    minisign_cross_check,
-    trust_anchor,
-    verify,
-)
+from .verify import TrustAnchor, VerifiedSnapshot, minisign_cross_check, trust_for, verify
 
 
 class RevivalFailed(CheckFailed):
@@ -72,6 +77,7 @@ class _State:
     layout: StationLayout
     target_existed: bool = False
     target_written: bool = False
+    anchor: TrustAnchor | None = None
     verified: VerifiedSnapshot | None = None
     staging: Path | None = None
     station_started: bool = False
@@ -100,6 +106,9 @@ class _JournalObserver(RevivalObserver):
 
 def revive(options: RevivalOptions, observer: RevivalObserver | None = None,
            clock: Clock = SYSTEM_CLOCK) -> RevivalReport:
+    # Decided before any work: never inside the target, never a folder (UsageError, exit 2).
+    options.report_path = report_location(options.report_path, options.target,
+                                          options.snapshots)
     report = RevivalReport(snapshots=str(options.snapshots), target=str(options.target),
                            started_utc=utc_iso(clock.now()), options=options.to_dict())
     log = PhaseLog()
@@ -195,17 +204,17 @@ def _free(target: Path) -> int:
 def _verify(options: RevivalOptions, state: _State, ph: PhaseContext,
             report: RevivalReport) -> None:
     assert options.manifest is not None and options.signature is not None
-    anchor = trust_anchor(options.pubkey, options.target, options.snapshots)
+    anchor = trust_for(options.pubkey, options.target, options.snapshots)
+    state.anchor = anchor
     report.trust = anchor.to_dict()
     ph.say(f"checking the signature with {len(anchor.keys)} pinned key(s), then every archive")
     verified = verify(options.snapshots, options.manifest, options.signature, anchor)
     report.trust["key_id"] = verified.key_id
-    report.trust["public_key"] = next(k.to_base64() for k in anchor.keys
-                                      if k.id_hex == verified.key_id)
+    report.trust["public_key"] = anchor.key(verified.key_id).to_base64()
     report.station_id = verified.manifest.station_id
     report.stamp = verified.manifest.stamp
     report.source_generation = verified.manifest.generation
-    ph.detail["checked"] = verified.checked
+    ph.detail["checked"] = [c.to_dict() for c in verified.checked]
     ph.detail["manifest_sha256"] = verified.manifest_sha256
     cross = minisign_cross_check(options.manifest, options.signature, anchor, verified.key_id)
     ph.detail["minisign_cross_check"] = cross
@@ -260,26 +269,27 @@ def _finish_tree(options: RevivalOptions, state: _State, ph: PhaseContext) -> No
     revival verified with, and the ancestor's manifest and final frame."""
     layout = state.layout
     verified = state.verified
-    assert verified is not None and options.manifest and options.signature
+    anchor = state.anchor
+    assert verified is not None and anchor is not None and options.manifest and options.signature
     for folder in layout.skeleton():
         folder.mkdir(parents=True, exist_ok=True)
     installed = []
-    if options.pubkey is not None:
+    if anchor.source == PUBKEY_SOURCE:
         # Pin the key that verified this snapshot on the new node, so later verifications
         # (a guardian, the next revival) have a trust anchor without the operator's flag.
-        for key in load_public_keys(options.pubkey):
-            dest = layout.trusted_keys / f"foundation-{key.id_hex}.pub"
-            if key.id_hex == verified.key_id and not dest.exists():
-                dest.write_text(key.file_text())
-                installed.append(dest.name)
+        key = anchor.key(verified.key_id)
+        dest = layout.trusted_keys / f"foundation-{key.id_hex}.pub"
+        if not dest.exists():
+            dest.write_text(key.file_text())
+            installed.append(dest.name)
     ph.detail["trusted_keys_installed"] = installed
     ancestor = layout.manifests / f"ancestor-{verified.manifest.stamp}"
     ancestor.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(options.manifest, ancestor / "last_manifest.json")
-    shutil.copy2(options.signature, ancestor / "signature.sig")
-    final = options.snapshots / "final_frame.jpg"
+    shutil.copy2(options.manifest, ancestor / MANIFEST)
+    shutil.copy2(options.signature, ancestor / SIGNATURE)
+    final = options.snapshots / FINAL_FRAME
     if final.is_file():
-        shutil.copy2(final, layout.captures / "final_frame.jpg")
+        shutil.copy2(final, layout.captures / FINAL_FRAME)
 
 
 def _sanity(options: RevivalOptions, state: _State, ph: PhaseContext,
@@ -346,8 +356,8 @@ def _publish(options: RevivalOptions, state: _State, report: RevivalReport, log:
     verified = state.verified
     assert verified is not None and report.new_generation is not None
     layout = state.layout
-    report.artifacts = {"report": str(layout.vault / "resurrection_report.json"),
-                        "log": str(layout.vault / "resurrection_report.jsonl"),
+    report.artifacts = {"report": str(layout.vault / REPORT_NAME),
+                        "log": str(layout.vault / JSONL_NAME),
                         "history": str(layout.history / f"generation-"
                                                         f"{report.new_generation:04d}.json")}
     path, sig = sign_report(layout, report, report.new_generation)
@@ -358,7 +368,7 @@ def _publish(options: RevivalOptions, state: _State, report: RevivalReport, log:
     from .report import sha256_path
 
     log.final(path, sha256_path(path), report.status, revival_id)
-    if options.report_path != path:
+    if options.report_path is not None and options.report_path != path:
         write_json(options.report_path, report.to_dict())
 
 
@@ -370,10 +380,11 @@ def _fail(options: RevivalOptions, state: _State, report: RevivalReport, exc: VV
     report.finished_utc = utc_iso(clock.now())
     report.failure = {"phase": str(failed.name) if failed else None, **error_dict(exc),
                       "target_untouched": not state.target_written}
-    write_json(options.report_path, report.to_dict())
+    if options.report_path is not None:
+        write_json(options.report_path, report.to_dict())
     if state.target_written and state.layout.vault.is_dir():
         log.open(state.layout)
-        path = write_json(state.layout.vault / "resurrection_report.json", report.to_dict())
+        path = write_json(state.layout.vault / REPORT_NAME, report.to_dict())
         from .report import sha256_path
 
         log.final(path, sha256_path(path), "failed", revival_id)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import UsageError
+from vvtvlib.vault.folder import MANIFEST, SIGNATURE
 
 from .continuity import Thresholds
-
-DEFAULT_REPORT = Path("resurrection_report.json")
 
 
 @dataclass
@@ -24,7 +23,9 @@ class RevivalOptions:
     prove_continuity: bool = False
     force: bool = False
     force_rollback: bool = False
-    report_path: Path = DEFAULT_REPORT  # where a failure report goes (always written)
+    # Where the report also goes, success or failure; None: the default location (see
+    # ``report.report_location``, which ``revive`` applies before any work).
+    report_path: Path | None = None
     blocklists: list[Path] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
     discovery_hold_h: float = 24.0
@@ -35,10 +36,10 @@ class RevivalOptions:
     def __post_init__(self) -> None:
         self.snapshots = Path(self.snapshots).absolute()
         self.target = Path(self.target).absolute()
-        self.manifest = Path(self.manifest or self.snapshots / "last_manifest.json").absolute()
-        self.signature = Path(self.signature or self.snapshots / "signature.sig").absolute()
+        self.manifest = Path(self.manifest or self.snapshots / MANIFEST).absolute()
+        self.signature = Path(self.signature or self.snapshots / SIGNATURE).absolute()
         self.pubkey = Path(self.pubkey).absolute() if self.pubkey else None
-        self.report_path = Path(self.report_path).absolute()
+        self.report_path = Path(self.report_path).absolute() if self.report_path else None
         self.blocklists = [Path(p).absolute() for p in self.blocklists]
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,23 +36,22 @@ class SourceSnapshot:
 
 
 def newest_snapshot(root: str | Path) -> Path | None:
-    snaps = StationLayout.at(root).snapshots
-    if not snaps.is_dir():
-        return None
-    found = sorted((p for p in snaps.iterdir() if p.is_dir() and not p.name.startswith(".")
-                    and (p / "signature.sig").is_file()), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    """The newest sealed snapshot of a station root (the vault's ordering, by stamp)."""
+    from vvtvlib.vault.folder import newest_snapshot as newest_in
+
+    return newest_in(StationLayout.at(root).snapshots)
 
 
 def describe(root: str | Path, ritual_s: float = 0.0) -> SourceSnapshot:
     from vvtvlib.station.config import load_station_config
+    from vvtvlib.vault.folder import MANIFEST
     from vvtvlib.vault.schema import load_manifest
 
     layout = StationLayout.at(root)
     snap = newest_snapshot(layout.root)
     if snap is None:
         raise UsageError(f"{layout.root} has no committed snapshot", path=layout.snapshots)
-    manifest = load_manifest(snap / "last_manifest.json")
+    manifest = load_manifest(snap / MANIFEST)
     return SourceSnapshot(layout.root, snap, layout.foundation_pub, layout.foundation_key,
                           load_station_config(layout).station.id, manifest.generation, ritual_s)
 

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import utc_iso
+from vvtvlib.core.errors import UsageError
 from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.folder import MANIFEST
 from vvtvlib.vault.minisign import (
     PublicKey,
     generate_keypair,
@@ -33,12 +35,61 @@ from vvtvlib.vault.minisign import (
 from vvtvlib.vault.minisign import (
     signature_line as sig_line_of,
 )
+from vvtvlib.vault.trust import lies_inside
 
 from .history import GenerationRecord, read_history, write_record
 from .journal import PhaseRecord, RevivalReport
 
 REPORT_NAME = "resurrection_report.json"
 JSONL_NAME = "resurrection_report.jsonl"
+
+
+def _writable_folder(path: Path) -> bool:
+    """Whether a file can be created at ``path`` (its nearest existing folder is writable)."""
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def report_location(requested: Path | None, target: Path, snapshots: Path,
+                    cwd: Path | None = None) -> Path:
+    """Where ``logline revive`` writes its report (success or refusal), decided before any
+    work, so a bad location never fails a revival after its generation is committed.
+
+    * ``--report PATH``: an existing folder gets ``resurrection_report.json`` inside it,
+      anything else is the file itself. Refused (``UsageError``, exit 2) when it lies inside
+      the target (a refusal must leave the target untouched; the revived station keeps its
+      own signed copy in ``TARGET/vault/``), when it is an existing non-regular file, or when
+      it cannot be created.
+    * no ``--report``: ``resurrection_report.json`` in the current folder when that lies
+      outside the target, else beside the snapshot folder (in its parent folder), else beside
+      the target (in its parent folder): the first of these outside the target and writable.
+    """
+    target = Path(target).absolute()
+    if requested is not None:
+        path = Path(requested).absolute()
+        if path.is_dir():
+            path = path / REPORT_NAME
+        if lies_inside(path, target):
+            raise UsageError(f"--report {requested} lies inside the target {target}; a refused "
+                             "revival must leave the target untouched, so the report goes "
+                             "outside it (the revived station keeps its own copy in "
+                             "TARGET/vault/)", path=path)
+        if path.exists() and not path.is_file():
+            raise UsageError(f"--report {requested} exists and is not a regular file",
+                             path=path)
+        if not _writable_folder(path):
+            raise UsageError(f"--report {requested}: the report cannot be written there "
+                             "(no writable folder)", path=path)
+        return path
+    here = Path(cwd or Path.cwd()).absolute()
+    for folder in (here, Path(snapshots).absolute().parent, target.parent):
+        path = folder / REPORT_NAME
+        if not lies_inside(path, target) and _writable_folder(path):
+            return path
+    raise UsageError(f"no writable folder outside the target {target} for the report; pass "
+                     "--report PATH", path=target)
 
 
 def node_key_path(layout: StationLayout) -> Path:
@@ -131,7 +182,7 @@ def record_lineage(layout: StationLayout, *, report: RevivalReport, manifest_sha
             stamp=report.stamp or "", created_utc=utc_iso(), signature=manifest_signature,
             ancestor_signature=ancestor_of_snapshot, manifest_sha256=manifest_sha256,
             pubkey=report.trust.get("public_key"),
-            document=f"manifests/ancestor-{report.stamp}/last_manifest.json",
+            document=f"manifests/ancestor-{report.stamp}/{MANIFEST}",
             document_sha256=manifest_sha256)))
     pub = load_public_key(node_key_path(layout).with_name("node_ed25519.pub"))
     written.append(write_record(layout.history, GenerationRecord(

@@ -65,22 +65,22 @@ def manifest_gaps(m: dict[str, Any]) -> list[str]:
 
 def evaluate_run(layout: StationLayout, journal: RitualJournal) -> list[Criterion]:
     """Every acceptance criterion of a finished (real or rehearsal) ritual."""
-    from vvtvlib.vault.folder import verify_snapshot
+    from vvtvlib.vault.folder import MANIFEST, verify_snapshot
+    from vvtvlib.vault.trust import resolve_station_keys
 
     from .finalframe import reproducibility, reproducible
-    from .sealing import trusted_keys
 
     out: list[Criterion] = []
     folder = Path(journal.snapshot_dir or "")
     try:
-        verified = verify_snapshot(folder, trusted_keys(layout))
+        verified = verify_snapshot(folder, resolve_station_keys(layout, snapshot_dir=folder))
         out.append(Criterion("snapshot verifiable and signature valid", True,
                              f"key {verified.signature.key_id}, {len(verified.checked)} files "
                              "checked"))
     except VVTVError as exc:
         out.append(Criterion("snapshot verifiable and signature valid", False, exc.message))
-    manifest = json.loads((folder / "last_manifest.json").read_text()) \
-        if (folder / "last_manifest.json").is_file() else {}
+    manifest = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() \
+        else {}
     gaps = manifest_gaps(manifest)
     out.append(Criterion("last_manifest.json complete", not gaps,
                          "all fields present" if not gaps else "missing: " + ", ".join(gaps)))

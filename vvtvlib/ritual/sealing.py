@@ -4,8 +4,9 @@
   ``vault/history/`` and the committed snapshots (whichever is newer, so a crash between the
   rename and the history record cannot make a generation number be used twice);
 * ``seal``: ``last_manifest.json`` + ``signature.sig`` (foundation key) + ``SHA256SUMS``;
-* ``verify``: with the trust anchor only (``vault/keys/trusted/``, else the foundation
-  public key), never with a key found inside the snapshot;
+* ``verify``: with the station's pinned keys only (the vault's one trust resolver:
+  ``vault/keys/trusted/``, else the foundation public key), never with a key found inside the
+  snapshot;
 * ``publish``: after the rename, ``vault/manifests/`` gets a copy and ``vault/history/`` a
   generation record.
 """
@@ -19,9 +20,7 @@ from typing import Any
 
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
-
-MANIFEST = "last_manifest.json"
-SIGNATURE = "signature.sig"
+from vvtvlib.vault.folder import MANIFEST, SIGNATURE, list_snapshots
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,6 @@ class Lineage:
     generation: int
     ancestor_signature: str | None
     ancestor: str | None  # where the ancestor was found
-
-
-def _committed_snapshots(layout: StationLayout) -> list[Path]:
-    if not layout.snapshots.is_dir():
-        return []
-    return sorted(p for p in layout.snapshots.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()
-                  and (p / SIGNATURE).is_file())
 
 
 def lineage(layout: StationLayout) -> Lineage:
@@ -50,7 +41,7 @@ def lineage(layout: StationLayout) -> Lineage:
             newest = rec.generation
             best = Lineage(rec.generation + 1, rec.signature,
                            f"history/generation-{rec.generation:04d}.json")
-    for snap in _committed_snapshots(layout):
+    for snap in list_snapshots(layout.snapshots, sealed=True):
         try:
             meta = json.loads((snap / MANIFEST).read_bytes())
         except ValueError:
@@ -60,14 +51,6 @@ def lineage(layout: StationLayout) -> Lineage:
             newest = gen
             best = Lineage(gen + 1, signature_line(snap / SIGNATURE), f"snapshots/{snap.name}")
     return best
-
-
-def trusted_keys(layout: StationLayout) -> list[Any]:
-    from vvtvlib.vault.minisign import load_public_key, load_public_keys
-
-    if layout.trusted_keys.is_dir() and any(layout.trusted_keys.glob("*.pub")):
-        return load_public_keys(layout.trusted_keys)
-    return [load_public_key(layout.foundation_pub)]
 
 
 def foundation_key_id(layout: StationLayout) -> str:
@@ -91,8 +74,9 @@ def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[
 
 def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
     from vvtvlib.vault.folder import verify_snapshot
+    from vvtvlib.vault.trust import resolve_station_keys
 
-    result = verify_snapshot(folder, trusted_keys(layout))
+    result = verify_snapshot(folder, resolve_station_keys(layout, snapshot_dir=folder))
     return {"key_id": result.signature.key_id, "files_checked": len(result.checked),
             "generation": result.manifest.generation}
 

@@ -11,7 +11,9 @@ restorer that M1 writes with and M3 restores from.
     tarstream  the capped, sequential tar reader
     swap       staged roots swapped into the target, put back on failure
     restore    archive verification and safe, staged extraction
-    folder     a snapshot folder as a whole: seal, verify, restore
+    trust      the one trust resolver: which pinned keys a verification may use
+    folder     a snapshot folder as a whole: file names, listing and "newest" ordering,
+               seal, verify, restore
     export     air-gap export to a folder, read back and verified there
     rclone     the same export to an rclone remote
 """
@@ -27,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "ArchiveRecord": "snapshot",
     "ArchiveSpec": "snapshot",
     "CheckedFile": "folder",
+    "FINAL_FRAME": "folder",
     "FileEntry": "manifest",
     "MANIFEST": "folder",
     "Manifest": "schema",
@@ -38,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "Sealed": "folder",
     "SecretKey": "minisign",
     "SnapshotPolicy": "snapshot",
+    "TrustAnchor": "trust",
     "VerifiedSignature": "minisign",
     "VerifiedSnapshot": "folder",
     "backup_db": "sqlite",
@@ -48,11 +52,17 @@ _EXPORTS: dict[str, str] = {
     "foreign_key_check": "sqlite",
     "generate_keypair": "minisign",
     "integrity_check": "sqlite",
+    "is_sealed": "folder",
+    "list_snapshots": "folder",
     "load_manifest": "schema",
     "load_public_key": "minisign",
     "load_public_keys": "minisign",
     "load_secret_key": "minisign",
+    "newest_snapshot": "folder",
+    "newest_verified_snapshot": "folder",
     "normalise_path": "manifest",
+    "resolve_station_keys": "trust",
+    "resolve_trusted_keys": "trust",
     "restore_archive": "restore",
     "restore_archives": "restore",
     "restore_snapshot": "folder",
@@ -64,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "sign_file": "minisign",
     "signature_line": "minisign",
     "snapshot_databases": "sqlite",
+    "snapshot_sort_key": "folder",
     "sums_for_entries": "manifest",
     "table_digests": "sqlite",
     "verify_archive": "restore",
@@ -78,16 +89,19 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "ArchiveRecord", "ArchiveSpec", "CheckedFile", "FileEntry", "MANIFEST", "Manifest",
-    "PublicKey", "RestoreResult", "SCHEMA", "SIGNATURE", "SUMS", "Sealed", "SecretKey",
-    "SnapshotPolicy", "VerifiedSignature", "VerifiedSnapshot", "backup_db", "build_manifest",
-    "checkpoint_truncate", "dump_schema", "file_record", "foreign_key_check",
-    "generate_keypair", "integrity_check", "load_manifest", "load_public_key", "load_public_keys",
-    "load_secret_key", "normalise_path", "restore_archive", "restore_archives",
+    "ArchiveRecord", "ArchiveSpec", "CheckedFile", "FINAL_FRAME", "FileEntry", "MANIFEST",
+    "Manifest", "PublicKey", "RestoreResult", "SCHEMA", "SIGNATURE", "SUMS", "Sealed",
+    "SecretKey", "SnapshotPolicy", "TrustAnchor", "VerifiedSignature", "VerifiedSnapshot",
+    "backup_db", "build_manifest", "checkpoint_truncate", "dump_schema",
+    "file_record", "foreign_key_check", "generate_keypair", "integrity_check", "is_sealed",
+    "list_snapshots", "load_manifest", "load_public_key", "load_public_keys",
+    "load_secret_key", "newest_snapshot", "newest_verified_snapshot", "normalise_path",
+    "resolve_station_keys", "resolve_trusted_keys", "restore_archive", "restore_archives",
     "restore_snapshot", "root_hash", "scan", "seal_snapshot", "sha256_file", "sha256sums_text",
-    "sign_file", "signature_line", "snapshot_databases", "sums_for_entries", "table_digests",
-    "verify_archive", "verify_bytes", "verify_file", "verify_snapshot", "write_archive",
-    "write_archives", "write_manifest", "write_policy_archive", "write_sha256sums",
+    "sign_file", "signature_line", "snapshot_databases", "snapshot_sort_key",
+    "sums_for_entries", "table_digests", "verify_archive", "verify_bytes", "verify_file",
+    "verify_snapshot", "write_archive", "write_archives", "write_manifest",
+    "write_policy_archive", "write_sha256sums",
 ]
 
 
@@ -106,6 +120,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .folder import (
+        FINAL_FRAME,
         MANIFEST,
         SIGNATURE,
         SUMS,
@@ -113,8 +128,13 @@ if TYPE_CHECKING:
         Sealed,
         VerifiedSnapshot,
         file_record,
+        is_sealed,
+        list_snapshots,
+        newest_snapshot,
+        newest_verified_snapshot,
         restore_snapshot,
         seal_snapshot,
+        snapshot_sort_key,
         verify_snapshot,
     )
     from .manifest import (
@@ -159,3 +179,4 @@ if TYPE_CHECKING:
         snapshot_databases,
         table_digests,
     )
+    from .trust import TrustAnchor, resolve_station_keys, resolve_trusted_keys

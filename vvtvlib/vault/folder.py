@@ -1,20 +1,30 @@
-"""A snapshot folder as a whole: seal it (manifest, signature, ``SHA256SUMS``), verify it
-against trusted keys only, and restore every archive from it.
+"""A snapshot folder as a whole: the one model of it (file names, listing and "newest"
+ordering), seal it (manifest, signature, ``SHA256SUMS``), verify it against pinned keys only,
+and restore every archive from it.
+
+Folder names are the ritual's stamps, ``YYYY-mm-dd_HHMMZ``, with ``-2``, ``-3``... when a
+snapshot of that minute already exists. "Newest" is decided by the stamp parsed from the name,
+then that suffix (no suffix counts as 1); a name that is not a stamp sorts before every
+stamped one (by name). Modification times are never used: copies and restores change them.
+Dot-folders are a ritual's unfinished work and symlinks are not snapshots: neither is listed.
 
 Verification order: the signature of ``last_manifest.json`` with a pinned key (the manifest
 bytes are read once, and the bytes checked are the bytes parsed), the trusted comment
-against the manifest, then the size and sha256 of every archive and artifact.
+against the manifest, then the size and sha256 of every archive and artifact. Which keys are
+pinned is decided by ``vault.trust.resolve_trusted_keys`` only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.errors import IntegrityError, SignatureError
+from vvtvlib.core.errors import CheckFailed, IntegrityError, SignatureError, UsageError, VVTVError
 
 from .manifest import sha256_file, write_sha256sums
 from .minisign import PublicKey, SecretKey, VerifiedSignature, sign_file, verify_bytes
@@ -26,10 +36,56 @@ from .restore import (
     verify_archive,
 )
 from .schema import Manifest, parse_manifest, write_manifest
+from .trust import TrustAnchor
 
 MANIFEST = "last_manifest.json"
 SIGNATURE = "signature.sig"
 SUMS = "SHA256SUMS"
+FINAL_FRAME = "final_frame.jpg"
+
+_STAMP_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}_\d{4}Z)(?:-(?P<seq>\d+))?$")
+
+
+# ---------------------------------------------------------------- listing and ordering
+
+
+def snapshot_sort_key(name: str) -> tuple[int, datetime, int, str]:
+    """Order of snapshot folder names, oldest first (module docstring: the rule)."""
+    m = _STAMP_NAME.match(name)
+    if m is not None:
+        try:
+            when = datetime.strptime(m.group("stamp"), "%Y-%m-%d_%H%MZ")
+        except ValueError:
+            pass
+        else:
+            return 1, when, int(m.group("seq") or 1), name
+    return 0, datetime.min, 0, name
+
+
+def is_sealed(folder: Path) -> bool:
+    """Holds both the manifest and its signature (what a committed snapshot holds)."""
+    return (folder / MANIFEST).is_file() and (folder / SIGNATURE).is_file()
+
+
+def list_snapshots(parent: str | Path, *, sealed: bool = False) -> list[Path]:
+    """Snapshot folders in ``parent`` (``vault/snapshots/``), **newest first**; with
+    ``sealed`` only those holding a manifest and a signature. Missing parent: none."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    folders = [p for p in parent.iterdir()
+               if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+               and (not sealed or is_sealed(p))]
+    return sorted(folders, key=lambda p: snapshot_sort_key(p.name), reverse=True)
+
+
+def newest_snapshot(parent: str | Path, *, sealed: bool = True) -> Path | None:
+    """The newest (sealed, by default) snapshot folder in ``parent``, or None."""
+    found = list_snapshots(parent, sealed=sealed)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------- the verified model
 
 
 @dataclass(frozen=True)
@@ -39,21 +95,56 @@ class CheckedFile:
     size: int
     sha256: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "size": self.size, "sha256": self.sha256}
+
 
 @dataclass
 class VerifiedSnapshot:
+    """A snapshot folder whose signature (pinned key) and every file verified."""
+
     folder: Path
     manifest: Manifest
     signature: VerifiedSignature
     checked: list[CheckedFile] = field(default_factory=list)
+    # newer folders that did not verify (``newest_verified_snapshot`` fills it)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def stamp(self) -> str:
+        return self.manifest.stamp
+
+    @property
+    def generation(self) -> int:
+        return self.manifest.generation
+
+    @property
+    def key_id(self) -> str:
+        return self.signature.key_id
+
+    @property
+    def signature_line(self) -> str:
+        return self.signature.line
+
+    @property
+    def trusted_fields(self) -> dict[str, str]:
+        return dict(self.signature.fields)
+
+    @property
+    def manifest_sha256(self) -> str:
+        return self.checked[0].sha256
+
+    @property
+    def checked_bytes(self) -> int:
+        return sum(c.size for c in self.checked)
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
         return {"ok": True, "folder": str(self.folder), "station_id": m.station_id,
-                "stamp": m.stamp, "generation": m.generation, "key_id": self.signature.key_id,
+                "stamp": m.stamp, "generation": m.generation, "key_id": self.key_id,
                 "trusted_comment": self.signature.trusted_comment,
-                "fields": self.signature.fields,
-                "files": [c.__dict__ for c in self.checked]}
+                "fields": self.signature.fields, "bytes": self.checked_bytes,
+                "files": [c.to_dict() for c in self.checked], "skipped": self.skipped}
 
 
 def file_record(path: str | Path) -> dict[str, Any]:
@@ -110,13 +201,16 @@ def _check_artifact(path: Path, want: Mapping[str, Any]) -> CheckedFile:
     return CheckedFile(path.name, "artifact", size, digest)
 
 
-def verify_snapshot(folder: str | Path, pubkeys: PublicKey | Iterable[PublicKey], *,
+def verify_snapshot(folder: str | Path,
+                    pubkeys: TrustAnchor | PublicKey | Iterable[PublicKey], *,
                     manifest_path: str | Path | None = None, sig_path: str | Path | None = None,
                     observer: Callable[[CheckedFile, int, int], None] | None = None,
                     ) -> VerifiedSnapshot:
-    """Signature with trusted keys only, then every archive and artifact; fails closed.
-    ``observer(item, done, total)`` is told after each file is checked."""
+    """Signature with pinned keys only (a ``TrustAnchor`` from ``resolve_trusted_keys``),
+    then every archive and artifact; fails closed. ``observer(item, done, total)`` is told
+    after each file is checked."""
     folder = Path(folder)
+    keys = pubkeys.keys if isinstance(pubkeys, TrustAnchor) else pubkeys
     if not folder.is_dir():
         raise IntegrityError(f"snapshot folder {folder} does not exist", path=folder)
     mpath = Path(manifest_path) if manifest_path else folder / MANIFEST
@@ -127,7 +221,7 @@ def verify_snapshot(folder: str | Path, pubkeys: PublicKey | Iterable[PublicKey]
         raise IntegrityError(f"manifest {mpath} does not exist", path=mpath) from None
     if not spath.is_file():
         raise SignatureError(f"signature {spath} does not exist", path=spath)
-    sig = verify_bytes(pubkeys, raw, spath, name=mpath)
+    sig = verify_bytes(keys, raw, spath, name=mpath)
     manifest = parse_manifest(raw, mpath)
     _check_trusted_fields(sig, manifest, spath)
     out = VerifiedSnapshot(folder, manifest, sig,
@@ -148,6 +242,33 @@ def verify_snapshot(folder: str | Path, pubkeys: PublicKey | Iterable[PublicKey]
     return out
 
 
+def newest_verified_snapshot(parent: str | Path,
+                             pubkeys: TrustAnchor | PublicKey | Iterable[PublicKey],
+                             ) -> VerifiedSnapshot:
+    """The newest snapshot in ``parent`` that verifies completely; newer folders that do not
+    are listed in ``skipped`` with the reason. Refuses (``UsageError``) when there is no
+    snapshot and (``CheckFailed``) when none verifies."""
+    parent = Path(parent)
+    candidates = list_snapshots(parent)
+    if not candidates:
+        raise UsageError(f"no snapshot in {parent}; run the shutdown ritual (vvtvctl ritual) "
+                         "first", path=parent)
+    keys = list(pubkeys.keys if isinstance(pubkeys, TrustAnchor) else
+                [pubkeys] if isinstance(pubkeys, PublicKey) else pubkeys)
+    skipped: list[dict[str, str]] = []
+    for folder in candidates:
+        try:
+            found = verify_snapshot(folder, keys)
+        except VVTVError as exc:
+            skipped.append({"folder": folder.name, "reason": exc.message})
+            continue
+        found.skipped = skipped
+        return found
+    reasons = "; ".join(f"{s['folder']}: {s['reason']}" for s in skipped)
+    raise CheckFailed(f"no snapshot in {parent} verifies ({reasons})", path=parent,
+                      skipped=skipped)
+
+
 def restore_snapshot(verified: VerifiedSnapshot, dest_root: str | Path, *,
                      archives: Iterable[str] | None = None, max_ratio: float = DEFAULT_MAX_RATIO,
                      observer: Callable[[Any], None] | None = None) -> list[RestoreResult]:
@@ -165,5 +286,7 @@ def restore_snapshot(verified: VerifiedSnapshot, dest_root: str | Path, *,
     return restore_archives(items, dest_root, max_ratio=max_ratio, observer=observer)
 
 
-__all__ = ["MANIFEST", "SIGNATURE", "SUMS", "CheckedFile", "Sealed", "VerifiedSnapshot",
-           "file_record", "restore_snapshot", "seal_snapshot", "verify_snapshot"]
+__all__ = ["FINAL_FRAME", "MANIFEST", "SIGNATURE", "SUMS", "CheckedFile", "Sealed",
+           "VerifiedSnapshot", "file_record", "is_sealed", "list_snapshots", "newest_snapshot",
+           "newest_verified_snapshot", "restore_snapshot", "seal_snapshot",
+           "snapshot_sort_key", "verify_snapshot"]

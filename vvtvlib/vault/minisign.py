@@ -88,6 +88,7 @@ class VerifiedSignature:
     trusted_comment: str
     fields: dict[str, str] = field(default_factory=dict)
     prehashed: bool = True
+    line: str = ""  # the base64 signature line that verified (a generation's signature)
 
 
 # ---------------------------------------------------------------- keys
@@ -354,4 +355,4 @@ def _verify(pubkeys: PublicKey | Iterable[PublicKey], in_path: Path, sig_path: P
         raise SignatureError(f"{sig_path}: trusted comment does not match its global signature "
                              "(comment modified)", path=sig_path) from None
     return VerifiedSignature(key.id_hex, parsed.trusted, parse_trusted(parsed.trusted),
-                             parsed.alg == PREHASHED)
+                             parsed.alg == PREHASHED, parsed.line)
