@@ -40,7 +40,7 @@ def test_unlocked_vault_gets_a_pinned_baseline_of_its_own(lab: LabSnapshot) -> N
 
 def test_refuses_to_guard_a_snapshot_whose_signature_fails(lab: LabSnapshot) -> None:
     manifest = lab.folder / "last_manifest.json"
-    manifest.write_bytes(manifest.read_bytes().replace(b'"generation": 1', b'"generation": 2'))
+    manifest.write_bytes(manifest.read_bytes().replace(b'"generation":1', b'"generation":2'))
     with pytest.raises(SignatureError):
         Guardian(GuardianPaths(lab.layout), clock=FakeClock()).start()
 

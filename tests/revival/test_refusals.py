@@ -83,7 +83,7 @@ def test_no_trusted_key_at_all_is_refused(synthetic, tmp_path) -> None:
 
 def test_edited_manifest_is_refused(synthetic, tmp_path) -> None:
     path = synthetic.folder / "last_manifest.json"
-    path.write_text(path.read_text().replace('"generation": 3', '"generation": 9'))
+    path.write_text(path.read_text().replace('"generation":3', '"generation":9'))
     err, _ = _refused(_options(synthetic, tmp_path))
     assert isinstance(err.cause, SignatureError)
 
@@ -105,7 +105,7 @@ def test_blocklisted_file_hash_is_refused_during_restore(synthetic, tmp_path) ->
 
 def test_blocklisted_frame_is_refused_by_perceptual_hash(synthetic, tmp_path) -> None:
     from vvtvlib.media.compare import phash
-    from vvtvlib.revival.restore import sample_frames
+    from vvtvlib.media.sampling import sample_frames
 
     # Flag a frame of the clip in the target node's own policy (vault/blocklist.json).
     target = tmp_path / "newnode"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -22,14 +21,21 @@ from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UsageError
 from vvtvlib.core.fsio import fsync_dir, sync_filesystem
+from vvtvlib.media.sampling import DEFAULT_SAMPLING, SamplingPolicy
 from vvtvlib.vault.restore import Expected, RestoreProgress, extract_to_staging
 
-from .blocklist import Blocklist, match_files, match_frames, refuse_if_matched
+from .blocklist import (
+    Blocklist,
+    ContentScan,
+    match_files,
+    match_frames,
+    refuse_if_matched,
+    scan_content,
+)
 from .verify import VerifiedSnapshot
 
 # Restore order follows the seed: system, then databases, then media and HLS.
 ORDER = ("snapshot_system.tar.zst", "snapshot_db.tar.zst", "snapshot_data.tar.zst")
-MEDIA_SUFFIXES = (".mp4", ".mov", ".mkv", ".ts", ".m4s", ".webm")
 
 
 @dataclass
@@ -72,48 +78,22 @@ def restore_to_staging(snapshots: Path, verified: VerifiedSnapshot, staging: Pat
 # ---------------------------------------------------------------- content gate
 
 
-def sample_frames(clip: Path, out_dir: Path, every_s: float = 5.0, limit: int = 12
-                  ) -> list[tuple[float, Path]]:
-    """Frames at 0, every_s, 2*every_s ... of a clip (one FFmpeg run per clip)."""
-    from vvtvlib.media.ffmpeg import run_ffmpeg
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / (clip.stem + "-%03d.jpg")
-    run_ffmpeg(["-y", "-i", str(clip), "-vf", f"fps=1/{every_s:g}", "-frames:v", str(limit),
-                "-q:v", "3", str(stem)], timeout_s=120, what=f"frame sampling of {clip.name}")
-    frames = sorted(out_dir.glob(clip.stem + "-*.jpg"))
-    return [(i * every_s, f) for i, f in enumerate(frames)]
-
-
-def media_files(root: Path) -> list[Path]:
-    ready = root / "storage" / "ready"
-    if not ready.is_dir():
-        return []
-    return sorted(p for p in ready.rglob("*") if p.is_file() and p.suffix in MEDIA_SUFFIXES)
-
-
 def content_gate(staging: Path, verified: VerifiedSnapshot, blocklist: Blocklist,
-                 snapshots: Path, *, every_s: float = 5.0) -> dict[str, Any]:
-    """Refuse (``ContentBlocked``) when any restored file or sampled frame is blocklisted."""
-    from vvtvlib.media.compare import phash
-
+                 snapshots: Path, *, policy: SamplingPolicy = DEFAULT_SAMPLING
+                 ) -> dict[str, Any]:
+    """Refuse (``ContentBlocked``) when any restored file or sampled frame is blocklisted:
+    every file by its manifest sha256; media, found by content, by sampled frames."""
     files = [(f.path, f.sha256 or "") for a in verified.manifest.archives.values()
              for f in a.files if f.type == "file"]
     files += [(name, a.sha256) for name, a in verified.manifest.artifacts.items()]
     matches = match_files(blocklist, files)
-    frames: list[tuple[str, str]] = []
+    scan = ContentScan()
     if not matches and blocklist.phash:
-        final = snapshots / "final_frame.jpg"
-        if final.is_file():
-            frames.append(("final_frame.jpg", phash(final)))
-        with tempfile.TemporaryDirectory(prefix="vvtv-gate-") as tmp:
-            for clip in media_files(staging):
-                rel = clip.relative_to(staging).as_posix()
-                for t, frame in sample_frames(clip, Path(tmp) / clip.stem, every_s):
-                    frames.append((f"{rel}@{t:g}s", phash(frame)))
-        matches = match_frames(blocklist, frames)
+        scan = scan_content(staging, extra=[("final_frame.jpg", snapshots / "final_frame.jpg")],
+                            policy=policy)
+        matches = match_frames(blocklist, scan.frames)
     refuse_if_matched(matches)
-    return {"files_checked": len(files), "frames_checked": len(frames),
+    return {"files_checked": len(files), **scan.to_dict(), "sampling": policy.to_dict(),
             "sha256_entries": len(blocklist.sha256), "phash_entries": len(blocklist.phash),
             "sources": blocklist.sources}
 
