@@ -29,9 +29,6 @@ from .test_adversarial import (
     listing,
     member,
 )
-from .test_adversarial import (
-    target as adversarial_target,  # noqa: F401  (the "target" fixture)
-)
 
 DIRT = tarfile.DIRTYPE
 LINK = tarfile.SYMTYPE
@@ -45,6 +42,18 @@ def _outside_untouched(tmp_path: Path, before: dict[str, Any]) -> None:
     assert fingerprint(tmp_path / "outside") == before
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path.parent / "evil.txt").exists()
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """The same existing target as the adversarial corpus uses."""
+    root = tmp_path / "target"
+    (root / "storage" / "ready").mkdir(parents=True)
+    (root / "storage" / "ready" / "existing.mp4").write_bytes(b"precious")
+    (root / "data").mkdir()
+    (root / "data" / "plans.sqlite").write_bytes(b"db")
+    (tmp_path / "outside").mkdir()
+    return root
 
 
 @pytest.fixture
