@@ -89,6 +89,15 @@ def _trusted_key(s: Synthetic) -> None:
                        member("vault/keys/trusted/evil.pub", s.pubkey.read_bytes())])
 
 
+def _declared_trusted_key(s: Synthetic) -> None:
+    """Even when the signed record declares the trust anchor as one of its roots."""
+    resign(s, SYSTEM, [member("vault", kind=DIRT, mode=0o755),
+                       member("vault/keys", kind=DIRT, mode=0o755),
+                       member("vault/keys/trusted", kind=DIRT, mode=0o755),
+                       member("vault/keys/trusted/evil.pub", s.pubkey.read_bytes())],
+           roots=["system", "vault/keys/trusted"])
+
+
 def _mode(s: Synthetic) -> None:
     def loosen(files: list[dict[str, Any]]) -> None:
         for f in files:
@@ -106,6 +115,9 @@ CASES: dict[str, tuple[Callable[[Synthetic], None], str]] = {
                                     "(leaving the tree|resolving outside)"),
     "outside-roots": (_trusted_key, "snapshot_system.tar.zst: member vault is outside the "
                                     "archive's roots"),
+    "declared-vault-root": (_declared_trusted_key, "snapshot_system.tar.zst: archive root "
+                                                   "vault/keys/trusted overlaps vault, which a "
+                                                   "restore never replaces"),
     "mode": (_mode, "snapshot_system.tar.zst: member system/configs/station.toml has mode "
                     "0644, the manifest says 0600"),
 }
