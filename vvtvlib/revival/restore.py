@@ -4,8 +4,13 @@ target, the content gate on the staged trees, then one move into the target.
 Staging beside the target (``<parent>/.<name>.revive-<pid>``, same filesystem) means a
 refusal at any point (unsafe member, hash mismatch, blocklisted content) leaves the target
 exactly as it was: the staged trees are dropped and a target that did not exist is never
-created. The archives were hashed in the verify phase; the extractor still checks every
-member's type, size and sha256 against the signed manifest as it writes it.
+created. The records of all archives are checked as one snapshot before a byte is
+decompressed (declared roots, no overlap, nothing under ``vault/``, every symlink resolving
+inside the roots without passing through another), and every archive is extracted beneath
+one descriptor of the staging root without following any link, so no archive can write
+through a link another created. The archives were hashed in the verify phase and are hashed
+again as they are decompressed (a swap in between is refused); the extractor checks every
+member's type, size, mode and sha256 against the signed manifest as it writes it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 from vvtvlib.core.errors import IntegrityError, UsageError
 from vvtvlib.core.fsio import fsync_dir, sync_filesystem
 from vvtvlib.media.sampling import DEFAULT_SAMPLING, SamplingPolicy
+from vvtvlib.vault.beneath import StagingTree
+from vvtvlib.vault.members import check_plan
 from vvtvlib.vault.restore import Expected, RestoreProgress, extract_to_staging
 
 from .blocklist import (
@@ -36,6 +43,8 @@ from .verify import VerifiedSnapshot
 
 # Restore order follows the seed: system, then databases, then media and HLS.
 ORDER = ("snapshot_system.tar.zst", "snapshot_db.tar.zst", "snapshot_data.tar.zst")
+# Trees no archive may restore: the trust anchor, lineage and manifests are the target's own.
+RESERVED = ("vault",)
 
 
 @dataclass
@@ -64,13 +73,16 @@ def restore_to_staging(snapshots: Path, verified: VerifiedSnapshot, staging: Pat
     staging.mkdir(mode=0o700)
     out = StagedRestore(staging)
     archives = verified.manifest.archives
-    for name in archive_order(list(archives)):
-        exp = Expected.of(archives[name], name)
-        files, nbytes = extract_to_staging(snapshots / name, exp, staging, observer=progress)
-        out.archives.append({"archive": name, "files": files, "bytes": nbytes,
-                             "roots": exp.roots})
-        out.files += files
-        out.bytes += nbytes
+    names = archive_order(list(archives))
+    exps = [(snapshots / name, Expected.of(archives[name], name)) for name in names]
+    plan = check_plan(exps, reserved=RESERVED)
+    with StagingTree(staging) as tree:
+        for path, exp in exps:
+            files, nbytes = extract_to_staging(path, exp, tree, plan=plan, observer=progress)
+            out.archives.append({"archive": exp.name, "files": files, "bytes": nbytes,
+                                 "roots": exp.roots})
+            out.files += files
+            out.bytes += nbytes
     os.chmod(staging, 0o755)
     return out
 
