@@ -17,6 +17,7 @@ from tests.ritual.live import FAST, provision, running
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -25,7 +26,6 @@ from vvtvlib.guardian import (
     is_immutable,
     load_baseline,
 )
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.hibernation import ChecklistReport, LockdownOptions, lockdown, resume
 from vvtvlib.ritual import RitualOptions, run_ritual
 from vvtvlib.station.control import status

@@ -17,6 +17,7 @@ from tests.revival.fixtures import (  # noqa: F401 - fixtures
 )
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.rehearsal import SourceSnapshot
 from vvtvlib.revival import (
     Phase,
     PhaseRecord,
@@ -24,12 +25,10 @@ from vvtvlib.revival import (
     RevivalObserver,
     RevivalOptions,
     RevivalReport,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import GenerationRecord, write_record
-from vvtvlib.revival.rehearsal import SourceSnapshot
 from vvtvlib.vault import generate_keypair, load_public_key, sign_file, table_digests
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import signature_line, verify_file
 from vvtvlib.vault.schema import load_manifest
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from vvtvlib.revival.rehearsal import SourceSnapshot, prepare_source
+from vvtvlib.drills.rehearsal import SourceSnapshot, prepare_source
 
 _CACHE: dict[str, Any] = {}
 CLIP_CACHE = Path(os.environ.get("VVTV_CLIP_CACHE", "/tmp/vvtv-clip-cache"))

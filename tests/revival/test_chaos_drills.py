@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.revival.fixtures import revival_source  # noqa: F401 - fixture
-from vvtvlib.revival.rehearsal import SourceSnapshot
+from vvtvlib.drills.rehearsal import SourceSnapshot
 
 REPO = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).with_name("chaos")

@@ -16,12 +16,10 @@ from vvtvlib.revival import (
     PhaseStatus,
     RevivalFailed,
     RevivalOptions,
-    RollbackRefused,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import lineage_problems
 from vvtvlib.station.control import status
+from vvtvlib.vault.history import RollbackRefused, lineage_problems, read_history
 
 pytestmark = pytest.mark.station
 
@@ -61,7 +59,7 @@ def test_nginx_rtmp_station_revives_with_continuity(tmp_path) -> None:
     """The other station profile: HLS made and served by nginx-rtmp on both nodes."""
     from tests.plugins.system import need_tool
     from tests.revival.fixtures import CLIP_CACHE
-    from vvtvlib.revival.rehearsal import prepare_source
+    from vvtvlib.drills.rehearsal import prepare_source
 
     need_tool("nginx")
     src = prepare_source(tmp_path / "source", items=2, clip_seconds=12, clip_cache=CLIP_CACHE,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.config import dump_toml, read_toml
+import tomli_w
+
+from vvtvlib.core.config import read_toml
 from vvtvlib.core.layout import StationLayout
 
 CLIP_CACHE = Path(tempfile.gettempdir()) / "vvtv-test-clip-cache"
@@ -36,7 +37,7 @@ def provision(root: Path, *, items: int = 3, clip_seconds: int = 8,
         path = layout.configs / "station.toml"
         data = read_toml(path)
         data["workers"].update(workers)
-        path.write_text(dump_toml(data))
+        path.write_text(tomli_w.dumps(data))
     return layout
 
 
@@ -99,14 +100,21 @@ def corrupt_database(path: Path) -> Path:
 
 def run_killed(layout: StationLayout, step: str, overrides: list[str], *,
                dry_run: bool = False, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the ritual in a child process that SIGKILLs itself right after ``step``."""
-    code = ("import sys, json\n"
+    """Run the ritual in a child process that SIGKILLs itself right after ``step``'s evidence
+    line: the fault is injected here, by wrapping the step recorder in the child."""
+    code = ("import json, os, signal, sys\n"
             "from vvtvlib.core.layout import StationLayout\n"
             "from vvtvlib.ritual import RitualOptions, run_ritual\n"
+            "from vvtvlib.ritual.flow import Ritual\n"
+            "record = Ritual._record\n"
+            "def record_then_die(self, rec):\n"
+            "    record(self, rec)\n"
+            "    if rec.name == sys.argv[4]:\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "Ritual._record = record_then_die\n"
             "opts = RitualOptions(dry_run=json.loads(sys.argv[3]), "
             "overrides=json.loads(sys.argv[2]))\n"
             "run_ritual(StationLayout.at(sys.argv[1]), opts)\n")
-    env = {**os.environ, "VVTV_RITUAL_KILL_AFTER": step}
     return subprocess.run([sys.executable, "-c", code, str(layout.root), json.dumps(overrides),
-                           json.dumps(dry_run)], capture_output=True, text=True, env=env,
+                           json.dumps(dry_run), step], capture_output=True, text=True,
                           timeout=timeout_s, cwd=str(Path(__file__).resolve().parents[2]))

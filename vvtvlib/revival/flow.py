@@ -26,13 +26,13 @@ from vvtvlib.core.errors import (
     VVTVError,
 )
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.history import check_rollback, newest_generation
 from vvtvlib.vault.minisign import load_public_keys
 from vvtvlib.vault.schema import load_manifest
 
 from . import station_port
 from .blocklist import load_blocklist
 from .continuity import ContinuityVerdict
-from .history import check_rollback, newest_generation
 from .journal import Phase, PhaseRecord, PhaseStatus, RevivalReport
 from .options import RevivalOptions
 from .presets import Adaptation

@@ -23,6 +23,7 @@ from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import (
     PublicKey,
     generate_keypair,
@@ -34,7 +35,6 @@ from vvtvlib.vault.minisign import (
     signature_line as sig_line_of,
 )
 
-from .history import GenerationRecord, read_history, write_record
 from .journal import PhaseRecord, RevivalReport
 
 REPORT_NAME = "resurrection_report.json"

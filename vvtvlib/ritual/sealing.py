@@ -19,6 +19,17 @@ from typing import Any
 
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.folder import seal_snapshot, verify_snapshot
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
+from vvtvlib.vault.manifest import sha256_file
+from vvtvlib.vault.minisign import (
+    PublicKey,
+    load_public_key,
+    load_public_keys,
+    load_secret_key,
+    signature_key_id,
+    signature_line,
+)
 
 MANIFEST = "last_manifest.json"
 SIGNATURE = "signature.sig"
@@ -40,9 +51,6 @@ def _committed_snapshots(layout: StationLayout) -> list[Path]:
 
 
 def lineage(layout: StationLayout) -> Lineage:
-    from vvtvlib.revival.history import read_history
-    from vvtvlib.vault.minisign import signature_line
-
     best = Lineage(1, None, None)
     newest = 0
     for rec in read_history(layout.history):
@@ -62,9 +70,7 @@ def lineage(layout: StationLayout) -> Lineage:
     return best
 
 
-def trusted_keys(layout: StationLayout) -> list[Any]:
-    from vvtvlib.vault.minisign import load_public_key, load_public_keys
-
+def trusted_keys(layout: StationLayout) -> list[PublicKey]:
     if layout.trusted_keys.is_dir() and any(layout.trusted_keys.glob("*.pub")):
         return load_public_keys(layout.trusted_keys)
     return [load_public_key(layout.foundation_pub)]
@@ -72,16 +78,10 @@ def trusted_keys(layout: StationLayout) -> list[Any]:
 
 def foundation_key_id(layout: StationLayout) -> str:
     """The id of the key that will sign: the foundation secret key's own."""
-    from vvtvlib.vault.minisign import load_secret_key
-
     return load_secret_key(layout.foundation_key).public.id_hex
 
 
 def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    from vvtvlib.vault.folder import seal_snapshot
-    from vvtvlib.vault.manifest import sha256_file
-    from vvtvlib.vault.minisign import signature_key_id
-
     sealed = seal_snapshot(folder, manifest, layout.foundation_key)
     digest, size = sha256_file(sealed.manifest_path)
     return {"manifest_sha256": digest, "manifest_size": size,
@@ -90,8 +90,6 @@ def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[
 
 
 def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
-    from vvtvlib.vault.folder import verify_snapshot
-
     result = verify_snapshot(folder, trusted_keys(layout))
     return {"key_id": result.signature.key_id, "files_checked": len(result.checked),
             "generation": result.manifest.generation}
@@ -103,10 +101,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """``vault/manifests/last_manifest.json`` (+ ``signature.sig``) and the history record."""
-    from vvtvlib.revival.history import GenerationRecord, write_record
-    from vvtvlib.vault.manifest import sha256_file
-    from vvtvlib.vault.minisign import load_public_key, signature_line
-
     layout.manifests.mkdir(parents=True, exist_ok=True)
     # signature first: a reader that sees the new manifest also sees its signature
     _copy_atomic(folder / SIGNATURE, layout.manifests / SIGNATURE)

@@ -26,6 +26,7 @@ from vvtvlib.core.layout import StationLayout
 SUPERVISOR_FILE = "supervisor.json"
 CHILDREN_FILE = "children.json"
 TOKEN_FILE = "control.token"
+STARTUP_ERROR = "startup_error.json"  # why a detached supervisor exited before listening
 
 
 @dataclass

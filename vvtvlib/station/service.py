@@ -32,6 +32,7 @@ from .config import load_station_config
 from .hls import inject_program_date_time
 from .httpd import make_server
 from .runtime import (
+    STARTUP_ERROR,
     RuntimeInfo,
     clear_runtime,
     control_token,
@@ -44,8 +45,6 @@ from .runtime import (
 from .schedule import advance, resolve_start
 from .state import ControlStore, Position
 from .workers import Gate, WorkerPool, clean_tmp
-
-STARTUP_ERROR = "startup_error.json"
 
 
 class Supervisor:
