@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.guardian.lab import locked_lab, unlock_tree
-from tests.ritual.live import FAST, provision, running
+from tests.plugins.station import FAST, locked_lab, provision, running, unlock_tree
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.drills.tamper import EXPECTED_KIND, inject

@@ -11,7 +11,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import IntegrityError, SignatureError

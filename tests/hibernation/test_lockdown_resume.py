@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
+from tests.plugins.station import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
 from vvtvlib.cli import hibernation_cmds
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain

@@ -279,6 +279,8 @@ def _first_segment_served(st: StationStatus) -> bool:
 
 def wait_serving(layout: StationLayout, *, ingest: bool, timeout_s: float,
                  proc: subprocess.Popen[bytes] | None = None) -> StationStatus:
+    """Until the station answers ``/status`` (and, with ``ingest``, serves the run's first
+    HLS segment); ``proc``, the supervisor just spawned, exiting first is its startup error."""
     deadline = time.monotonic() + timeout_s
     while True:
         if proc is not None and proc.poll() is not None:
@@ -329,4 +331,4 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
 
 __all__ = ["StationStatus", "as_layout", "broadcaster_start", "broadcaster_stop",
            "resume_position", "set_discovery_hold", "set_queue_frozen", "set_worker_paused",
-           "status", "wait_empty"]
+           "status", "wait_empty", "wait_serving"]
