@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.guardian.lab import locked_lab, unlock_tree
-from tests.ritual.live import FAST, provision, running
+from tests.plugins.station import FAST, locked_lab, provision, running, unlock_tree
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -25,7 +25,6 @@ from vvtvlib.guardian import (
     is_immutable,
     load_baseline,
 )
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.hibernation import ChecklistReport, LockdownOptions, lockdown, resume
 from vvtvlib.ritual import RitualOptions, run_ritual
 from vvtvlib.station.control import status

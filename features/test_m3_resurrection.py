@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.revival.fixtures import (  # noqa: F401 - fixtures
-    revival_source,
-    source_lockdown,
-    writable_copy,
-)
+from tests.plugins.station import writable_copy
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.rehearsal import SourceSnapshot
 from vvtvlib.revival import (
     Phase,
     PhaseRecord,
@@ -24,12 +21,10 @@ from vvtvlib.revival import (
     RevivalObserver,
     RevivalOptions,
     RevivalReport,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import GenerationRecord, write_record
-from vvtvlib.revival.rehearsal import SourceSnapshot
 from vvtvlib.vault import generate_keypair, load_public_key, sign_file, table_digests
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import signature_line, verify_file
 from vvtvlib.vault.schema import load_manifest
 
@@ -53,7 +48,7 @@ class _DigestsBeforeReactivation(RevivalObserver):
 
 
 @pytest.fixture(scope="module")
-def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFactory
             ) -> tuple[RevivalReport, _DigestsBeforeReactivation, Path]:
     base = tmp_path_factory.mktemp("m3-revived")
     target = base / "newnode"
@@ -67,7 +62,7 @@ def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFac
 
 @given("a station's signed ritual snapshot, locked down for hibernation",
        target_fixture="source")
-def _source(revival_source: SourceSnapshot) -> SourceSnapshot:  # noqa: F811
+def _source(revival_source: SourceSnapshot) -> SourceSnapshot:
     return revival_source
 
 
@@ -160,7 +155,7 @@ def _history(outcome: Any, source: SourceSnapshot) -> None:
 
 
 @then("the revived databases equal the original station's, table by table")
-def _rpo(outcome: Any, source: SourceSnapshot, source_lockdown: dict[str, Any]  # noqa: F811
+def _rpo(outcome: Any, source: SourceSnapshot, source_lockdown: dict[str, Any]
          ) -> None:
     revived_digests = outcome[1].digests
     original = {db: table_digests(source.root / "data" / db) for db in BUSINESS}

@@ -39,14 +39,14 @@ def _paths(lab_dir: str, drill: str) -> dict[str, Path]:
 
 
 def _source(lab_dir: str) -> Any:
-    from vvtvlib.revival.rehearsal import describe
+    from vvtvlib.drills.rehearsal import describe
 
     return describe(Path(lab_dir).absolute() / SOURCE)
 
 
 def ensure_lab(lab_dir: str = "lab/chaos", items: int = 2, clip_seconds: int = 12) -> dict:
     """Reuse the lab's source snapshot, or make one (a small station and its ritual)."""
-    from vvtvlib.revival.rehearsal import newest_snapshot, prepare_source
+    from vvtvlib.drills.rehearsal import newest_snapshot, prepare_source
 
     root = Path(lab_dir).absolute() / SOURCE
     if newest_snapshot(root) is None:

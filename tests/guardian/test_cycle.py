@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
+from vvtvlib.drills.tamper import EXPECTED_KIND, inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -18,7 +19,6 @@ from vvtvlib.guardian import (
     load_baseline,
     set_immutable,
 )
-from vvtvlib.guardian.tamper import EXPECTED_KIND, inject
 
 Locked = tuple[LabSnapshot, FakeStation]
 

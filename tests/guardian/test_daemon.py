@@ -11,10 +11,11 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import IntegrityError, SignatureError
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -24,7 +25,6 @@ from vvtvlib.guardian import (
     start_detached,
     stop_guardian,
 )
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.guardian.watch import WatchWaiter
 
 Locked = tuple[LabSnapshot, FakeStation]

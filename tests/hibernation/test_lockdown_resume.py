@@ -13,12 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
+from tests.plugins.station import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
 from vvtvlib.cli import hibernation_cmds
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import GuardianPaths, current_state, is_immutable, load_baseline
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.hibernation import (
     LockdownOptions,
     health_problems,

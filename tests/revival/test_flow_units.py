@@ -105,5 +105,5 @@ def test_public_surface() -> None:
 
     assert revival.__all__ == sorted(revival.__all__)
     assert {"revive", "RevivalOptions", "RevivalReport", "RevivalFailed", "RevivalObserver",
-            "Thresholds", "decide", "read_history"} <= set(revival.__all__)
+            "Thresholds", "decide"} <= set(revival.__all__)
     assert all(hasattr(revival, name) for name in revival.__all__)

@@ -9,8 +9,8 @@ import pytest
 
 from vvtvlib.core.errors import SignatureError, UsageError
 from vvtvlib.revival import RevivalFailed, RevivalOptions, revive
-from vvtvlib.revival.history import GenerationRecord, write_record
 from vvtvlib.vault import generate_keypair, sign_file
+from vvtvlib.vault.history import GenerationRecord, write_record
 
 from .conftest import tree_state
 from .synthetic import Synthetic

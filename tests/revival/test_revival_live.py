@@ -9,24 +9,24 @@ import shutil
 
 import pytest
 
-from tests.revival.fixtures import revival_source  # noqa: F401 - fixture
+from tests.plugins.station import CLIP_CACHE
+from tests.plugins.system import need_tool
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.rehearsal import prepare_source
 from vvtvlib.revival import (
     Phase,
     PhaseStatus,
     RevivalFailed,
     RevivalOptions,
-    RollbackRefused,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import lineage_problems
 from vvtvlib.station.control import status
+from vvtvlib.vault.history import RollbackRefused, lineage_problems, read_history
 
 pytestmark = pytest.mark.station
 
 
-def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  # noqa: F811
+def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,
                                                                 tmp_path) -> None:
     target = tmp_path / "node"
     trusted = StationLayout.at(target).trusted_keys
@@ -59,10 +59,6 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  
 
 def test_nginx_rtmp_station_revives_with_continuity(tmp_path) -> None:
     """The other station profile: HLS made and served by nginx-rtmp on both nodes."""
-    from tests.plugins.system import need_tool
-    from tests.revival.fixtures import CLIP_CACHE
-    from vvtvlib.revival.rehearsal import prepare_source
-
     need_tool("nginx")
     src = prepare_source(tmp_path / "source", items=2, clip_seconds=12, clip_cache=CLIP_CACHE,
                          profile="nginx-rtmp")

@@ -27,13 +27,13 @@ from vvtvlib.core.errors import (
 )
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.folder import FINAL_FRAME, MANIFEST, SIGNATURE
+from vvtvlib.vault.history import check_rollback, newest_generation
 from vvtvlib.vault.schema import load_manifest
 from vvtvlib.vault.trust import PUBKEY_SOURCE
 
 from . import station_port
 from .blocklist import load_blocklist
 from .continuity import ContinuityVerdict
-from .history import check_rollback, newest_generation
 from .journal import Phase, PhaseRecord, PhaseStatus, RevivalReport
 from .options import RevivalOptions
 from .presets import Adaptation

@@ -25,6 +25,7 @@ from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.folder import MANIFEST
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import (
     PublicKey,
     generate_keypair,
@@ -37,7 +38,6 @@ from vvtvlib.vault.minisign import (
 )
 from vvtvlib.vault.trust import lies_inside
 
-from .history import GenerationRecord, read_history, write_record
 from .journal import PhaseRecord, RevivalReport
 
 REPORT_NAME = "resurrection_report.json"

@@ -9,7 +9,6 @@ from .config import RitualConfig, default_ritual_toml, load_ritual_config
 from .finalframe import reference_frame, reproducibility
 from .flow import (
     DRY_STEPS,
-    KILL_ENV,
     REAL_STEPS,
     Ritual,
     RitualOptions,
@@ -32,7 +31,7 @@ from .prechecks import Measurements, evaluate
 from .transaction import stale_partials
 
 __all__ = [
-    "CheckResult", "Criterion", "DRY_STEPS", "KILL_ENV", "Measurements", "NullObserver",
+    "CheckResult", "Criterion", "DRY_STEPS", "Measurements", "NullObserver",
     "REAL_STEPS", "Ritual", "RitualConfig", "RitualJournal", "RitualObserver", "RitualOptions",
     "RunStatus", "StepRecord", "StepStatus", "Verdict", "default_ritual_toml", "evaluate",
     "evaluate_run", "evidence_log", "load_ritual_config", "manifest_gaps", "reference_frame",

@@ -7,17 +7,13 @@
 * A pre-check failure refuses the run before anything is changed.
 * Everything is written into a partial folder that ``seal`` renames; a failure before the
   stop removes the partial folder and thaws the station, so it keeps broadcasting as before.
-* Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``.
-* ``VVTV_RITUAL_KILL_AFTER=<step>`` kills the process with SIGKILL right after that step's
-  evidence line: the crash-safety tests use it to prove that no step leaves a snapshot that
-  looks valid.
+* Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``
+  (``Ritual._record``); a crash right after any line leaves no snapshot that looks valid.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +40,6 @@ from .journal import (
 from .playbook import PLAYBOOK, write_playbook
 from .transaction import SnapshotFolder, ritual_lock
 
-KILL_ENV = "VVTV_RITUAL_KILL_AFTER"
 EVIDENCE_NAME = "m1_artifacts.jsonl"
 LAST_TRANSMISSION = "last_transmission.md"
 REHEARSALS = "rehearsals"
@@ -167,8 +162,6 @@ class Ritual:
             self.journal.steps.append(rec)
             self.observer.step_finished(rec)
             self._record(rec)
-        if os.environ.get(KILL_ENV) == name:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def _record(self, rec: StepRecord) -> None:
         try:
@@ -360,5 +353,5 @@ def run_ritual(layout: StationLayout, options: RitualOptions | None = None,
     return Ritual(layout, options, observer).run()
 
 
-__all__ = ["DRY_STEPS", "KILL_ENV", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
+__all__ = ["DRY_STEPS", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
            "run_ritual", "snapshot_parent"]

@@ -27,6 +27,7 @@ from vvtvlib.core.pidfile import read_pid, write_pid
 SUPERVISOR_FILE = "supervisor.json"
 CHILDREN_FILE = "children.json"
 TOKEN_FILE = "control.token"
+STARTUP_ERROR = "startup_error.json"  # why a detached supervisor exited before listening
 
 
 @dataclass

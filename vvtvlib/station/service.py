@@ -25,13 +25,14 @@ from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import UsageError, VVTVError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.log import get_logger
+from vvtvlib.media.hls import inject_program_date_time
 
 from . import nginx as nginx_profile
 from .broadcaster import Broadcaster, read_playlist, read_queue
 from .config import load_station_config
-from .hls import inject_program_date_time
 from .httpd import make_server
 from .runtime import (
+    STARTUP_ERROR,
     RuntimeInfo,
     clear_runtime,
     control_token,
@@ -44,8 +45,6 @@ from .runtime import (
 from .schedule import advance, resolve_start
 from .state import ControlStore, Position
 from .workers import Gate, WorkerPool, clean_tmp
-
-STARTUP_ERROR = "startup_error.json"
 
 
 class Supervisor:

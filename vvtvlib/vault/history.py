@@ -139,10 +139,3 @@ def lineage_problems(records: list[GenerationRecord]) -> list[str]:
                             f"{prev.generation}'s signature as its ancestor")
     return problems
 
-
-def signature_line(sig_text: str) -> str:
-    """The base64 signature line of a minisign signature file (its second line)."""
-    lines = [ln.strip() for ln in sig_text.splitlines() if ln.strip()]
-    if len(lines) < 2 or not lines[0].startswith("untrusted comment:"):
-        raise IntegrityError("not a minisign signature file (no signature line)")
-    return lines[1]

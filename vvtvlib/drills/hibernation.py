@@ -13,9 +13,13 @@ from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import CheckFailed, TimedOut
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.guardian import Guardian, GuardianOptions, GuardianPaths
-from vvtvlib.guardian.tamper import EXPECTED_KIND, Tamper, inject, revert
+from vvtvlib.hibernation.immutability import release_immutability
+from vvtvlib.ritual import RitualOptions, run_ritual
+from vvtvlib.station.control import status
+from vvtvlib.station.provision import init_station
+from vvtvlib.station.supervisor import station_down, station_up
 
-from .immutability import release_immutability
+from .tamper import EXPECTED_KIND, Tamper, inject, revert
 
 FAST_RITUAL = ["prechecks.encoder_stable_s=2", "freeze.wait_empty_timeout_s=60"]
 
@@ -23,11 +27,6 @@ FAST_RITUAL = ["prechecks.encoder_stable_s=2", "freeze.wait_empty_timeout_s=60"]
 def prepare_lab(root: str | Path, *, profile: str = "embedded", items: int = 3,
                 clip_seconds: int = 8, seed: int = 1, up_timeout_s: float = 90) -> dict[str, Any]:
     """A fresh lab station at ``root``, brought up, then through the real shutdown ritual."""
-    from vvtvlib.ritual import RitualOptions, run_ritual
-    from vvtvlib.station.control import status
-    from vvtvlib.station.provision import init_station
-    from vvtvlib.station.supervisor import station_down, station_up
-
     layout = StationLayout.at(Path(root).absolute())
     if layout.root.exists():  # a previous drill may have left it locked and running
         release_immutability(GuardianPaths(layout), None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .history import GenerationRecord
-from .journal import RevivalReport
+from vvtvlib.revival.journal import RevivalReport
+from vvtvlib.vault.history import GenerationRecord
 
 
 def phase_table(report: RevivalReport) -> Any:

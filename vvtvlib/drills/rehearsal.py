@@ -17,6 +17,14 @@ from typing import Any
 
 from vvtvlib.core.errors import TimedOut, UsageError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.ritual.flow import RitualOptions, run_ritual
+from vvtvlib.station.config import load_station_config
+from vvtvlib.station.control import status
+from vvtvlib.station.provision import init_station
+from vvtvlib.station.supervisor import station_down, station_up
+from vvtvlib.vault.folder import MANIFEST
+from vvtvlib.vault.folder import newest_snapshot as newest_in
+from vvtvlib.vault.schema import load_manifest
 
 REHEARSAL_OVERRIDES = ("prechecks.encoder_stable_s=1", "freeze.wait_empty_timeout_s=60")
 
@@ -37,16 +45,10 @@ class SourceSnapshot:
 
 def newest_snapshot(root: str | Path) -> Path | None:
     """The newest sealed snapshot of a station root (the vault's ordering, by stamp)."""
-    from vvtvlib.vault.folder import newest_snapshot as newest_in
-
     return newest_in(StationLayout.at(root).snapshots)
 
 
 def describe(root: str | Path, ritual_s: float = 0.0) -> SourceSnapshot:
-    from vvtvlib.station.config import load_station_config
-    from vvtvlib.vault.folder import MANIFEST
-    from vvtvlib.vault.schema import load_manifest
-
     layout = StationLayout.at(root)
     snap = newest_snapshot(layout.root)
     if snap is None:
@@ -58,8 +60,6 @@ def describe(root: str | Path, ritual_s: float = 0.0) -> SourceSnapshot:
 
 def wait_aired(root: Path, seconds: float, timeout_s: float = 60.0) -> None:
     """Let the station air ``seconds`` of programme, so the final frame is mid-item."""
-    from vvtvlib.station.control import status
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         st = status(StationLayout.at(root))
@@ -75,10 +75,6 @@ def prepare_source(root: str | Path, *, items: int = 2, clip_seconds: int = 12,
                    clip_cache: str | Path | None = None, aired_s: float = 4.0,
                    overrides: tuple[str, ...] = REHEARSAL_OVERRIDES) -> SourceSnapshot:
     """A fresh lab station at ``root`` and one signed ritual snapshot of it."""
-    from vvtvlib.ritual.flow import RitualOptions, run_ritual
-    from vvtvlib.station.provision import init_station
-    from vvtvlib.station.supervisor import station_down, station_up
-
     init_station(root, profile=profile, size_mb=size_mb, seed=seed, items=items,
                  clip_seconds=clip_seconds, clip_cache=clip_cache)
     layout = StationLayout.at(root)

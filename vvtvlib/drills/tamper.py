@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vvtvlib.guardian.baseline import load_baseline
+from vvtvlib.guardian.flags import is_immutable, set_immutable
+from vvtvlib.guardian.paths import GuardianPaths
 from vvtvlib.vault.folder import SUMS, newest_snapshot
-
-from .flags import is_immutable, set_immutable
-from .paths import GuardianPaths
 
 KINDS = ("flip_byte", "touch", "chmod", "unflag", "new_file", "delete")
 # what a cycle reports for each injector (flip_byte: within N cycles, the others at once)
@@ -120,8 +120,6 @@ def inject(paths: GuardianPaths, kind: str, folder: Path | None = None) -> Tampe
 def revert(paths: GuardianPaths, tamper: Tamper) -> None:
     """Undo an injected tamper so the vault equals its baseline again (drills end by resuming;
     a deleted file cannot be brought back this way)."""
-    from .baseline import load_baseline
-
     baseline, _ = load_baseline(paths.baseline)
     entry = baseline.by_path.get(tamper.path)
     full = paths.root / tamper.path
