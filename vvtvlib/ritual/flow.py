@@ -4,7 +4,8 @@
               -> stop -> last_transmission -> seal                  (the real ritual)
               ->          last_transmission -> seal -> thaw          (--dry-run rehearsal)
 
-* A pre-check failure refuses the run before anything is changed.
+* A pre-check failure refuses the run before anything is changed; one pre-check is the
+  evidence log itself, so a log that could not be extended never fails a run half-way.
 * Everything is written into a partial folder that ``seal`` renames; a failure before the
   stop removes the partial folder and thaws the station, so it keeps broadcasting as before.
 * Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``.
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import signal
@@ -25,8 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
-from vvtvlib.core.errors import CheckFailed, PrecheckFailed, StationNotRunning, VVTVError
-from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.errors import (
+    CheckFailed,
+    IntegrityError,
+    PrecheckFailed,
+    StationNotRunning,
+    VVTVError,
+)
+from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.manifest import sha256_file
 
@@ -67,6 +75,21 @@ class RitualOptions:
 
 def evidence_log(layout: StationLayout) -> EvidenceLog:
     return EvidenceLog(layout.vault / EVIDENCE_NAME)
+
+
+def evidence_log_state(log: EvidenceLog) -> str:
+    """"ok" when the ritual can extend its evidence log (new, or chain and head intact), else
+    the one sentence saying why not. Read only: a pre-check."""
+    if not log.path.exists() and not log.head_path.exists():
+        return "ok"
+    try:
+        report = verify_chain(log.path)
+    except OSError as exc:
+        return f"{log.path} cannot be read: {exc.strerror or exc}"
+    if report.ok:
+        return "ok"
+    where = f"line {report.first_bad_line}: " if report.first_bad_line else ""
+    return f"{log.path.name}: {where}{report.reason}"
 
 
 def snapshot_parent(layout: StationLayout, dry_run: bool) -> Path:
@@ -179,7 +202,9 @@ class Ritual:
                                   "status": rec.status.value, "duration_s": rec.duration_s,
                                   "artifacts": rec.artifacts, "error": rec.error,
                                   "detail": rec.detail})
-        except OSError:
+        except (OSError, IntegrityError):
+            # A failed step's line is lost with a broken log, but its error is already in
+            # the journal and must not be masked; an OK step cannot go on without its line.
             if rec.status is StepStatus.OK:
                 raise
 
@@ -211,7 +236,8 @@ class Ritual:
         return self.config
 
     def _prechecks(self, rec: StepRecord, status: Any) -> None:
-        measured = probe.measure(self.layout, status)
+        measured = dataclasses.replace(probe.measure(self.layout, status),
+                                       evidence_log=evidence_log_state(self.evidence))
         results = prechecks.evaluate(measured, self.cfg.prechecks, strict=self.options.strict)
         self.journal.prechecks = results
         for r in results:
@@ -361,4 +387,4 @@ def run_ritual(layout: StationLayout, options: RitualOptions | None = None,
 
 
 __all__ = ["DRY_STEPS", "KILL_ENV", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
-           "run_ritual", "snapshot_parent"]
+           "evidence_log_state", "run_ritual", "snapshot_parent"]
