@@ -177,7 +177,7 @@ class EvidenceLog:
         head anchor says (size and last line: cheap, whatever the log's length); refuse with
         :class:`EvidenceTampered` otherwise, never re-anchor over lost evidence."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, self.mode)
+        fd = self._open_for_append()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = self._check_tail(fd)
@@ -199,6 +199,27 @@ class EvidenceLog:
         finally:
             os.close(fd)
 
+    def _open_for_append(self) -> int:
+        """Open the log; create it only when nothing says it existed (no head, and this
+        writer never appended), so a deleted log is refused rather than started afresh."""
+        flags = os.O_RDWR | os.O_APPEND
+        try:
+            return os.open(self.path, flags)
+        except FileNotFoundError:
+            head = self.head()
+            if head is None and self._written is None:
+                return os.open(self.path, flags | os.O_CREAT, self.mode)
+        try:  # another writer may have created it since the first look
+            return os.open(self.path, flags)
+        except FileNotFoundError:
+            raise self._deleted(head) from None
+
+    def _deleted(self, head: Head | None) -> EvidenceTampered:
+        known = head or self._written
+        lines = known.lines if known else 0
+        return EvidenceTampered(f"evidence log {self.path} was deleted: its head anchor records "
+                                f"{lines} line(s)", path=self.path, expected=lines, actual=0)
+
     def head(self) -> Head | None:
         return read_head(self.head_path)
 
@@ -209,11 +230,8 @@ class EvidenceLog:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             head = self.head()
-            if head is not None and head.lines > 0:
-                raise EvidenceTampered(
-                    f"evidence log {self.path} was deleted: its head anchor records "
-                    f"{head.lines} line(s)", path=self.path, expected=head.lines,
-                    actual=0) from None
+            if (head is not None and head.lines > 0) or self._written is not None:
+                raise self._deleted(head) from None
             return head
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
