@@ -115,3 +115,17 @@ def test_resume_refuses_a_deleted_report_whose_head_remains(locked: Locked) -> N
     report = resume(snap.layout, station=station)
     step = report.step("guardian_report")
     assert not report.ok and step.status == "failed" and "deleted" in step.detail
+
+
+def test_non_json_last_line_in_the_report_is_an_alert_not_a_traceback(lab: LabSnapshot) -> None:
+    g = _guardian(lab, clock=FakeClock())
+    g.run(2)
+    paths = GuardianPaths(lab.layout)
+    with paths.report.open("ab") as fh:
+        fh.write(b'{"type": "cycle", not json\n')
+    run = _guardian(lab, clock=FakeClock()).run(1)
+    assert not run.ok and "after line 2" in run.tampered[0]
+    res = CliRunner().invoke(sleepguardd.app, ["--root", str(lab.layout.root), "--once",
+                                               "--no-watch"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "ALERT evidence tampered" in res.stderr
