@@ -205,3 +205,12 @@ def test_appends_after_a_check_still_extend_one_chain(tmp_path: Path) -> None:
     head = read_head(log.head_path)
     assert head is not None and head.lines == 3 and head.size == os.path.getsize(path) > size
     assert verify_chain(path).ok
+
+
+def test_a_record_with_a_non_utf8_name_is_written_with_escapes(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    name = os.fsdecode(b"vault/odd-\xff.bin")  # as os.listdir gives it
+    entry = EvidenceLog(path).append({"path": name, name: [name, 1]})
+    assert entry["path"] == "vault/odd-\\xff.bin"
+    assert verify_chain(path).ok
+    assert [e["path"] for e in EvidenceLog(path).entries()] == ["vault/odd-\\xff.bin"]

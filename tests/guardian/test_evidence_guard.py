@@ -129,3 +129,20 @@ def test_non_json_last_line_in_the_report_is_an_alert_not_a_traceback(lab: LabSn
                                                "--no-watch"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "ALERT evidence tampered" in res.stderr
+
+
+def test_lockdown_and_resume_of_a_tree_with_a_non_utf8_name(tmp_path: Path) -> None:
+    from tests.guardian.lab import make_lab_snapshot, unlock_tree
+    from vvtvlib.hibernation import LockdownOptions, lockdown
+
+    snap = make_lab_snapshot(tmp_path / "st")
+    try:
+        _odd_file(snap.folder)
+        station = FakeStation()
+        locked = lockdown(snap.layout, LockdownOptions(guardian=False), station=station)
+        assert locked.ok, locked.to_dict()
+        assert _guardian(snap).run(1).ok
+        done = resume(snap.layout, station=station)
+        assert done.ok, done.to_dict()
+    finally:
+        unlock_tree(tmp_path)

@@ -158,6 +158,33 @@ def _last_line(fd: int) -> bytes | None:
     return buf.rstrip(b"\n")
 
 
+def writable_text(text: str) -> str:
+    """``text`` unchanged when it encodes as UTF-8; else (a file name that is not UTF-8,
+    carried as surrogate escapes) with the undecodable bytes shown as ``\\xNN``, so no record
+    can make a line unwritable."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _writable(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return writable_text(obj)
+    if isinstance(obj, dict):
+        return {writable_text(k) if isinstance(k, str) else k: _writable(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_writable(v) for v in obj]
+    return obj
+
+
 def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -183,7 +210,7 @@ class EvidenceLog:
             last = self._check_tail(fd)
             prev_seq = last["seq"] if last else 0
             prev_sha = last["_sha"] if last else GENESIS
-            entry = {**record, "seq": prev_seq + 1, "ts": utc_iso(self.clock.now()),
+            entry = {**_writable(record), "seq": prev_seq + 1, "ts": utc_iso(self.clock.now()),
                      "prev_sha256": prev_sha}
             entry.pop("entry_sha256", None)
             entry["entry_sha256"] = hashlib.sha256(canonical(entry)).hexdigest()

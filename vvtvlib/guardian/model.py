@@ -13,6 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from vvtvlib.core.evidence import writable_text
+
 Immutability = Literal["chattr", "readonly", "none"]
 IMMUTABILITY_KINDS: tuple[str, ...] = ("chattr", "readonly", "none")
 
@@ -23,7 +25,7 @@ KINDS = ("missing", "new", "type", "content", "size", "mtime", "mode", "owner", 
 
 def display_path(path: str) -> str:
     """``path`` as text that always encodes: bytes that are not UTF-8 become ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return writable_text(path)
 
 
 def _shown(value: Any) -> Any:
@@ -33,8 +35,12 @@ def _shown(value: Any) -> Any:
 def path_record(path: str) -> dict[str, str]:
     """``{"path": shown}``, plus ``path_hex`` (the name's exact bytes) when it is not UTF-8."""
     shown = display_path(path)
-    return {"path": shown} if shown == path else {"path": shown,
-                                                   "path_hex": os.fsencode(path).hex()}
+    if shown == path:
+        return {"path": shown}
+    try:
+        return {"path": shown, "path_hex": os.fsencode(path).hex()}
+    except UnicodeEncodeError:  # not from a file name: no exact bytes to give
+        return {"path": shown}
 
 
 @dataclass(frozen=True)
