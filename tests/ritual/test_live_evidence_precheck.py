@@ -60,3 +60,36 @@ def test_truncated_log_refuses_before_the_freeze(station):
     log.path.write_bytes(b"".join(lines[:2]))
     exc = _refused_on_evidence(station)
     assert "truncated" in exc.message
+
+
+def test_signed_manifest_keeps_a_witness_head_of_the_evidence_log(station):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from vvtvlib.cli import vvtvctl
+    from vvtvlib.core.evidence import EvidenceLog
+
+    log = evidence_log(station)
+    log.path.unlink(missing_ok=True)  # start the log afresh after the broken ones above
+    log.head_path.unlink(missing_ok=True)
+    journal = run_ritual(station, RitualOptions(dry_run=True, overrides=FAST))
+    manifest = json.loads((Path(journal.snapshot_dir) / "last_manifest.json").read_text())
+    witness = manifest["ritual"]["evidence_head"]
+    assert witness.startswith("4:")  # prechecks, freeze, final_frame, snapshots
+    runner = CliRunner()
+    ok = runner.invoke(vvtvctl.app, ["evidence", "verify", str(log.path), "--since", witness])
+    assert ok.exit_code == 0, ok.stderr
+    entries = list(log.entries())
+    log.path.unlink()
+    log.head_path.unlink()
+    forged = EvidenceLog(log.path)
+    for e in entries:  # the same history, one detail rewritten, re-chained and re-anchored
+        body = {k: v for k, v in e.items() if k not in ("seq", "ts", "prev_sha256",
+                                                        "entry_sha256")}
+        if body.get("step") == "freeze":
+            body["duration_s"] = 0.0
+        forged.append(body)
+    bad = runner.invoke(vvtvctl.app, ["evidence", "verify", str(log.path), "--since", witness])
+    assert bad.exit_code == 1 and "differs from the witness head" in bad.stderr

@@ -308,6 +308,9 @@ class Ritual:
                    "segment": ff.get("segment"),
                    "program_date_time": ff.get("program_date_time")}
         archive_records = {n: r.to_manifest() for n, r in self.snapshot.archives.items()}
+        # A witness of vault/m1_artifacts.jsonl kept under the signature: `vvtvctl evidence
+        # verify vault/m1_artifacts.jsonl --since <ritual.evidence_head>` proves it a prefix.
+        evidence_head = self.evidence.head()
         write_playbook(self.folder.path, station_id=self.journal.station_id,
                        stamp=self.folder.stamp, generation=line.generation,
                        key_id=sealing.foundation_key_id(self.layout), profile=self.profile,
@@ -326,6 +329,7 @@ class Ritual:
             artifacts={name: file_record(self.folder.path / name)
                        for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME, PLAYBOOK)},
             ritual={"run_id": self.journal.run_id, "strict": self.options.strict,
+                    "evidence_head": evidence_head.token if evidence_head else None,
                     "thresholds": self.cfg.prechecks.model_dump(),
                     "prechecks": [{"name": c.name, "verdict": c.verdict.value,
                                    "measured": c.measured} for c in self.journal.prechecks]},
