@@ -146,3 +146,25 @@ def test_lockdown_and_resume_of_a_tree_with_a_non_utf8_name(tmp_path: Path) -> N
         assert done.ok, done.to_dict()
     finally:
         unlock_tree(tmp_path)
+
+
+def test_lockdown_with_a_broken_journal_stops_with_that_error(tmp_path: Path) -> None:
+    from tests.guardian.lab import make_lab_snapshot, unlock_tree
+    from vvtvlib.core.evidence import EvidenceTampered
+    from vvtvlib.guardian import current_state, is_immutable
+    from vvtvlib.hibernation import LockdownOptions, journal_path, lockdown
+
+    snap = make_lab_snapshot(tmp_path / "st")
+    try:
+        journal = journal_path(snap.layout)
+        journal.write_bytes(b'{"checklist": "lockdown", not json\n')  # and no head anchor
+        station = FakeStation()
+        report = lockdown(snap.layout, LockdownOptions(guardian=False), station=station)
+        assert not report.ok and isinstance(report.error, EvidenceTampered)
+        assert str(journal) in report.error.message
+        assert report.step("state").status == "failed"
+        assert report.step("services").status == "not run" and station.calls == []
+        assert not is_immutable(snap.folder / "final_frame.jpg")
+        assert current_state(GuardianPaths(snap.layout)) is None
+    finally:
+        unlock_tree(tmp_path)
