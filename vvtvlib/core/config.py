@@ -61,8 +61,17 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is "
+                          f"0x{exc.object[exc.start]:02x}); TOML files must be UTF-8",
+                          path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", path=path) from exc
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a file", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}",
+                          path=path) from None
 
 
 def validate(model: type[M], data: dict[str, Any], *, source: str | Path = "<config>") -> M:

@@ -92,8 +92,8 @@ class Checklist:
         except VVTVError as exc:
             step.status, step.detail = FAILED, exc.message
             step.data = {k: v for k, v in exc.to_dict().items() if k != "message"}
-            self._finish(step, started)
             self.report.error = exc
+            self._finish(step, started)
             raise
         step.status = SKIPPED if outcome.skipped else (WARN if outcome.warn else OK)
         step.detail, step.data = outcome.detail, outcome.data
@@ -102,6 +102,15 @@ class Checklist:
 
     def _finish(self, step: StepResult, started: float) -> None:
         step.duration_s = time.perf_counter() - started
-        self.journal.append({"checklist": self.report.kind, "run_id": self.report.run_id,
-                             **step.to_dict()})
+        try:
+            self.journal.append({"checklist": self.report.kind, "run_id": self.report.run_id,
+                                 **step.to_dict()})
+        except VVTVError as exc:
+            # A journal that refuses the line (tampered, unreadable) stops the checklist with
+            # that error; a step that already failed keeps its own error.
+            if self.report.error is None:
+                step.status, step.detail = FAILED, f"{step.detail}; not journaled: {exc.message}"
+                self.report.error = exc
+                self.observer.step_finished(step)
+                raise
         self.observer.step_finished(step)

@@ -92,7 +92,14 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
                        {"pid": pid})
 
     def guardian_report() -> Outcome:
-        if not paths.report.exists():
+        tamper = EvidenceLog(paths.tamper)
+        alerts_t = [e for e in tamper.entries()
+                    if e.get("type") == "tamper" and e.get("ts", "") >= ctx["since"]]
+        if alerts_t:
+            raise IntegrityError(f"the guardian found its report tampered with since lockdown: "
+                                 f"{alerts_t[-1].get('reason')} ({len(alerts_t)} alert(s) in "
+                                 f"{paths.tamper})", path=paths.tamper)
+        if not paths.report.exists() and EvidenceLog(paths.report).head() is None:
             return Outcome("no guardian report (the guardian never ran)", warn=True)
         chain = verify_chain(paths.report)
         if not chain.ok:

@@ -214,7 +214,8 @@ def _verify(options: RevivalOptions, state: _State, ph: PhaseContext,
     report.station_id = verified.manifest.station_id
     report.stamp = verified.manifest.stamp
     report.source_generation = verified.manifest.generation
-    ph.detail["checked"] = [c.to_dict() for c in verified.checked]
+    ph.detail["checked"] = [{"file": c.name, "kind": c.kind, "size": c.size, "sha256": c.sha256}
+                            for c in verified.checked]
     ph.detail["manifest_sha256"] = verified.manifest_sha256
     cross = minisign_cross_check(options.manifest, options.signature, anchor, verified.key_id)
     ph.detail["minisign_cross_check"] = cross

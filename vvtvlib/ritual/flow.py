@@ -4,7 +4,8 @@
               -> stop -> last_transmission -> seal                  (the real ritual)
               ->          last_transmission -> seal -> thaw          (--dry-run rehearsal)
 
-* A pre-check failure refuses the run before anything is changed.
+* A pre-check failure refuses the run before anything is changed; one pre-check is the
+  evidence log itself, so a log that could not be extended never fails a run half-way.
 * Everything is written into a partial folder that ``seal`` renames; a failure before the
   stop removes the partial folder and thaws the station, so it keeps broadcasting as before.
 * Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -21,8 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
-from vvtvlib.core.errors import CheckFailed, PrecheckFailed, StationNotRunning, VVTVError
-from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.errors import (
+    CheckFailed,
+    IntegrityError,
+    PrecheckFailed,
+    StationNotRunning,
+    VVTVError,
+)
+from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.manifest import sha256_file
 
@@ -62,6 +70,21 @@ class RitualOptions:
 
 def evidence_log(layout: StationLayout) -> EvidenceLog:
     return EvidenceLog(layout.vault / EVIDENCE_NAME)
+
+
+def evidence_log_state(log: EvidenceLog) -> str:
+    """"ok" when the ritual can extend its evidence log (new, or chain and head intact), else
+    the one sentence saying why not. Read only: a pre-check."""
+    if not log.path.exists() and not log.head_path.exists():
+        return "ok"
+    try:
+        report = verify_chain(log.path)
+    except OSError as exc:
+        return f"{log.path} cannot be read: {exc.strerror or exc}"
+    if report.ok:
+        return "ok"
+    where = f"line {report.first_bad_line}: " if report.first_bad_line else ""
+    return f"{log.path.name}: {where}{report.reason}"
 
 
 def snapshot_parent(layout: StationLayout, dry_run: bool) -> Path:
@@ -172,7 +195,9 @@ class Ritual:
                                   "status": rec.status.value, "duration_s": rec.duration_s,
                                   "artifacts": rec.artifacts, "error": rec.error,
                                   "detail": rec.detail})
-        except OSError:
+        except (OSError, IntegrityError):
+            # A failed step's line is lost with a broken log, but its error is already in
+            # the journal and must not be masked; an OK step cannot go on without its line.
             if rec.status is StepStatus.OK:
                 raise
 
@@ -204,7 +229,8 @@ class Ritual:
         return self.config
 
     def _prechecks(self, rec: StepRecord, status: Any) -> None:
-        measured = probe.measure(self.layout, status)
+        measured = dataclasses.replace(probe.measure(self.layout, status),
+                                       evidence_log=evidence_log_state(self.evidence))
         results = prechecks.evaluate(measured, self.cfg.prechecks, strict=self.options.strict)
         self.journal.prechecks = results
         for r in results:
@@ -275,6 +301,9 @@ class Ritual:
                    "segment": ff.get("segment"),
                    "program_date_time": ff.get("program_date_time")}
         archive_records = {n: r.to_manifest() for n, r in self.snapshot.archives.items()}
+        # A witness of vault/m1_artifacts.jsonl kept under the signature: `vvtvctl evidence
+        # verify vault/m1_artifacts.jsonl --since <ritual.evidence_head>` proves it a prefix.
+        evidence_head = self.evidence.head()
         write_playbook(self.folder.path, station_id=self.journal.station_id,
                        stamp=self.folder.stamp, generation=line.generation,
                        key_id=sealing.foundation_key_id(self.layout), profile=self.profile,
@@ -293,6 +322,7 @@ class Ritual:
             artifacts={name: file_record(self.folder.path / name)
                        for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME, PLAYBOOK)},
             ritual={"run_id": self.journal.run_id, "strict": self.options.strict,
+                    "evidence_head": evidence_head.token if evidence_head else None,
                     "thresholds": self.cfg.prechecks.model_dump(),
                     "prechecks": [{"name": c.name, "verdict": c.verdict.value,
                                    "measured": c.measured} for c in self.journal.prechecks]},
@@ -354,4 +384,4 @@ def run_ritual(layout: StationLayout, options: RitualOptions | None = None,
 
 
 __all__ = ["DRY_STEPS", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
-           "run_ritual", "snapshot_parent"]
+           "evidence_log_state", "run_ritual", "snapshot_parent"]
