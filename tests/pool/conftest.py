@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from vvtvlib.pool.emulator import EmulatorProcess, start_emulators
+from vvtvlib.pool.emulator.process import stop_all
 
 
 @pytest.fixture
@@ -20,8 +21,7 @@ def emulators() -> Iterator[Callable[..., list[EmulatorProcess]]]:
         return ems
 
     yield make
-    for em in started:
-        em.stop()
+    stop_all(started)
     assert not any(em.running for em in started)
 
 
@@ -30,5 +30,4 @@ def trio() -> Iterator[list[EmulatorProcess]]:
     """Three emulated models (fast, medium, slow) shared by a module; faults cleared by tests."""
     ems = start_emulators([("fast", "4:8"), ("medium", "15:25"), ("slow", "30:45")])
     yield ems
-    for em in ems:
-        em.stop()
+    stop_all(ems)

@@ -2,7 +2,7 @@
 
 from .app import EmulatorSettings, Faults, create_app, parse_latency
 from .content import agrees, content_for
-from .process import EmulatorProcess, free_port, start_emulators
+from .process import EmulatorProcess, config_for, free_port, start_emulators, stop_all
 
-__all__ = ["EmulatorProcess", "EmulatorSettings", "Faults", "agrees", "content_for",
-           "create_app", "free_port", "parse_latency", "start_emulators"]
+__all__ = ["EmulatorProcess", "EmulatorSettings", "Faults", "agrees", "config_for", "content_for",
+           "create_app", "free_port", "parse_latency", "start_emulators", "stop_all"]

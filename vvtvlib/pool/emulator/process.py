@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,6 +98,16 @@ class EmulatorProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def stop_all(emulators: list[EmulatorProcess]) -> None:
+    """Stop every emulator: all are signalled first, then each is waited for."""
+    for em in emulators:
+        if em.proc is not None and em.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(em.proc.pid, signal.SIGTERM)
+    for em in emulators:
+        em.stop()
+
+
 def start_emulators(specs: list[tuple[str, str]], **kwargs: object) -> list[EmulatorProcess]:
     """Start one emulator per (model, latency) spec, all at once; all stopped if one fails."""
     started: list[EmulatorProcess] = []
@@ -107,8 +118,7 @@ def start_emulators(specs: list[tuple[str, str]], **kwargs: object) -> list[Emul
         for em in started:
             em.wait_ready()
     except BaseException:
-        for em in started:
-            em.stop()
+        stop_all(started)
         raise
     return started
 

@@ -1,0 +1,90 @@
+"""``vvtvctl pool``: init, health, provider disable/enable, infer, emulate (usage errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from vvtvlib.cli.vvtvctl import app
+from vvtvlib.pool.config import write_pool_config
+from vvtvlib.pool.emulator import EmulatorProcess
+from vvtvlib.pool.emulator.process import config_for
+
+runner = CliRunner()
+
+
+def _root(tmp_path: Path, trio: list[EmulatorProcess]) -> Path:
+    write_pool_config(tmp_path / "pool" / "providers.toml",
+                      config_for(trio, pool={"cache_ttl_s": 0}))
+    return tmp_path
+
+
+def test_init_writes_the_lab_providers_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["pool", "init", "--root", str(tmp_path)]).exit_code == 0
+    assert "[[providers]]" in (tmp_path / "pool" / "providers.toml").read_text()
+    res = runner.invoke(app, ["pool", "init", "--root", str(tmp_path)])
+    assert res.exit_code == 2
+    assert runner.invoke(app, ["pool", "init", "--root", str(tmp_path), "--force"]).exit_code == 0
+
+
+def test_health_json_reports_every_provider(tmp_path: Path, trio: list[EmulatorProcess]) -> None:
+    root = _root(tmp_path, trio)
+    res = runner.invoke(app, ["pool", "health", "--root", str(root), "--json", "--probes", "2"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["usable"] and [r["id"] for r in data["providers"]] == ["fast", "medium", "slow"]
+    assert all(r["up"] and r["breaker"] == "closed" and r["p95_ms"] is not None
+               for r in data["providers"])
+
+
+def test_infer_and_disable_enable(tmp_path: Path, trio: list[EmulatorProcess]) -> None:
+    root = str(_root(tmp_path, trio))
+    base = ["pool", "infer", "--root", root, "--task", "expand_queries", "--json"]
+    res = runner.invoke(app, [*base, "--payload", '{"seed": "cli"}', "--strategy", "VOTING"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["strategy_used"] == "VOTING" and out["content"]["must_include"]
+    for pid in ("fast", "medium"):
+        assert runner.invoke(app, ["pool", "provider", "disable", pid,
+                                   "--root", root]).exit_code == 0
+    out = json.loads(runner.invoke(app, [*base, "--payload", '{"seed": "x"}']).stdout)
+    assert out["winner_model"] == "slow" and out["providers_tried"] == ["slow"]
+    assert runner.invoke(app, ["pool", "provider", "enable", "fast", "--root", root]).exit_code == 0
+    health = json.loads(runner.invoke(app, ["pool", "health", "--root", root, "--json",
+                                            "--probes", "1"]).stdout)
+    assert [r["enabled"] for r in health["providers"]] == [True, False, True]
+
+
+def test_bad_input_is_one_sentence_and_the_documented_exit_code(
+        tmp_path: Path, trio: list[EmulatorProcess]) -> None:
+    root = str(_root(tmp_path, trio))
+    base = ["pool", "infer", "--root", root]
+    cases = [
+        ([*base, "--task", "nope", "--payload", "{}"], 2),
+        ([*base, "--task", "expand_queries", "--payload", "{bad"], 2),
+        ([*base, "--task", "expand_queries", "--payload", '{"seed": "a", "x": 1}'], 2),
+        ([*base, "--task", "expand_queries", "--strategy", "RANDOM", "--payload", "{}"], 2),
+        (["pool", "provider", "disable", "ghost", "--root", root], 2),
+        (["pool", "health", "--root", str(tmp_path / "missing")], 2),
+        (["pool", "emulate", "--model", "m", "--port", "9", "--latency-ms", "fast"], 2),
+    ]
+    for args, code in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == code, (args, res.output)
+        assert "Traceback" not in res.output
+
+
+def test_all_providers_down_is_provider_failed(tmp_path: Path, trio: list[EmulatorProcess]
+                                               ) -> None:
+    root = str(_root(tmp_path, trio))
+    for em in trio:
+        em.faults(down=True)
+    try:
+        res = runner.invoke(app, ["pool", "infer", "--root", root, "--task", "enrich_metadata",
+                                  "--payload", '{"title": "t"}', "--json"])
+        assert res.exit_code == 1 and json.loads(res.stdout)["error"] == "ProviderFailed"
+    finally:
+        for em in trio:
+            em.clear_faults()
