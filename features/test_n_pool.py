@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.timeout(120)]
 scenarios("n_pool.feature")
 
 STRATEGIES = ("FASTEST", "VOTING", "WEIGHTED", "JUDGE")
-FAST_LAB = "fast=3:6,medium=12:20,slow=25:40"
+FAST_LAB = "fast@3:6,medium@12:20,slow@25:40"
 SETTINGS = {"hedge_after_ms": 60, "cache_ttl_s": 0}
 BREAKER = {"failure_threshold": 2, "cooldown_s": 60}
 
@@ -59,7 +59,7 @@ def three_fresh(labs: list[PoolLab], tmp_path: Path) -> PoolLab:
 
 @given("a pool over one model whose every answer is messy", target_fixture="lab")
 def messy(labs: list[PoolLab]) -> PoolLab:
-    lab = PoolLab("messy=1:2", messy_rate=1.0, pool=SETTINGS,
+    lab = PoolLab("messy@1:2", messy_rate=1.0, pool=SETTINGS,
                   breaker={"failure_threshold": 100, "min_calls": 100})
     labs.append(lab)
     return lab.start()

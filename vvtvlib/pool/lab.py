@@ -6,11 +6,12 @@ The drill notebook, the acceptance features and the benchmark all use it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vvtvlib.core.clock import SYSTEM_CLOCK
 
@@ -18,16 +19,17 @@ from .emulator.process import EmulatorProcess, config_for, start_emulators, stop
 from .errors import PoolError
 from .pool import Pool
 from .records import InferRequest, InferResult
-from .tasks import TASKS
+from .tasks import TASKS, check_content
 
-LAB_MODELS = "phi3-mini=8:15,qwen-7b=20:35,gemma-9b=40:70"
+LAB_MODELS = "phi3-mini@8:15,qwen-7b@20:35,gemma-9b@40:70"
+T = TypeVar("T")
 
 
 def parse_models(spec: str) -> list[tuple[str, str]]:
-    """``"a=8:15,b=20:35"`` -> [("a", "8:15"), ("b", "20:35")]."""
+    """``"a@8:15,b@20:35"`` -> [("a", "8:15"), ("b", "20:35")] (latency MEDIAN:P95 ms)."""
     out = []
     for item in spec.split(","):
-        name, _, latency = item.strip().partition("=")
+        name, _, latency = item.strip().partition("@")
         out.append((name, latency or "0"))
     return out
 
@@ -60,9 +62,14 @@ class Outcome:
     providers_tried: list[str] = field(default_factory=list)
     quorum: str | None = None
     tasks_left: int = 0
+    valid: bool | None = None  # the content satisfies the task's schema and rules
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+async def _tasks_left() -> int:
+    return len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
 
 
 class PoolLab:
@@ -80,6 +87,8 @@ class PoolLab:
         self.owns_emulators = emulators is None
         self.journal: list[Outcome] = []
         self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="pool-lab",
+                                        daemon=True)
         self.pool: Pool | None = None
         self.t0 = SYSTEM_CLOCK.monotonic()
 
@@ -91,6 +100,7 @@ class PoolLab:
                          breaker=self.breaker_settings)
         if self.root is not None:
             (Path(self.root) / "pool").mkdir(parents=True, exist_ok=True)
+        self._thread.start()
         self.pool = Pool(cfg, root=self.root)
         self.t0 = SYSTEM_CLOCK.monotonic()
         return self
@@ -101,13 +111,20 @@ class PoolLab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the lab's loop (its own thread, so this works inside Jupyter)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
     def close(self) -> None:
-        if self.pool is not None:
-            self.loop.run_until_complete(self.pool.aclose())
-            self.pool = None
+        if self.pool is not None and self._thread.is_alive():
+            self.run(self.pool.aclose())
+        self.pool = None
         if self.owns_emulators:
             stop_all(self.emulators)
-        if not self.loop.is_closed():
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+        if not self.loop.is_closed() and not self.loop.is_running():
             self.loop.close()
 
     def emulator(self, model: str) -> EmulatorProcess:
@@ -119,7 +136,7 @@ class PoolLab:
         """One request; the pool's errors propagate."""
         assert self.pool is not None, "start() first"
         req = InferRequest(task, payload, strategy, tenant, deadline_ms)
-        return self.loop.run_until_complete(self.pool.infer(req))
+        return self.run(self.pool.infer(req))
 
     def attempt(self, task: str, payload: dict[str, Any], strategy: str = "FASTEST",
                 tenant: str = "lab", deadline_ms: int | None = None) -> Outcome:
@@ -129,10 +146,11 @@ class PoolLab:
         try:
             r = self.infer(task, payload, strategy, tenant, deadline_ms)
             o = Outcome(at, task, strategy, True, (time.perf_counter() - t) * 1000, None,
-                        r.winner_model, r.hedge, r.from_cache, r.providers_tried, r.quorum)
+                        r.winner_model, r.hedge, r.from_cache, r.providers_tried, r.quorum,
+                        valid=check_content(task, payload, r.content) is None)
         except PoolError as exc:
             o = Outcome(at, task, strategy, False, (time.perf_counter() - t) * 1000, exc.code)
-        o.tasks_left = len(asyncio.all_tasks(self.loop))
+        o.tasks_left = self.run(_tasks_left())
         self.journal.append(o)
         return o
 

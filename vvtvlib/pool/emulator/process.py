@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import httpx
@@ -17,6 +19,22 @@ from vvtvlib.core.errors import TimedOut
 
 from ..config import PoolConfig, ProviderConfig
 
+_LIVE: weakref.WeakSet[EmulatorProcess] = weakref.WeakSet()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so none outlives its owner."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    stop_all(list(_LIVE))
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -24,7 +42,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
+@dataclass(eq=False)
 class EmulatorProcess:
     model: str
     port: int
@@ -46,7 +64,8 @@ class EmulatorProcess:
                "--port", str(self.port), "--latency-ms", self.latency_ms,
                "--error-rate", str(self.error_rate), "--messy-rate", str(self.messy_rate)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        _LIVE.add(self)
         return self
 
     def wait_ready(self, timeout_s: float = 20.0) -> EmulatorProcess:
