@@ -105,3 +105,13 @@ def test_models_agree_on_some_inputs_and_disagree_on_others() -> None:
     assert any(verdicts) and not all(verdicts)
     assert json.dumps(content_for("a", "judge", PAYLOADS["judge"])) == \
         json.dumps(content_for("a", "judge", PAYLOADS["judge"])), "deterministic"
+
+
+def test_schemas_are_copied_for_the_api(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from vvtvlib.pool.tasks import copy_schemas
+
+    written = copy_schemas(Path(str(tmp_path)) / "api" / "schemas")
+    assert sorted(p.name for p in written) == sorted(p.name for p in schema_files())
+    assert all(json.loads(p.read_text())["additionalProperties"] is False for p in written)

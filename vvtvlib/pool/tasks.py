@@ -9,12 +9,14 @@ a ranking is a permutation of them) are checked by ``check_content``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from .errors import SchemaInvalid
@@ -86,10 +88,22 @@ def validator(task: str, part: str) -> Draft202012Validator:
     return Draft202012Validator(schema(task, part))
 
 
+@cache
+def fast_check(task: str, part: str) -> Callable[[Any], Any]:
+    """The schema compiled to Python (fastjsonschema): the per-call fast path. jsonschema
+    stays the authority and explains a failure."""
+    return cast(Callable[[Any], Any], fastjsonschema.compile(schema(task, part)))
+
+
 def first_error(task: str, part: str, value: Any) -> str | None:
-    err = next(iter(validator(task, part).iter_errors(value)), None)
-    if err is None:
+    try:
+        fast_check(task, part)(value)
         return None
+    except fastjsonschema.JsonSchemaException:
+        pass
+    err = next(iter(validator(task, part).iter_errors(value)), None)
+    if err is None:  # the fast path is stricter than the authority on this value
+        return "the value does not satisfy the schema"
     where = "/".join(str(p) for p in err.absolute_path) or "<root>"
     return f"{where}: {err.message[:200]}"
 
@@ -139,3 +153,12 @@ def build_messages(task: str, payload: dict[str, Any]) -> list[dict[str, str]]:
 def build_prompt(task: str, payload: dict[str, Any]) -> str:
     """The same prompt as one text, for ``/api/generate``."""
     return "\n\n".join(m["content"] for m in build_messages(task, payload))
+
+
+def copy_schemas(dest: Path) -> list[Path]:
+    """Copy every task's payload and content schema into ``dest`` (``api init`` does this
+    for ``api/schemas/``); returns the files written."""
+    from vvtvlib.core.fsio import atomic_write
+
+    return [atomic_write(Path(dest) / src.name, src.read_bytes(), durable=False)
+            for src in schema_files()]
