@@ -88,3 +88,21 @@ def test_all_providers_down_is_provider_failed(tmp_path: Path, trio: list[Emulat
     finally:
         for em in trio:
             em.clear_faults()
+
+
+def test_every_pool_option_is_in_the_readme() -> None:
+    import click
+    import typer.main
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Epic N — the LLM pool"):]
+    group = typer.main.get_command(app).commands["pool"]  # type: ignore[attr-defined]
+
+    def walk(cmd: click.Command, name: str) -> list[tuple[str, str]]:
+        if isinstance(cmd, click.Group):
+            return [x for sub, c in cmd.commands.items() for x in walk(c, f"{name} {sub}")]
+        return [(name, o) for p in cmd.params for o in p.opts
+                if o.startswith("--") and o != "--help"]
+
+    missing = [(cmd, opt) for cmd, opt in walk(group, "pool") if opt not in section]
+    assert not missing
