@@ -53,12 +53,13 @@ def test_kill_one_provider_breaker_opens_and_fastest_still_answers(emulators: Fa
         async with Pool(cfg) as pool:
             for i in range(5):
                 await _infer(pool, {"seed": f"warm {i}"})
-            ems[0].kill()
+            first, other = [m.id for m in pool.ranked()]  # "best" unless the machine is busy
+            next(em for em in ems if em.model == first).kill()
             for i in range(4):
                 res = await _infer(pool, {"seed": f"after {i}"})
-                assert res.winner_model == "next"  # type: ignore[attr-defined]
-            assert pool.members["best"].breaker.state is BreakerState.OPEN
-            assert pool.members["best"].stats.failures == 2
+                assert res.winner_model == other  # type: ignore[attr-defined]
+            assert pool.members[first].breaker.state is BreakerState.OPEN
+            assert pool.members[first].stats.failures == 2
     asyncio.run(go())
 
 
@@ -70,14 +71,13 @@ def test_two_seconds_on_the_best_provider_hedging_answers(emulators: Factory) ->
         async with Pool(cfg) as pool:
             for i in range(6):
                 await _infer(pool, {"seed": f"warm {i}"})
-            ranked = pool.ranked()
-            assert ranked[0].id == "best"
-            ems[0].faults(latency_ms=2000)
+            first, other = [m.id for m in pool.ranked()]  # "best" unless the machine is busy
+            next(em for em in ems if em.model == first).faults(latency_ms=2000)
             t0 = time.perf_counter()
             res = await _infer(pool, {"seed": "slow best"})
             elapsed_ms = (time.perf_counter() - t0) * 1000
-            assert res.hedge and res.winner_model == "next"  # type: ignore[attr-defined]
-            assert res.providers_tried == ["best", "next"]  # type: ignore[attr-defined]
+            assert res.hedge and res.winner_model == other  # type: ignore[attr-defined]
+            assert res.providers_tried == [first, other]  # type: ignore[attr-defined]
             assert elapsed_ms < 2000, "the hedge answered long before the slow provider"
     asyncio.run(go())
 

@@ -193,3 +193,43 @@ def test_disabled_providers_are_skipped_without_restart(tmp_path: object) -> Non
     set_enabled(root / "pool" / "state.toml", "a", True)
     assert run(pool, payload={"seed": "z"}).winner_model == "ma"  # type: ignore[attr-defined]
     assert (root / "pool" / "health.json").exists()
+
+
+def test_voting_with_one_failure_and_the_rest_too_slow_is_a_deadline() -> None:
+    p = [ScriptedProvider("bad", "mb", 1, fail=True), ScriptedProvider("s1", "m1", 3000),
+         ScriptedProvider("s2", "m2", 3000)]
+    pool = make_pool(p, voting_k=3)
+    with pytest.raises(DeadlineExceeded):
+        run(pool, strategy="VOTING", deadline_ms=150)
+
+
+def test_judge_out_of_time_answers_with_the_heaviest_candidate() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"d{i}"})
+    p = [ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("judge", "mj", 3000)]
+    pool = make_pool(p, weights=[2, 1, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload, deadline_ms=200)
+    assert res.judge_model is None and res.winner_model == "ma"  # type: ignore[attr-defined]
+    assert p[2].cancelled == 1
+
+
+def test_judge_waits_past_its_share_for_a_first_candidate_without_calling_twice() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"w{i}"})
+    p = [ScriptedProvider("a", "ma", 150), ScriptedProvider("b", "mb", 3000),
+         ScriptedProvider("judge", "mj", 1)]
+    pool = make_pool(p, weights=[1, 1, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload, deadline_ms=200)  # 60 % = 120 ms
+    assert res.winner_model == "ma" and p[0].calls == 1 and p[1].calls == 1  # type: ignore
+    assert p[2].calls == 0, "one candidate needs no judge"
+
+
+def test_ready_reflects_the_breakers() -> None:
+    pool = make_pool([ScriptedProvider("a", "ma"), ScriptedProvider("b", "mb")])
+    assert pool.ready()
+    for pid in ("a", "b"):
+        for _ in range(2):
+            pool.members[pid].breaker.record_failure()
+        assert pool.ready() is (pid == "a")
+    with pytest.raises(NotReady) as err:
+        run(pool)
+    assert err.value.http_status == 503

@@ -21,7 +21,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,18 @@ class ProviderHealth:
     in_flight: int
     up: bool | None = None
     ping_ms: float | None = None
+
+
+@dataclass
+class _Gathered:
+    replies: list[ProviderReply] = field(default_factory=list)
+    errors: list[ProviderFailed] = field(default_factory=list)
+    timed_out: bool = False
+
+    def failure(self, run: _Run, pool: Pool) -> ProviderFailed | DeadlineExceeded:
+        if self.timed_out or not self.errors:
+            return pool._deadline(run, deadline_ms(run.task, run.request.deadline_ms))
+        return _all_failed(run, self.errors)
 
 
 @dataclass
@@ -156,7 +168,8 @@ class Pool:
             Strategy.FASTEST: self._fastest, Strategy.VOTING: self._voting,
             Strategy.WEIGHTED: self._weighted, Strategy.JUDGE: self._judge}
         try:
-            if strategy is Strategy.VOTING:  # VOTING answers with a partial quorum instead
+            if strategy in (Strategy.VOTING, Strategy.JUDGE):  # they keep the deadline
+                # themselves, answering with what they hold when it passes
                 result = await runner[strategy](run)
             else:
                 try:
@@ -189,7 +202,8 @@ class Pool:
 
     def ranked(self) -> list[Member]:
         """Fastest first: latency estimate x (1 + load); unknown latency goes first (it is
-        explored), heavier weight breaks ties."""
+        explored), heavier weight breaks ties. Failures do not move a provider down: it keeps
+        its place until its breaker opens, so a dead provider is cut off quickly."""
         def score(m: Member) -> tuple[float, float]:
             s = m.stats
             est = s.ewma_ms or 0.0
@@ -198,6 +212,10 @@ class Pool:
         if not members:
             raise NotReady("no provider is enabled and healthy", providers=list(self.members))
         return sorted(members, key=score)
+
+    def ready(self) -> bool:
+        """At least one provider is enabled and its breaker lets calls through."""
+        return bool(self.usable())
 
     def health_factor(self, m: Member) -> float:
         state = m.breaker.state
@@ -297,85 +315,87 @@ class Pool:
     async def _voting(self, run: _Run) -> InferResult:
         k = self.config.pool.voting_k
         members = sorted(self.ranked(), key=lambda m: -m.config.weight)[:k]
-        replies, errors = await self._gather(run, members, run.deadline_at,
-                                             stop_when=_majority_of(len(members)))
-        if not replies:
-            if errors:
-                raise _all_failed(run, errors)
-            raise self._deadline(run, deadline_ms(run.task, run.request.deadline_ms))
-        winner, groups = _pick_group(replies, self.members)
+        got = await self._gather(run, members, stop_when=_majority_of(len(members)))
+        if not got.replies:
+            raise got.failure(run, self)
+        winner, groups = _pick_group(got.replies, self.members)
         count = len(groups[canonical_json(winner.content)])
         quorum = "majority" if count > len(members) / 2 else "partial"
         group_ids = {c: i for i, c in enumerate(groups)}
-        votes = {r.provider_id: group_ids[canonical_json(r.content)] for r in replies}
+        votes = {r.provider_id: group_ids[canonical_json(r.content)] for r in got.replies}
         res = self._result(winner, Strategy.VOTING, quorum=quorum, votes=votes)
-        res.tokens_in = sum(r.tokens_in for r in replies)
-        res.tokens_out = sum(r.tokens_out for r in replies)
+        res.tokens_in = sum(r.tokens_in for r in got.replies)
+        res.tokens_out = sum(r.tokens_out for r in got.replies)
         return res
 
-    async def _gather(self, run: _Run, members: list[Member], until: float,
+    async def _gather(self, run: _Run, members: list[Member],
                       stop_when: Callable[[list[ProviderReply]], bool] | None = None,
-                      ) -> tuple[list[ProviderReply], list[ProviderFailed]]:
-        """Call ``members`` at once; collect valid replies until all are in, ``stop_when``
-        holds or the loop time ``until`` passes (the rest are cancelled)."""
+                      soft_until: float | None = None) -> _Gathered:
+        """Call ``members`` at once and collect valid replies until all are in,
+        ``stop_when`` holds, ``soft_until`` has passed with at least one reply, or the
+        deadline passes; calls still running then are cancelled."""
         loop = asyncio.get_running_loop()
         tasks = {asyncio.ensure_future(self._call(run, m)): m for m in members}
-        replies: list[ProviderReply] = []
-        errors: list[ProviderFailed] = []
+        got = _Gathered()
         try:
             while tasks:
-                remaining = until - loop.time()
-                if remaining <= 0:
+                now = loop.time()
+                if soft_until is not None and now >= soft_until and got.replies:
                     break
-                done, _ = await asyncio.wait(tasks, timeout=remaining,
+                wake = run.deadline_at
+                if soft_until is not None and now < soft_until:
+                    wake = soft_until
+                if now >= run.deadline_at:
+                    got.timed_out = True
+                    break
+                done, _ = await asyncio.wait(tasks, timeout=wake - now,
                                              return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     tasks.pop(t)
                     exc = t.exception()
                     if exc is None:
-                        replies.append(t.result())
+                        got.replies.append(t.result())
                     elif isinstance(exc, ProviderFailed):
-                        errors.append(exc)
+                        got.errors.append(exc)
                     else:
                         raise exc
-                if stop_when and stop_when(replies):
+                if stop_when and stop_when(got.replies):
                     break
         finally:
             await _cancel(tasks)
-        return replies, errors
+        return got
 
     # -- JUDGE -----------------------------------------------------------------------------
     async def _judge(self, run: _Run) -> InferResult:
+        """Runs without the outer deadline guard: at the deadline it answers with the
+        candidates it holds (heaviest group) instead of failing, like VOTING's quorum."""
         members = self.ranked()
         judge = self._judge_member(members)
         others = [m for m in members if m is not judge] or members
         others = sorted(others, key=lambda m: -m.config.weight)[:self.config.pool.voting_k]
         loop = asyncio.get_running_loop()
-        # Candidates get 60 % of the time left; the judge the rest.
-        until = loop.time() + 0.6 * (run.deadline_at - loop.time())
-        replies, errors = await self._gather(run, others, until)
-        if not replies:
-            replies, more = await self._gather(run, others, run.deadline_at,
-                                               stop_when=lambda r: bool(r))
-            errors += more
-            if not replies:
-                raise _all_failed(run, errors)
+        # Candidates get 60 % of the time left (longer only while none has answered).
+        soft = loop.time() + 0.6 * (run.deadline_at - loop.time())
+        got = await self._gather(run, others, soft_until=soft)
+        if not got.replies:
+            raise got.failure(run, self)
+        replies = got.replies
         winner, groups = _pick_group(replies, self.members)
         tokens_in = sum(r.tokens_in for r in replies)
         tokens_out = sum(r.tokens_out for r in replies)
         judged_by = None
         if len(groups) > 1 and judge is not None:
             distinct = [next(r for r in replies if canonical_json(r.content) == c) for c in groups]
-            payload = _judge_payload(run, distinct)
             try:
-                verdict = await self._call(run, judge, "judge", payload)
+                async with asyncio.timeout_at(run.deadline_at):
+                    verdict = await self._call(run, judge, "judge", _judge_payload(run, distinct))
                 assert verdict.content is not None
-                idx = int(verdict.content["winner_id"][1:])
-                winner, judged_by = distinct[idx], verdict.model
+                winner = distinct[int(verdict.content["winner_id"][1:])]
+                judged_by = verdict.model
                 tokens_in += verdict.tokens_in
                 tokens_out += verdict.tokens_out
-            except ProviderFailed:
-                judged_by = None  # the judge failed: the heaviest group stands
+            except (ProviderFailed, TimeoutError):
+                judged_by = None  # the judge failed or ran out of time: the heaviest group
         res = self._result(winner, Strategy.JUDGE, judge_model=judged_by)
         res.tokens_in, res.tokens_out = tokens_in, tokens_out
         return res
