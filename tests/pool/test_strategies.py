@@ -233,3 +233,21 @@ def test_ready_reflects_the_breakers() -> None:
     with pytest.raises(NotReady) as err:
         run(pool)
     assert err.value.http_status == 503
+
+
+def test_concurrent_requests_keep_every_counter_consistent() -> None:
+    p = [ScriptedProvider("a", "ma", 40), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("c", "mc", 5, fail=True)]
+    pool = make_pool(p, weights=[3, 2, 1], cache_ttl_s=0, hedge_budget_burst=100)
+
+    async def go() -> list[object]:
+        return await asyncio.gather(*(pool.infer(InferRequest(
+            "expand_queries", {"seed": f"c{i}"}, strategy=("FASTEST", "VOTING")[i % 2]))
+            for i in range(60)), return_exceptions=True)
+    results = asyncio.run(go())
+    assert all(not isinstance(r, BaseException) for r in results)
+    for sp in p:
+        s = pool.members[sp.id].stats.snapshot()
+        # calls cancelled while queued for the concurrency limit never reach the adapter
+        assert s.in_flight == 0 and sp.calls <= s.calls and sp.peak <= 8
+        assert s.calls == s.successes + s.failures + s.cancelled
