@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
+from typer.testing import CliRunner
 
+from vvtvlib.cli.vvtvctl import app
 from vvtvlib.pool.breaker import BreakerState
 from vvtvlib.pool.emulator import EmulatorProcess, start_emulators, stop_all
 from vvtvlib.pool.lab import Outcome, PoolLab, parse_models, sample_payload
 from vvtvlib.pool.routing import percentile
-from vvtvlib.pool.state import set_enabled
 from vvtvlib.pool.tasks import check_content
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -199,7 +200,9 @@ def other_tenant(lab: PoolLab, tenant: str) -> None:
 @when("the operator disables the best provider")
 def disable_best(lab: PoolLab, best: dict[str, str]) -> None:
     best["id"] = lab.pool.ranked()[0].id  # type: ignore[union-attr]
-    set_enabled(Path(str(lab.root)) / "pool" / "state.toml", best["id"], False)
+    res = CliRunner().invoke(app, ["pool", "provider", "disable", best["id"],
+                                   "--root", str(lab.root)])
+    assert res.exit_code == 0, res.output
 
 
 @then("the next requests avoid it without a restart")

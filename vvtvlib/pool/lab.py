@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from vvtvlib.core.clock import SYSTEM_CLOCK
 
+from .config import providers_path, write_pool_config
 from .emulator.process import EmulatorProcess, config_for, start_emulators, stop_all
 from .errors import PoolError
 from .pool import Pool
@@ -98,8 +99,8 @@ class PoolLab:
                                              messy_rate=self.messy_rate)
         cfg = config_for(self.emulators, kind=self.kind, pool=self.pool_settings,
                          breaker=self.breaker_settings)
-        if self.root is not None:
-            (Path(self.root) / "pool").mkdir(parents=True, exist_ok=True)
+        if self.root is not None:  # so `vvtvctl pool ... --root` sees this lab
+            write_pool_config(providers_path(self.root), cfg)
         self._thread.start()
         self.pool = Pool(cfg, root=self.root)
         self.t0 = SYSTEM_CLOCK.monotonic()
