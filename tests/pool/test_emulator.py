@@ -98,3 +98,16 @@ def test_messy_emulator_produces_recoverable_and_broken_answers(emulators) -> No
         except InvalidOutput:
             bad += 1
     assert ok and bad
+
+
+def test_openai_streaming_sends_server_sent_events(trio: list[EmulatorProcess]) -> None:
+    em = trio[0]
+    with httpx.stream("POST", f"{em.base_url}/v1/chat/completions", json={
+            "model": "fast", "stream": True,
+            "messages": build_messages("expand_queries", PAYLOAD)}) as resp:
+        events = [line[6:] for line in resp.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert json.loads(text)["must_include"]
+    assert chunks[-1]["usage"]["completion_tokens"] == count_tokens(text)

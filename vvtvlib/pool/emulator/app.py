@@ -181,12 +181,27 @@ def create_app(settings: EmulatorSettings) -> Starlette:
             return failed
         text = answer_text(prompt)
         p, c = count_tokens(prompt), count_tokens(text)
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
-            "created": int(time.time()), "model": body.get("model", settings.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}})
+        head = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()),
+                "model": body.get("model", settings.model)}
+        usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        if not body.get("stream", False):
+            return JSONResponse({**head, "object": "chat.completion", "usage": usage,
+                                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                     "role": "assistant", "content": text}}]})
+
+        def event(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+            chunk = {**head, "object": "chat.completion.chunk", **extra, "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish}]}
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        async def events() -> AsyncIterator[bytes]:
+            yield event({"role": "assistant", "content": ""}, None)
+            for i in range(0, len(text), 16):
+                yield event({"content": text[i:i + 16]}, None)
+            yield event({}, "stop", usage=usage)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     async def openai_models(request: Request) -> Response:
         if state.faults.down:
