@@ -256,7 +256,6 @@ class Pool:
         hedge_after = self.config.pool.hedge_after_ms / 1000
         tasks: dict[asyncio.Task[ProviderReply], Member] = {}
         errors: list[ProviderFailed] = []
-        tokens_in = 0
 
         def launch() -> None:
             m = queue.pop(0)
@@ -280,11 +279,8 @@ class Pool:
                 for t in done:
                     tasks.pop(t)
                     exc = t.exception()
-                    if exc is None:
-                        reply = t.result()
-                        res = self._result(reply, Strategy.FASTEST)
-                        res.tokens_in += tokens_in
-                        return res
+                    if exc is None:  # the winner; losers are cancelled in `finally`
+                        return self._result(t.result(), Strategy.FASTEST)
                     if not isinstance(exc, ProviderFailed):
                         raise exc
                     errors.append(exc)
