@@ -106,3 +106,30 @@ def test_every_pool_option_is_in_the_readme() -> None:
 
     missing = [(cmd, opt) for cmd, opt in walk(group, "pool") if opt not in section]
     assert not missing
+
+
+def test_configured_emulators_have_a_command_that_serves_them(tmp_path: Path) -> None:
+    import subprocess
+
+    import httpx
+
+    from vvtvlib.pool.config import ProviderConfig, lab_config
+    from vvtvlib.pool.emulator import free_port
+    from vvtvlib.pool.emulator.process import command_for
+
+    cfg = lab_config()
+    assert all(command_for(p) for p in cfg.providers)
+    port = free_port()
+    pc = cfg.providers[0].model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    assert command_for(ProviderConfig(id="x", base_url="http://h:1", model="m")) is None
+    proc = subprocess.Popen(command_for(pc) or [], stderr=subprocess.DEVNULL)
+    try:
+        from vvtvlib.pool.emulator.process import EmulatorProcess
+
+        em = EmulatorProcess(pc.model, port)
+        em.proc = proc  # type: ignore[assignment]
+        em.wait_ready()
+        assert httpx.get(f"{em.base_url}/api/tags").json()["models"][0]["name"] == "phi3:mini"
+    finally:
+        proc.terminate()
+        proc.wait(5)

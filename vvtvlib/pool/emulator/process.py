@@ -152,3 +152,19 @@ def config_for(emulators: list[EmulatorProcess], *, kind: str = "ollama",
                  for i, em in enumerate(emulators)]
     return PoolConfig.model_validate({**sections, "providers": [p.model_dump()
                                                                  for p in providers]})
+
+
+def command_for(provider: ProviderConfig) -> list[str] | None:
+    """The command that serves ``provider``'s ``[providers.emulator]`` on its base_url's port
+    (what a supervisor such as ``vvtvctl api up`` runs); None when it has no emulator."""
+    from urllib.parse import urlsplit
+
+    spec = provider.emulator
+    if spec is None:
+        return None
+    url = urlsplit(provider.base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return [sys.executable, "-m", "vvtvlib.pool.emulator", "--model", provider.model,
+            "--host", url.hostname or "127.0.0.1", "--port", str(port),
+            "--latency-ms", spec.latency_ms, "--error-rate", str(spec.error_rate),
+            "--messy-rate", str(spec.messy_rate)]
