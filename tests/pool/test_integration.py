@@ -91,9 +91,11 @@ def test_every_provider_slow_deadline_exceeded_and_no_task_left(emulators: Facto
     async def go() -> None:
         async with Pool(cfg) as pool:
             for strategy in ("FASTEST", "VOTING", "WEIGHTED", "JUDGE"):
+                t0 = time.perf_counter()
                 with pytest.raises(DeadlineExceeded) as err:
                     await _infer(pool, {"seed": strategy}, strategy=strategy, deadline_ms=250)
                 assert err.value.http_status == 504
+                assert (time.perf_counter() - t0) * 1000 < 3000, "it did not wait for them"
                 left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
                 assert not left, f"{strategy} left {left}"
                 assert all(m.stats.in_flight == 0 for m in pool.members.values())
