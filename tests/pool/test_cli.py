@@ -133,3 +133,18 @@ def test_configured_emulators_have_a_command_that_serves_them(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_health_reads_a_running_pool_snapshot(tmp_path: Path) -> None:
+    from vvtvlib.pool.lab import PoolLab, sample_payload
+
+    with PoolLab("a@1:2,b@3:5", root=tmp_path) as lab:
+        for i in range(3):
+            assert lab.attempt("judge", sample_payload("judge", i)).ok
+        lab.emulator("b").faults(down=True)
+        res = runner.invoke(app, ["pool", "health", "--root", str(tmp_path), "--json",
+                                  "--probes", "1"])
+        rows = {r["id"]: r for r in json.loads(res.stdout)["providers"]}
+        assert res.exit_code == 0 and rows["a"]["up"] and not rows["b"]["up"]
+        assert all(r["source"] == "pool" for r in rows.values())
+        assert sum(r["calls"] for r in rows.values()) >= 1
