@@ -251,3 +251,14 @@ def test_concurrent_requests_keep_every_counter_consistent() -> None:
         # calls cancelled while queued for the concurrency limit never reach the adapter
         assert s.in_flight == 0 and sp.calls <= s.calls and sp.peak <= 8
         assert s.calls == s.successes + s.failures + s.cancelled
+
+
+def test_hedge_budget_is_a_share_of_requests() -> None:
+    from vvtvlib.pool.routing import HedgeBudget
+
+    budget = HedgeBudget(ratio=0.2, burst=2)
+    spent = 0
+    for _ in range(100):
+        budget.earn()
+        spent += budget.try_spend()
+    assert spent <= 2 + 0.2 * 100 and budget.refused > 0

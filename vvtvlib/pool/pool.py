@@ -115,7 +115,7 @@ class Pool:
         self.enable_state = EnableState(self.folder / "state.toml" if self.folder else None)
         s = config.pool
         self.cache = AnswerCache(s.cache_ttl_s, s.cache_max_entries, clock)
-        self.hedge_budget = HedgeBudget(s.hedge_budget_ratio, s.hedge_budget_burst, clock)
+        self.hedge_budget = HedgeBudget(s.hedge_budget_ratio, s.hedge_budget_burst)
         self.members: dict[str, Member] = {}
         for pc in config.providers:
             adapter = (adapters or {}).get(pc.id) or make_adapter(pc)

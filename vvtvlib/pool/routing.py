@@ -10,8 +10,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
-
 
 @dataclass(frozen=True)
 class StatsSnapshot:
@@ -84,7 +82,7 @@ class HedgeBudget:
     """A token bucket: each request earns ``ratio`` tokens up to ``burst``; a hedge spends one.
     Over time hedges stay at most ``ratio`` of requests, so hedging cannot double the load."""
 
-    def __init__(self, ratio: float, burst: float, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, ratio: float, burst: float) -> None:
         self.ratio, self.burst = ratio, burst
         self.tokens = burst
         self.spent = self.refused = 0
