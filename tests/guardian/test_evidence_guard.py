@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import EvidenceLog, verify_chain
