@@ -14,3 +14,6 @@ for module in (signing_cmds, revival_cmds, export_cmds):
     module.register(app)
 
 main = run_app(app)
+
+if __name__ == "__main__":
+    main()

@@ -16,3 +16,6 @@ for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill
 register_pool(app)
 
 main = run_app(app)
+
+if __name__ == "__main__":
+    main()
