@@ -49,7 +49,7 @@ import tomli_w
 
 from tests.plugins.system import need, need_tool
 from vvtvlib.core.config import read_toml
-from vvtvlib.core.errors import DependencyMissing
+from vvtvlib.core.errors import DependencyMissing, VVTVError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.drills.rehearsal import SourceSnapshot, prepare_source
 from vvtvlib.guardian.flags import set_immutable
@@ -386,9 +386,12 @@ def make_source(base: Path) -> tuple[SourceSnapshot, dict[str, Any]]:
     """The ritual's snapshot, then lockdown; the lockdown report is kept for the round-trip
     scenario (a lockdown problem fails that scenario, not every revival test)."""
     src = prepare_source(base / "source", items=2, clip_seconds=12, clip_cache=CLIP_CACHE)
-    report = lockdown(StationLayout.at(src.root),
-                      LockdownOptions(guardian=False, immutability="readonly",
-                                      rotate_keys=False))
+    try:
+        report = lockdown(StationLayout.at(src.root),
+                          LockdownOptions(guardian=False, immutability="readonly",
+                                          rotate_keys=False))
+    except VVTVError as exc:  # the report is attached to the error that stopped it
+        return src, exc.journal.to_dict() if exc.journal is not None else exc.to_dict()
     return src, report.to_dict()
 
 

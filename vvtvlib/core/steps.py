@@ -26,7 +26,7 @@ Domain journals (``RitualJournal``, ``RevivalReport``, ``ChecklistReport``) subc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ class StepRecord:
     # Time spent waiting on something else (workers draining, a service stopping), as
     # opposed to working: benchmarks report the split.
     wait_s: float = 0.0
-    summary: str = ""  # one line for an operator
+    summary: str = ""  # one line for an operator (a failed step: its error's message)
     detail: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     warnings: list[str] = field(default_factory=list)
@@ -183,6 +183,10 @@ class Journal:
     def duration_s(self) -> float:
         return round(sum(s.duration_s for s in self.steps), 3)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report (``--json``); domain journals keep their own documented format."""
+        return {"steps": [asdict(s) for s in self.steps], "duration_s": self.duration_s}
+
 
 def as_error(exc: BaseException) -> VVTVError:
     """The error of the one tree that stands for ``exc`` (``exc`` itself if it is one)."""
@@ -225,6 +229,7 @@ def _run_one(step: Step, index: int, total: int, journal: Journal,
         failure, cause = as_error(exc), exc
         record.status = StepStatus.FAILED
         record.error = failure.to_dict()
+        record.summary = record.summary or failure.message
     else:
         _settle(record, outcome)
     record.duration_s = round(clock.monotonic() - t0, 3)
