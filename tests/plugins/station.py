@@ -212,17 +212,17 @@ def corrupt_database(path: Path) -> Path:
 def run_killed(layout: StationLayout, step: str, overrides: list[str], *,
                dry_run: bool = False, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the ritual in a child process that SIGKILLs itself right after ``step``'s evidence
-    line: the fault is injected here, by wrapping the step recorder in the child."""
+    line: the fault is injected here, by wrapping the evidence observer in the child."""
     code = ("import json, os, signal, sys\n"
             "from vvtvlib.core.layout import StationLayout\n"
+            "from vvtvlib.core.steps import EvidenceObserver\n"
             "from vvtvlib.ritual import RitualOptions, run_ritual\n"
-            "from vvtvlib.ritual.flow import Ritual\n"
-            "record = Ritual._record\n"
+            "record = EvidenceObserver.step_finished\n"
             "def record_then_die(self, rec):\n"
             "    record(self, rec)\n"
             "    if rec.name == sys.argv[4]:\n"
             "        os.kill(os.getpid(), signal.SIGKILL)\n"
-            "Ritual._record = record_then_die\n"
+            "EvidenceObserver.step_finished = record_then_die\n"
             "opts = RitualOptions(dry_run=json.loads(sys.argv[3]), "
             "overrides=json.loads(sys.argv[2]))\n"
             "run_ritual(StationLayout.at(sys.argv[1]), opts)\n")
