@@ -102,7 +102,7 @@ def test_a_failing_step_stops_the_run_and_keeps_its_error() -> None:
                                                  StepStatus.NOT_RUN]
     failed = journal.failed_step
     assert failed is not None and failed.name == "bad" and failed.duration_s == 2
-    assert failed.error == err.value.to_dict()
+    assert failed.error == err.value.to_dict() and err.value.journal is journal
     assert failed.error_message == "archive hash differs" and failed.error["actual"] == "y"
 
 
@@ -213,3 +213,37 @@ def test_an_error_carries_the_journal_it_stopped() -> None:
     journal = Journal()
     exc = VVTVError("no").attach(journal)
     assert exc.journal is journal and VVTVError("other").journal is None
+
+
+def test_the_cli_maps_a_stopped_run_in_one_place() -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from vvtvlib.cli.common import errors_to_exit
+    from vvtvlib.core.errors import PrecheckFailed
+
+    shown: list[str] = []
+
+    def render(journal: Journal, exc: VVTVError, as_json: bool) -> str:
+        shown.append(f"{len(journal.steps)} step(s), json={as_json}")
+        return f"stopped in {journal.failed_step.name}: {exc.message}"  # type: ignore[union-attr]
+
+    app = typer.Typer()
+
+    @app.command()
+    def run(as_json: bool = typer.Option(False, "--json")) -> None:
+        def refuse(ctx: StepContext) -> None:
+            raise PrecheckFailed("disk below threshold")
+
+        with errors_to_exit(as_json, render):
+            run_steps([Step("prechecks", refuse)], Journal(), clock=FakeClock())
+
+    text = CliRunner().invoke(app, [])
+    assert text.exit_code == 1
+    assert "error: stopped in prechecks: disk below threshold" in text.stderr
+    as_json = CliRunner().invoke(app, ["--json"])
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["steps"][0]["status"] == "failed"  # the journal
+    assert shown == ["1 step(s), json=False", "1 step(s), json=True"]

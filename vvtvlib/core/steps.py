@@ -10,9 +10,10 @@ runbooks, change preflights and game days built on them).
 * Each step leaves one :class:`StepRecord` in the :class:`Journal`: one :class:`StepStatus`,
   ``started_utc`` and ``duration_s`` from the injected clock, and the error it stopped with.
 * The first failing step stops the run. Whatever it raised is recorded in its record and
-  re-raised as an error of the one tree (:func:`as_error`): a ``VVTVError`` as itself, an
-  ``OSError`` as one sentence, ``KeyboardInterrupt`` as :class:`Interrupted`, anything else
-  as an "unexpected" ``VVTVError`` chained to the original.
+  re-raised as an error of the one tree (:func:`as_error`), with the journal attached
+  (``exc.journal``): a ``VVTVError`` as itself, an ``OSError`` as one sentence,
+  ``KeyboardInterrupt`` as :class:`Interrupted`, anything else as an "unexpected"
+  ``VVTVError`` chained to the original.
 * Observers (:class:`StepObserver`, no-op hooks) are told in the order given. The
   :class:`EvidenceObserver` appends one hash-chained line per finished step; an observer that
   raises after a step succeeded fails that step (its line is the proof the step happened),
@@ -240,6 +241,7 @@ def _run_one(step: Step, index: int, total: int, journal: Journal,
             if failure is None:  # the step's own error wins; the others still hear of it
                 failure, cause = as_error(exc), exc
     if failure is not None:
+        failure.attach(journal)
         if failure is cause:
             raise failure
         raise failure from cause

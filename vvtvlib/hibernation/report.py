@@ -69,9 +69,8 @@ def run_checklist(report: ChecklistReport, steps: Sequence[tuple[str, str]],
                                                 "run_id": report.run_id, **step_dict(r)})
     try:
         run_steps(plan, report, [evidence, *([observer] if observer else [])], clock)
-    except VVTVError as exc:
+    except VVTVError as exc:  # raised by the runner with this report attached
         report.error = exc
-        exc.attach(report)
         raise
     return report
 
