@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import VVTVError
@@ -138,7 +138,7 @@ def test_non_json_last_line_in_the_report_is_an_alert_not_a_traceback(lab: LabSn
 
 
 def test_lockdown_and_resume_of_a_tree_with_a_non_utf8_name(tmp_path: Path) -> None:
-    from tests.guardian.lab import make_lab_snapshot, unlock_tree
+    from tests.plugins.station import make_lab_snapshot, unlock_tree
     from vvtvlib.hibernation import LockdownOptions, lockdown
 
     snap = make_lab_snapshot(tmp_path / "st")
@@ -155,7 +155,7 @@ def test_lockdown_and_resume_of_a_tree_with_a_non_utf8_name(tmp_path: Path) -> N
 
 
 def test_lockdown_with_a_broken_journal_stops_with_that_error(tmp_path: Path) -> None:
-    from tests.guardian.lab import make_lab_snapshot, unlock_tree
+    from tests.plugins.station import make_lab_snapshot, unlock_tree
     from vvtvlib.core.evidence import EvidenceTampered
     from vvtvlib.guardian import current_state, is_immutable
     from vvtvlib.hibernation import LockdownOptions, journal_path, lockdown

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.ritual.live import FAST, provision, running, state_of
+from tests.plugins.station import FAST, provision, running, state_of
 from vvtvlib.core.errors import PrecheckFailed
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.ritual import RitualOptions, evidence_log, run_ritual
