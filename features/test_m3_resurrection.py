@@ -11,14 +11,13 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from tests.plugins.station import writable_copy
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import StepObserver, StepRecord
 from vvtvlib.drills.rehearsal import SourceSnapshot
 from vvtvlib.revival import (
     Phase,
-    PhaseRecord,
-    RevivalFailed,
-    RevivalObserver,
     RevivalOptions,
     RevivalReport,
     revive,
@@ -34,13 +33,13 @@ scenarios("m3_resurrection.feature")
 BUSINESS = ("plans.sqlite", "queue.sqlite", "metrics.sqlite", "economy.sqlite")
 
 
-class _DigestsBeforeReactivation(RevivalObserver):
+class _DigestsBeforeReactivation(StepObserver):
     """Measures the revived databases once continuity is proven, before workers resume."""
 
     def __init__(self, target: Path) -> None:
         self.target, self.digests, self.status_up_before_ingest = target, {}, None
 
-    def phase_finished(self, record: PhaseRecord) -> None:
+    def step_finished(self, record: StepRecord) -> None:
         if record.name == Phase.CONTINUITY:
             self.digests = {db: table_digests(self.target / "data" / db) for db in BUSINESS}
         if record.name == Phase.SANITY:
@@ -209,15 +208,16 @@ def _copy_with_fault(fault: str, source: SourceSnapshot, tmp_path: Path) -> dict
 
 
 @when("a revival onto a new node is attempted", target_fixture="refusal")
-def _attempt(attempt: dict[str, Any]) -> RevivalFailed:
-    with pytest.raises(RevivalFailed) as err:
+def _attempt(attempt: dict[str, Any]) -> VVTVError:
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=attempt["snap"], target=attempt["target"],
                               report_path=attempt["report_path"], **attempt["opts"]))
+    assert isinstance(err.value.journal, RevivalReport)
     return err.value
 
 
 @then(parsers.parse("it is refused in the {phase} phase with a report naming {named}"))
-def _refused(refusal: RevivalFailed, attempt: dict[str, Any], phase: str, named: str) -> None:
+def _refused(refusal: VVTVError, attempt: dict[str, Any], phase: str, named: str) -> None:
     report = json.loads(attempt["report_path"].read_text())
     assert report["status"] == "failed" and report["failure"]["phase"] == phase
     assert named in json.dumps(report["failure"]), report["failure"]

@@ -7,11 +7,13 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.guardian import Guardian, GuardianOptions, GuardianPaths
 from vvtvlib.hibernation import resume
@@ -100,10 +102,12 @@ def test_resume_refuses_after_the_report_was_truncated(locked: Locked) -> None:
     lines = paths.report.read_bytes().splitlines(keepends=True)
     paths.report.write_bytes(lines[0])
     _guardian(snap).run(1)  # today this re-anchored the chain and resume saw all clear
-    report = resume(snap.layout, station=station)
+    with pytest.raises(VVTVError) as err:
+        resume(snap.layout, station=station)
+    report = err.value.journal
     step = report.step("guardian_report")
     assert not report.ok and step.status == "failed", report.to_dict()
-    assert "tampered" in step.detail and "truncated" in step.detail
+    assert "tampered" in step.summary and "truncated" in step.summary
     assert station.calls == ["freeze", "down"]  # nothing brought up
 
 
@@ -112,9 +116,11 @@ def test_resume_refuses_a_deleted_report_whose_head_remains(locked: Locked) -> N
     paths = GuardianPaths(snap.layout)
     _guardian(snap).run(1)
     paths.report.unlink()
-    report = resume(snap.layout, station=station)
+    with pytest.raises(VVTVError) as err:
+        resume(snap.layout, station=station)
+    report = err.value.journal
     step = report.step("guardian_report")
-    assert not report.ok and step.status == "failed" and "deleted" in step.detail
+    assert not report.ok and step.status == "failed" and "deleted" in step.summary
 
 
 def test_non_json_last_line_in_the_report_is_an_alert_not_a_traceback(lab: LabSnapshot) -> None:
@@ -159,7 +165,9 @@ def test_lockdown_with_a_broken_journal_stops_with_that_error(tmp_path: Path) ->
         journal = journal_path(snap.layout)
         journal.write_bytes(b'{"checklist": "lockdown", not json\n')  # and no head anchor
         station = FakeStation()
-        report = lockdown(snap.layout, LockdownOptions(guardian=False), station=station)
+        with pytest.raises(EvidenceTampered) as err:
+            lockdown(snap.layout, LockdownOptions(guardian=False), station=station)
+        report = err.value.journal
         assert not report.ok and isinstance(report.error, EvidenceTampered)
         assert str(journal) in report.error.message
         assert report.step("state").status == "failed"

@@ -49,7 +49,7 @@ import tomli_w
 
 from tests.plugins.system import need, need_tool
 from vvtvlib.core.config import read_toml
-from vvtvlib.core.errors import DependencyMissing
+from vvtvlib.core.errors import DependencyMissing, VVTVError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.drills.rehearsal import SourceSnapshot, prepare_source
 from vvtvlib.guardian.flags import set_immutable
@@ -212,17 +212,17 @@ def corrupt_database(path: Path) -> Path:
 def run_killed(layout: StationLayout, step: str, overrides: list[str], *,
                dry_run: bool = False, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the ritual in a child process that SIGKILLs itself right after ``step``'s evidence
-    line: the fault is injected here, by wrapping the step recorder in the child."""
+    line: the fault is injected here, by wrapping the evidence observer in the child."""
     code = ("import json, os, signal, sys\n"
             "from vvtvlib.core.layout import StationLayout\n"
+            "from vvtvlib.core.steps import EvidenceObserver\n"
             "from vvtvlib.ritual import RitualOptions, run_ritual\n"
-            "from vvtvlib.ritual.flow import Ritual\n"
-            "record = Ritual._record\n"
+            "record = EvidenceObserver.step_finished\n"
             "def record_then_die(self, rec):\n"
             "    record(self, rec)\n"
             "    if rec.name == sys.argv[4]:\n"
             "        os.kill(os.getpid(), signal.SIGKILL)\n"
-            "Ritual._record = record_then_die\n"
+            "EvidenceObserver.step_finished = record_then_die\n"
             "opts = RitualOptions(dry_run=json.loads(sys.argv[3]), "
             "overrides=json.loads(sys.argv[2]))\n"
             "run_ritual(StationLayout.at(sys.argv[1]), opts)\n")
@@ -386,9 +386,12 @@ def make_source(base: Path) -> tuple[SourceSnapshot, dict[str, Any]]:
     """The ritual's snapshot, then lockdown; the lockdown report is kept for the round-trip
     scenario (a lockdown problem fails that scenario, not every revival test)."""
     src = prepare_source(base / "source", items=2, clip_seconds=12, clip_cache=CLIP_CACHE)
-    report = lockdown(StationLayout.at(src.root),
-                      LockdownOptions(guardian=False, immutability="readonly",
-                                      rotate_keys=False))
+    try:
+        report = lockdown(StationLayout.at(src.root),
+                          LockdownOptions(guardian=False, immutability="readonly",
+                                          rotate_keys=False))
+    except VVTVError as exc:  # the report is attached to the error that stopped it
+        return src, exc.journal.to_dict() if exc.journal is not None else exc.to_dict()
     return src, report.to_dict()
 
 

@@ -11,12 +11,12 @@ import pytest
 
 from tests.plugins.station import CLIP_CACHE
 from tests.plugins.system import need_tool
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import StepStatus
 from vvtvlib.drills.rehearsal import prepare_source
 from vvtvlib.revival import (
     Phase,
-    PhaseStatus,
-    RevivalFailed,
     RevivalOptions,
     revive,
 )
@@ -38,7 +38,7 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,
                                    leave_running=True))
     try:
         assert report.succeeded and report.trust["source"] == "pinned keys"
-        assert report.phase(Phase.CONTINUITY).status == PhaseStatus.SKIPPED
+        assert report.phase(Phase.CONTINUITY).status == StepStatus.SKIPPED
         st = status(target)
         assert st.up and st.encoder_running and not st.queue_frozen
         assert not st.paused["planner"] and not st.paused["realizer"]
@@ -50,10 +50,10 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,
         station_down(target)
     history = read_history(StationLayout.at(target).history)
     assert [r.generation for r in history] == [1, 2] and lineage_problems(history) == []
-    with pytest.raises(RevivalFailed) as err:
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=revival_source.snapshot, target=target, force=True,
                               report_path=tmp_path / "r2.json"))
-    assert isinstance(err.value.cause, RollbackRefused)
+    assert isinstance(err.value, RollbackRefused) and err.value.journal is not None
     assert json.loads((tmp_path / "r2.json").read_text())["failure"]["phase"] == "verify"
 
 

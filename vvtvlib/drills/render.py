@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.revival.journal import RevivalReport
+from vvtvlib.revival.phases import RevivalReport
 from vvtvlib.vault.history import GenerationRecord
 
 
@@ -13,7 +13,7 @@ def phase_table(report: RevivalReport) -> Any:
     import pandas as pd
 
     rows = [{"phase": str(p.name), "status": str(p.status), "seconds": p.duration_s,
-             "warnings": "; ".join(p.warnings)} for p in report.phases]
+             "warnings": "; ".join(p.warnings)} for p in report.steps]
     rows.append({"phase": "total (RTO)", "status": report.status, "seconds": report.rto_s,
                  "warnings": ""})
     return pd.DataFrame(rows)
@@ -25,7 +25,7 @@ def phase_chart(report: RevivalReport, goal_s: float | None = None) -> Any:
 
     fig, ax = plt.subplots(figsize=(8, 3.0))
     left = 0.0
-    for p in report.phases:
+    for p in report.steps:
         ax.barh(["RTO"], [p.duration_s], left=left, label=f"{p.name} {p.duration_s:.2f} s")
         left += p.duration_s
     if goal_s is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vvtvlib.core.errors import UsageError
 from vvtvlib.guardian.baseline import load_baseline
 from vvtvlib.guardian.flags import is_immutable, set_immutable
 from vvtvlib.guardian.paths import GuardianPaths
@@ -62,11 +63,12 @@ def _flip_byte(target: Path) -> None:
 def inject(paths: GuardianPaths, kind: str, folder: Path | None = None) -> Tamper:
     """Tamper with the newest snapshot folder (or ``folder``) in the way ``kind`` names."""
     if kind not in KINDS:
-        raise ValueError(f"unknown tamper {kind!r}; one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown tamper {kind!r}; one of {', '.join(KINDS)}", actual=kind)
     if folder is None:
         folder = newest_snapshot(paths.layout.snapshots, sealed=False)
         if folder is None:
-            raise ValueError(f"no snapshot folder in {paths.layout.snapshots} to tamper with")
+            raise UsageError(f"no snapshot folder in {paths.layout.snapshots} to tamper with",
+                             path=paths.layout.snapshots)
 
     def flip() -> Path:
         target = _largest_file(folder)
@@ -138,4 +140,4 @@ def revert(paths: GuardianPaths, tamper: Tamper) -> None:
             full.unlink()
             os.utime(folder, ns=(os.stat(folder).st_atime_ns, folder_entry.mtime_ns))
     else:
-        raise ValueError(f"a {tamper.kind} tamper cannot be reverted")
+        raise UsageError(f"a {tamper.kind} tamper cannot be reverted", actual=tamper.kind)

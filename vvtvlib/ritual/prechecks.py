@@ -8,12 +8,47 @@ into a FAIL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
 
 from .config import Prechecks
-from .journal import CheckResult, Verdict
 
 WORKERS = ("planner", "realizer", "discovery")
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass
+class CheckResult:
+    """One pre-check: what was measured against which threshold, and the verdict."""
+
+    name: str
+    verdict: Verdict
+    measured: Any
+    threshold: str  # with its unit: "> 15 %"
+    unit: str = ""  # of ``measured``
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict is Verdict.FAIL
+
+    def sentence(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        got = f"{self.measured}{unit}" if isinstance(self.measured, (int, float)) \
+            else str(self.measured)
+        text = f"{self.name}: measured {got}, threshold {self.threshold}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["verdict"] = self.verdict.value
+        return out
 
 
 @dataclass(frozen=True)

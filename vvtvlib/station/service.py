@@ -179,10 +179,7 @@ class Supervisor:
             last = Position.from_dict(playing)
             assert last is not None
             hint = advance(entries, last, seg, seg)
-        try:
-            return resolve_start(entries, item_id, offset_s, hint, seg)
-        except KeyError:
-            raise UsageError(f"item {item_id!r} is not in the queue", actual=item_id) from None
+        return resolve_start(entries, item_id, offset_s, hint, seg)
 
     def start_broadcast(self, item_id: str | None, offset_s: float | None) -> dict[str, Any]:
         assert self.broadcaster is not None
@@ -260,7 +257,7 @@ class Supervisor:
                                         float(offset) if offset is not None else None)
         if action == "broadcaster/stop":
             return self.stop_broadcast()
-        raise KeyError(action)
+        raise UsageError(f"unknown control action {action!r}", actual=action)
 
     # ------------------------------------------------------------------ HTTP backend
     def playlist_text(self) -> str | None:

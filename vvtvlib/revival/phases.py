@@ -1,9 +1,10 @@
-"""The revival journal: typed phase records, findings and the report they add up to.
+"""The revival's phases, findings and the report they add up to.
 
-A revival is a fixed sequence of phases. Each phase appends a ``PhaseRecord`` (status,
-timings, details, warnings); findings (divergences between the recorded and the new node,
-corrections the revival applied, warnings) are kept apart so the report can list them.
-The sum of the phase durations is the measured RTO.
+A revival is a fixed sequence of phases run by the core step runner; each leaves a
+``core.steps.StepRecord`` (status, timings, details, warnings) in the report. Findings
+(divergences between the recorded and the new node, corrections the revival applied,
+warnings) are kept apart so the report can list them. The sum of the phase durations is the
+measured RTO.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from vvtvlib.core.steps import Journal, StepRecord, StepStatus
 
 REPORT_SCHEMA = "vvtv.resurrection/1"
 
@@ -28,28 +31,18 @@ class Phase(StrEnum):
 PHASES: tuple[Phase, ...] = tuple(Phase)
 
 
-class PhaseStatus(StrEnum):
-    OK = "ok"
-    WARN = "warn"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+def phase_dict(record: StepRecord) -> dict[str, Any]:
+    """A phase as ``resurrection_report.json`` holds it."""
+    return {"name": record.name, "status": record.status.value,
+            "started_utc": record.started_utc, "duration_s": record.duration_s,
+            "detail": record.detail, "warnings": list(record.warnings), "error": record.error}
 
 
-@dataclass
-class PhaseRecord:
-    name: Phase
-    status: PhaseStatus = PhaseStatus.OK
-    started_utc: str = ""
-    duration_s: float = 0.0
-    detail: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["name"] = str(self.name)
-        out["status"] = str(self.status)
-        return out
+def phase_from_dict(data: dict[str, Any]) -> StepRecord:
+    return StepRecord(name=str(Phase(data["name"])), status=StepStatus(data["status"]),
+                      started_utc=data.get("started_utc", ""),
+                      duration_s=data.get("duration_s", 0.0), detail=data.get("detail", {}),
+                      warnings=list(data.get("warnings", [])), error=data.get("error"))
 
 
 @dataclass
@@ -69,9 +62,10 @@ class Finding:
         return out
 
 
-@dataclass
-class RevivalReport:
-    """What ``revive`` returns and what ``resurrection_report.json`` holds."""
+@dataclass(kw_only=True)
+class RevivalReport(Journal):
+    """What ``revive`` returns (or attaches to the error that stopped it) and what
+    ``resurrection_report.json`` holds; ``steps`` are the phases."""
 
     snapshots: str
     target: str
@@ -84,7 +78,6 @@ class RevivalReport:
     source_generation: int | None = None
     new_generation: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    phases: list[PhaseRecord] = field(default_factory=list)
     divergences: list[Finding] = field(default_factory=list)
     corrections: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
@@ -101,16 +94,13 @@ class RevivalReport:
 
     @property
     def rto_s(self) -> float:
-        return round(sum(p.duration_s for p in self.phases), 3)
+        return self.duration_s
 
-    def phase(self, name: Phase | str) -> PhaseRecord | None:
-        for record in self.phases:
-            if record.name == name:
-                return record
-        return None
+    def phase(self, name: Phase | str) -> StepRecord | None:
+        return self.step(str(name))
 
     def phase_timings(self) -> dict[str, float]:
-        return {str(p.name): p.duration_s for p in self.phases}
+        return {p.name: p.duration_s for p in self.steps}
 
     def critical_warnings(self) -> list[Finding]:
         return [f for f in self.warnings + self.divergences if f.severity == "critical"]
@@ -123,7 +113,7 @@ class RevivalReport:
             "stamp": self.stamp, "source_generation": self.source_generation,
             "new_generation": self.new_generation, "options": self.options,
             "rto_s": self.rto_s, "phase_timings": self.phase_timings(),
-            "phases": [p.to_dict() for p in self.phases],
+            "phases": [phase_dict(p) for p in self.steps],
             "divergences": [f.to_dict() for f in self.divergences],
             "corrections": [f.to_dict() for f in self.corrections],
             "warnings": [f.to_dict() for f in self.warnings],
@@ -137,11 +127,10 @@ class RevivalReport:
         def findings(key: str) -> list[Finding]:
             return [Finding(**{**f, "phase": Phase(f["phase"])}) for f in data.get(key, [])]
 
-        phases = [PhaseRecord(**{**p, "name": Phase(p["name"]), "status": PhaseStatus(p["status"])})
-                  for p in data.get("phases", [])]
+        phases = [phase_from_dict(p) for p in data.get("phases", [])]
         simple = {k: data[k] for k in (
             "snapshots", "target", "schema", "status", "started_utc", "finished_utc",
             "station_id", "stamp", "source_generation", "new_generation", "options",
             "versions", "continuity", "failure", "trust", "node_key", "artifacts") if k in data}
-        return cls(**simple, phases=phases, divergences=findings("divergences"),
+        return cls(**simple, steps=phases, divergences=findings("divergences"),
                    corrections=findings("corrections"), warnings=findings("warnings"))
