@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vvtvlib.station.state import WORKERS
+
 from .config import Prechecks
 from .journal import CheckResult, Verdict
-
-WORKERS = ("planner", "realizer", "discovery")
 
 
 @dataclass(frozen=True)
