@@ -172,6 +172,7 @@ def start_at(layout: StationLayout | str | Path, cue: Cue | None = None, *,
     by the supervisor), or with no cue at the recorded resume point; returns once the run's
     first segment is served."""
     layout = as_layout(layout)
+    control.require_up(layout)  # refuse before pinning anything
     position = None if cue is None else queue_position_of(layout, cue)
     if cue is not None and position is not None:
         # The supervisor resolves an item id from its resume hint: pin the exact entry.
