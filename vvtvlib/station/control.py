@@ -164,7 +164,7 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
 
 
 # ---------------------------------------------------------------------- talking to it
-def require_up(layout: StationLayout) -> RuntimeInfo:
+def _require_up(layout: StationLayout) -> RuntimeInfo:
     """The running supervisor's runtime record, or ``StationNotRunning``."""
     info = read_runtime(layout) if supervisor_alive(layout) else None
     if info is None:
@@ -173,9 +173,12 @@ def require_up(layout: StationLayout) -> RuntimeInfo:
     return info
 
 
+require_up = _require_up  # public: the API refuses before it writes anything
+
+
 def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None,
           timeout_s: float = 30.0) -> dict[str, Any]:
-    info = require_up(layout)
+    info = _require_up(layout)
     token = control_token(layout) or ""
     try:
         resp = httpx.post(f"{info.control_url}/{action}", json=body or {},
@@ -202,7 +205,7 @@ def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
         raise DependencyMissing(f"{layout.root} is not an initialised station", path=layout.root)
     up = supervisor_alive(layout)
     if require_up and not up:
-        require_up(layout)
+        _require_up(layout)
     current = store.get_many()
     changed = any(current.get(k) != v for k, v in values.items())
     gen = store.set(values, command=command, detail=values, bump=changed) if changed \
@@ -247,7 +250,7 @@ def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
                clock: Clock = SYSTEM_CLOCK, poll_s: float = 0.25) -> StationStatus:
     """Wait until the flags in force are the latest and no job is in progress."""
     layout = as_layout(layout)
-    require_up(layout)
+    _require_up(layout)
     _post(layout, "reload")
     last: list[StationStatus] = []
 
@@ -316,7 +319,7 @@ def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = 
     """Start ingest (at the resume point, or at ``item_id``/``offset_s``, rounded down to a
     segment boundary); returns once the run's first segment is served."""
     layout = as_layout(layout)
-    require_up(layout)
+    _require_up(layout)
     ControlStore(layout).set({"broadcaster": {"desired": "on"}}, command="broadcaster start",
                              detail={"item_id": item_id, "offset_s": offset_s})
     body: dict[str, Any] = {}
@@ -332,7 +335,7 @@ def broadcaster_stop(layout: StationLayout | str | Path, timeout_s: float = 15.0
                      ) -> dict[str, Any]:
     """Stop ingest gracefully (last segment flushed); returns the recorded resume position."""
     layout = as_layout(layout)
-    require_up(layout)
+    _require_up(layout)
     ControlStore(layout).set({"broadcaster": {"desired": "off"}}, command="broadcaster stop")
     out = _post(layout, "broadcaster/stop", timeout_s=timeout_s + 5)
     return {"stopped": True, "resume": out.get("resume")}
