@@ -246,7 +246,8 @@ class Ritual:
 
     def _freeze(self, rec: StepRecord) -> None:
         self.frozen = True  # set first: a failure half-way still thaws
-        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s)
+        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s,
+                               self.cfg.freeze.poll_interval_s)
         rec.wait_s = detail.get("drain_wait_s", 0.0)
         rec.detail = detail
 

@@ -12,11 +12,12 @@ from typing import Any
 from vvtvlib.core.layout import StationLayout
 
 
-def freeze(layout: StationLayout, timeout_s: float) -> dict[str, Any]:
-    """Pause, wait for ``in_progress = 0``, freeze. On timeout: thaw, then ``TimedOut``."""
+def freeze(layout: StationLayout, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:
+    """Pause, wait for ``in_progress = 0`` (asking every ``poll_s``), freeze. On timeout:
+    thaw, then ``TimedOut``."""
     from vvtvlib.station import api
 
-    return api.freeze(layout, drain_timeout_s=timeout_s).to_dict()
+    return api.freeze(layout, drain_timeout_s=timeout_s, poll_s=poll_s).to_dict()
 
 
 def thaw(layout: StationLayout) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class Thawed:
 
 
 def freeze(layout: StationLayout | str | Path, drain_timeout_s: float | None = None, *,
-           clock: Clock = SYSTEM_CLOCK) -> Frozen:
+           poll_s: float = 0.25, clock: Clock = SYSTEM_CLOCK) -> Frozen:
     """Pause every worker, then freeze the queue (persistent flags; works on a station that
     is down). With ``drain_timeout_s`` the running station must first reach
     ``in_progress = 0``: pausing first means no job starts, so the count only goes down. A
@@ -81,7 +81,7 @@ def freeze(layout: StationLayout | str | Path, drain_timeout_s: float | None = N
     if drain_timeout_s is not None:
         t0 = clock.monotonic()
         try:
-            control.wait_empty(layout, drain_timeout_s, clock=clock)
+            control.wait_empty(layout, drain_timeout_s, clock=clock, poll_s=poll_s)
         except TimedOut:
             thaw(layout)
             raise
