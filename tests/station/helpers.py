@@ -49,6 +49,6 @@ def live_matches_mezzanine(layout: StationLayout, hls_url: str, tmp: Path
     assert grab.segment is not None
     entry = playout_entry(layout, grab.segment)
     assert entry is not None, f"segment {grab.segment} is not in the playout log"
-    ref = extract_frame(layout.ready / "mezzanine" / f"{entry['item_id']}.mp4",
-                        entry["offset_s"], tmp / "ref.jpg")
-    return entry, compare_frames(tmp / "live.jpg", ref)
+    ref = extract_frame(layout.ready / "mezzanine" / f"{entry.item_id}.mp4",
+                        entry.offset_s, tmp / "ref.jpg")
+    return entry.to_dict(), compare_frames(tmp / "live.jpg", ref)

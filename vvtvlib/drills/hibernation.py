@@ -3,7 +3,6 @@ cycles with a tamper injected mid-run, returned as rows the notebook plots."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import TimedOut
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.wait import wait_until
 from vvtvlib.guardian import Guardian, GuardianOptions, GuardianPaths
 from vvtvlib.hibernation.immutability import release_immutability
 from vvtvlib.ritual import RitualOptions, run_ritual
@@ -35,11 +35,8 @@ def prepare_lab(root: str | Path, *, profile: str = "embedded", items: int = 3,
     init_station(layout.root, profile=profile, seed=seed, force=True, items=items,
                  clip_seconds=clip_seconds)
     station_up(layout, timeout_s=up_timeout_s)
-    deadline = time.monotonic() + up_timeout_s
-    while not (status(layout).encoder_uptime_s > 2.5):
-        if time.monotonic() > deadline:
-            raise TimedOut("the lab encoder did not stabilise")
-        time.sleep(0.25)
+    wait_until(lambda: status(layout).encoder_uptime_s > 2.5, up_timeout_s, 0.25,
+               on_timeout=lambda: TimedOut("the lab encoder did not stabilise"))
     journal = run_ritual(layout, RitualOptions(overrides=FAST_RITUAL))  # raises if it stops
     return {"layout": layout, "snapshot": journal.snapshot_dir}
 

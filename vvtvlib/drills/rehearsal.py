@@ -17,6 +17,7 @@ from typing import Any
 
 from vvtvlib.core.errors import TimedOut, UsageError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.wait import wait_until
 from vvtvlib.ritual.flow import RitualOptions, run_ritual
 from vvtvlib.station.config import load_station_config
 from vvtvlib.station.control import status
@@ -60,14 +61,14 @@ def describe(root: str | Path, ritual_s: float = 0.0) -> SourceSnapshot:
 
 def wait_aired(root: Path, seconds: float, timeout_s: float = 60.0) -> None:
     """Let the station air ``seconds`` of programme, so the final frame is mid-item."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        st = status(StationLayout.at(root))
-        playing = st.playing or {}
-        if float(playing.get("offset_s") or 0.0) >= seconds:
-            return
-        time.sleep(0.3)
-    raise TimedOut(f"the lab station did not air {seconds:g} s within {timeout_s:g} s")
+    layout = StationLayout.at(root)
+
+    def aired() -> bool:
+        playing = status(layout).playing or {}
+        return float(playing.get("offset_s") or 0.0) >= seconds
+
+    wait_until(aired, timeout_s, 0.3, on_timeout=lambda: TimedOut(
+        f"the lab station did not air {seconds:g} s within {timeout_s:g} s"))
 
 
 def prepare_source(root: str | Path, *, items: int = 2, clip_seconds: int = 12,

@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import psutil
 
 from vvtvlib.core.errors import CheckFailed, TimedOut, UsageError
 from vvtvlib.core.pidfile import held, read_pid
+from vvtvlib.core.wait import wait_until
 
 from .paths import GuardianPaths
 
@@ -79,16 +79,18 @@ def start_detached(paths: GuardianPaths, *, interval_s: float | None = None,
                                 start_new_session=True, close_fds=True)
     finally:
         os.close(log_fd)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def started() -> bool:
         if proc.poll() is not None:
             raise CheckFailed(f"the guardian exited with code {proc.returncode} at start: "
                               f"{_last_line(paths)}", path=paths.log)
-        if running_pid(paths) == proc.pid:
-            return Started(proc.pid, cmd, str(paths.log))
-        time.sleep(0.05)
-    proc.terminate()
-    raise TimedOut(f"the guardian did not start within {timeout_s:g} s", path=paths.log)
+        return running_pid(paths) == proc.pid
+
+    def gave_up() -> TimedOut:
+        proc.terminate()
+        return TimedOut(f"the guardian did not start within {timeout_s:g} s", path=paths.log)
+
+    wait_until(started, timeout_s, 0.05, on_timeout=gave_up)
+    return Started(proc.pid, cmd, str(paths.log))
 
 
 def _last_line(paths: GuardianPaths) -> str:

@@ -1,17 +1,15 @@
 """The station as lockdown and resume see it: a small port, with the real adapter calling the
-station's control and supervisor functions. Resume drives it in the seed's safe order."""
+station control API (``vvtvlib.station.api``). Resume drives it in the seed's safe order."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.station.state import WORKERS
 
-WORKERS: tuple[str, ...] = ("planner", "realizer", "discovery")
+__all__ = ["WORKERS", "Station", "StationPort"]
 
 
 class StationPort(Protocol):
@@ -24,11 +22,12 @@ class StationPort(Protocol):
     def up_without_ingest(self, timeout_s: float) -> None: ...
 
     def resume_workers(self) -> None:
-        """Unpause planner, realizer, discovery (in that order), then queue freeze off."""
+        """Queue freeze off, planner, realizer, discovery unpaused."""
 
     def start_broadcaster(self) -> None: ...
 
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]:
+        """The station status as the resume report records it."""
 
     def playout_mark(self) -> int:
         """A position in the playout log; ``first_playout`` reads what comes after it."""
@@ -39,69 +38,49 @@ class StationPort(Protocol):
 
 @dataclass
 class Station:
-    """The real station (``vvtvlib.station``), imported when first used."""
+    """The real station, through ``vvtvlib.station.api`` (imported when first used)."""
 
     layout: StationLayout
 
-    def _control(self) -> Any:
-        from vvtvlib.station import control
-
-        return control
-
-    def _supervisor(self) -> Any:
-        from vvtvlib.station import supervisor
-
-        return supervisor
-
     def freeze(self) -> None:
-        control = self._control()
-        for worker in WORKERS:
-            control.set_worker_paused(self.layout, worker, True)
-        control.set_queue_frozen(self.layout, True)
+        from vvtvlib.station import api
+
+        api.freeze(self.layout)
 
     def down(self) -> bool:
-        was_up = bool(_get(self._control().status(self.layout), "up", False))
-        self._supervisor().station_down(self.layout)
+        from vvtvlib.station import api
+
+        was_up = api.status(self.layout).up
+        api.down(self.layout)
         return was_up
 
     def up_without_ingest(self, timeout_s: float) -> None:
-        self._supervisor().station_up(self.layout, timeout_s=timeout_s, ingest=False)
+        from vvtvlib.station import api
+
+        api.up(self.layout, timeout_s, ingest=False)
 
     def resume_workers(self) -> None:
-        control = self._control()
-        for worker in WORKERS:
-            control.set_worker_paused(self.layout, worker, False)
-        control.set_queue_frozen(self.layout, False)
+        from vvtvlib.station import api
+
+        api.thaw(self.layout)
 
     def start_broadcaster(self) -> None:
-        self._control().broadcaster_start(self.layout)
+        from vvtvlib.station import api
+
+        api.start_at(self.layout, timeout_s=30.0)
 
     def status(self) -> dict[str, Any]:
-        st = self._control().status(self.layout)
-        return st.to_dict() if hasattr(st, "to_dict") else dict(st)
+        from vvtvlib.station import api
 
+        return api.status(self.layout).to_dict()
 
     def playout_mark(self) -> int:
-        log = self.layout.broadcast / "playout.jsonl"
-        return log.stat().st_size if log.exists() else 0
+        from vvtvlib.station import api
+
+        return api.playout_mark(self.layout)
 
     def first_playout(self, mark: int, timeout_s: float) -> dict[str, Any] | None:
-        log = self.layout.broadcast / "playout.jsonl"
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if log.exists() and log.stat().st_size > mark:
-                with log.open("rb") as fh:
-                    fh.seek(mark)
-                    for raw in fh:
-                        if raw.endswith(b"\n") and raw.strip():
-                            with contextlib.suppress(ValueError):
-                                return dict(json.loads(raw))
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.25)
+        from vvtvlib.station import api
 
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+        entry = api.first_playout(self.layout, mark, timeout_s)
+        return None if entry is None else entry.to_dict()

@@ -8,10 +8,9 @@ compared with the ritual's ``final_frame.jpg``; the playout line gives the metad
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,43 +23,34 @@ from vvtvlib.vault.schema import Manifest
 from . import station_port
 from .continuity import ContinuityVerdict, Measurement, Position, Thresholds, decide
 
+if TYPE_CHECKING:
+    from vvtvlib.station.api import PlayoutEntry
+
 FIRST_FRAME = "first_frame_after_revive.jpg"
 
 
-def playout_lines(layout: StationLayout) -> list[dict[str, Any]]:
-    path = layout.broadcast / "playout.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for raw in path.read_text().splitlines():
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue  # a line being written right now
-    return out
+def wait_first_segment(layout: StationLayout, mark: int, timeout_s: float
+                       ) -> PlayoutEntry:
+    """The first playout entry written after ``mark`` (the new broadcaster's)."""
+    from vvtvlib.station import api
 
-
-def wait_first_segment(layout: StationLayout, skip: int, timeout_s: float,
-                       poll_s: float = 0.2) -> dict[str, Any]:
-    """The first playout line written after ``skip`` lines (the new broadcaster's)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lines = playout_lines(layout)
-        if len(lines) > skip:
-            return lines[skip]
-        time.sleep(poll_s)
-    raise TimedOut(f"the revived broadcaster logged no segment within {timeout_s:g} s",
-                   path=layout.broadcast / "playout.jsonl")
+    entry = api.first_playout(layout, mark, timeout_s)
+    if entry is None:
+        raise TimedOut(f"the revived broadcaster logged no segment within {timeout_s:g} s",
+                       path=layout.broadcast / "playout.jsonl")
+    return entry
 
 
 def prove_continuity(layout: StationLayout, snapshots: Path, manifest: Manifest,
                      thresholds: Thresholds, *, timeout_s: float = 60.0
                      ) -> tuple[ContinuityVerdict, dict[str, Any]]:
+    from vvtvlib.station import api
+
     playout = manifest.playout
     assert playout is not None and playout.item_id is not None
     recorded = Position(playout.item_id, float(playout.offset_s or 0.0), playout.plan_id,
                         playout.slot_id)
-    before = len(playout_lines(layout))
+    before = api.playout_mark(layout)
     t0 = time.monotonic()
     started = station_port.start_broadcaster(layout, playout.item_id, recorded.offset_s,
                                              plan_id=playout.plan_id, slot_id=playout.slot_id,
@@ -68,7 +58,7 @@ def prove_continuity(layout: StationLayout, snapshots: Path, manifest: Manifest,
     line = wait_first_segment(layout, before, timeout_s)
     first_segment_s = round(time.monotonic() - t0, 3)
     hls_url = station_port.hls_url(layout)
-    segment_url = str(httpx.URL(hls_url).join(line["segment"]))
+    segment_url = str(httpx.URL(hls_url).join(line.segment or ""))
     out = layout.captures / FIRST_FRAME
     out.parent.mkdir(parents=True, exist_ok=True)
     # The same grab the ritual used for the final frame: the segment's first frame, over HTTP.
@@ -77,13 +67,12 @@ def prove_continuity(layout: StationLayout, snapshots: Path, manifest: Manifest,
                what="first frame after revival")
     final = snapshots / "final_frame.jpg"
     cmp = compare_frames(final, out)
-    revived = Position(line.get("item_id"), float(line.get("offset_s") or 0.0),
-                       line.get("plan_id"), line.get("slot_id"))
-    segment_s = float(line.get("duration_s") or station_port.segment_seconds(layout))
+    revived = Position(line.item_id, line.offset_s, line.plan_id, line.slot_id)
+    segment_s = float(line.duration_s or station_port.segment_seconds(layout))
     verdict = decide(recorded, revived, Measurement(cmp.phash_distance, cmp.psnr_db, cmp.ssim),
                      segment_s=segment_s, thresholds=thresholds)
     detail = {"final_frame": str(final), "first_frame": str(out),
-              "segment": line.get("segment"), "segment_url": segment_url,
+              "segment": line.segment, "segment_url": segment_url,
               "broadcaster_start": started, "first_segment_after_s": first_segment_s,
               "metrics": cmp.to_dict()}
     return verdict, detail

@@ -162,9 +162,9 @@ class Ritual:
             j.finished_utc = utc_iso(self.clock.now())
 
     def _run_steps(self) -> None:
-        from vvtvlib.station import control
+        from vvtvlib.station import api
 
-        status = control.status(self.layout)
+        status = api.status(self.layout)
         if not getattr(status, "up", False):
             raise StationNotRunning(f"the station at {self.layout.root} is not running "
                                     "(start it with `vvtvctl station up`)", path=self.layout.root)
@@ -236,17 +236,18 @@ class Ritual:
         self.folder = SnapshotFolder.begin(parent, self.options.stamp or stamp(self.clock.now()))
         self.journal.stamp = self.folder.stamp
         self.frozen = True  # set first: a failure half-way still thaws
-        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s)
+        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s,
+                               self.cfg.freeze.poll_interval_s)
         rec.wait_s = detail.get("drain_wait_s", 0.0)
         rec.detail = detail
 
     def _final_frame(self, rec: StepRecord) -> None:
-        from vvtvlib.station import control
+        from vvtvlib.station import api
 
         assert self.folder is not None
-        status = control.status(self.layout)
+        status = api.status(self.layout)
         record = finalframe.capture(self.layout, status, self.folder.path, self.cfg.final_frame,
-                                    clock=self.clock)
+                                    clock=self.clock).to_dict()
         self.final_frame = record
         if not record["reproducible"]:
             message = (f"final frame differs from the mezzanine frame at its (item, offset): "

@@ -1,47 +1,27 @@
-"""Freeze and thaw (seed M1 step 2): pause the workers, drain, freeze the queue.
+"""Freeze and thaw (seed M1 step 2), through the station control API.
 
-Order matters: pausing first means no new job starts, so ``in_progress`` can only go down;
-the queue is frozen once nothing is left running. ``thaw`` reverses every flag and is safe to
-call any number of times (the control commands are idempotent).
+``vvtvlib.station.api.freeze`` pauses the workers, drains, and freezes the queue (a drain
+that runs out thaws the station and raises ``TimedOut``); ``thaw`` reverses every flag and is
+safe to call any number of times. The ritual journals their records.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from vvtvlib.core.errors import TimedOut
 from vvtvlib.core.layout import StationLayout
 
-from .prechecks import WORKERS
 
+def freeze(layout: StationLayout, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:
+    """Pause, wait for ``in_progress = 0`` (asking every ``poll_s``), freeze. On timeout:
+    thaw, then ``TimedOut``."""
+    from vvtvlib.station import api
 
-def freeze(layout: StationLayout, timeout_s: float) -> dict[str, Any]:
-    """Pause, wait for ``in_progress = 0``, freeze. On timeout: thaw, then ``TimedOut``."""
-    from vvtvlib.station import control
-
-    for worker in WORKERS:
-        control.set_worker_paused(layout, worker, True)
-    t0 = time.monotonic()
-    try:
-        drained = control.wait_empty(layout, timeout_s)
-    except TimedOut:
-        thaw(layout)
-        raise
-    if drained is False:
-        thaw(layout)
-        raise TimedOut(f"jobs still in progress after {timeout_s:g} s; the station was thawed",
-                       expected=0, actual="in progress")
-    waited = time.monotonic() - t0
-    control.set_queue_frozen(layout, True)
-    return {"paused": list(WORKERS), "queue_frozen": True, "drain_wait_s": round(waited, 3)}
+    return api.freeze(layout, drain_timeout_s=timeout_s, poll_s=poll_s).to_dict()
 
 
 def thaw(layout: StationLayout) -> dict[str, Any]:
     """Every worker resumed and the queue unfrozen."""
-    from vvtvlib.station import control
+    from vvtvlib.station import api
 
-    control.set_queue_frozen(layout, False)
-    for worker in WORKERS:
-        control.set_worker_paused(layout, worker, False)
-    return {"resumed": list(WORKERS), "queue_frozen": False}
+    return api.thaw(layout).to_dict()

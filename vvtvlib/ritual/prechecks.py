@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .config import Prechecks
+from vvtvlib.station.state import WORKERS
 
-WORKERS = ("planner", "realizer", "discovery")
+from .config import Prechecks
 
 
 class Verdict(StrEnum):

@@ -9,11 +9,14 @@ import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.layout import StationLayout
 
 from .prechecks import WORKERS, Measurements
+
+if TYPE_CHECKING:
+    from vvtvlib.station.api import StationStatus
 
 THERMAL_ROOT = Path("/sys/class/thermal")
 # Zone types that describe the CPU package; other zones (battery, wifi) are not the CPU.
@@ -85,31 +88,22 @@ def signing_key_state(layout: StationLayout) -> str:
     return "ok"
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def measure(layout: StationLayout, status: Any) -> Measurements:
+def measure(layout: StationLayout, status: StationStatus) -> Measurements:
     """All pre-check readings from the station status plus the host."""
-    paused = _get(status, "paused", {}) or {}
     pct, where = disk_free_pct([layout.root, layout.vault])
     temp, source = cpu_temperature()
-    uptime = _get(status, "encoder_uptime_s")
-    age = _get(status, "segment_age_s")
     return Measurements(
-        queue_buffer_s=float(_get(status, "queue_buffer_s", 0.0) or 0.0),
-        workers_paused={w: bool(_get(paused, w, False)) for w in WORKERS},
-        queue_frozen=bool(_get(status, "queue_frozen", False)),
-        encoder_running=bool(_get(status, "encoder_running", False)),
-        encoder_uptime_s=None if uptime is None else float(uptime),
-        encoder_restarts=int(_get(status, "encoder_restarts", 0) or 0),
-        segment_age_s=None if age is None else float(age),
+        queue_buffer_s=float(status.queue_buffer_s or 0.0),
+        workers_paused={w: bool(status.paused.get(w, False)) for w in WORKERS},
+        queue_frozen=status.queue_frozen,
+        encoder_running=status.encoder_running,
+        encoder_uptime_s=float(status.encoder_uptime_s),
+        encoder_restarts=int(status.encoder_restarts or 0),
+        segment_age_s=None if status.segment_age_s is None else float(status.segment_age_s),
         databases=database_health(layout.data),
         disk_free_pct=pct, disk_path=where, cpu_temp_c=temp, cpu_temp_source=source,
         signing_key=signing_key_state(layout),
-        extra={"in_progress": _get(status, "in_progress")},
+        extra={"in_progress": status.in_progress},
     )
 
 

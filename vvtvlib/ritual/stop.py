@@ -25,13 +25,13 @@ def _newest_segment(layout: StationLayout) -> tuple[str | None, float | None]:
 
 def clean_stop(layout: StationLayout, timeout_s: float) -> dict[str, Any]:
     """Broadcaster stop (flushes its last segment), then the supervisor's graceful stop."""
-    from vvtvlib.station import control, supervisor
+    from vvtvlib.station import api
 
     t0 = time.monotonic()
-    stopped = control.broadcaster_stop(layout)
+    stopped = api.stop_ingest(layout)
     last_segment, _ = _newest_segment(layout)
     t1 = time.monotonic()
-    down = supervisor.station_down(layout)
+    down = api.down(layout)
     t2 = time.monotonic()
     return {"broadcaster": _plain(stopped), "station": _plain(down),
             "last_segment": last_segment, "broadcaster_stop_s": round(t1 - t0, 3),

@@ -13,14 +13,16 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from vvtvlib.core.errors import CheckFailed, DependencyMissing
 from vvtvlib.core.layout import StationLayout
+
+if TYPE_CHECKING:
+    from vvtvlib.station.playout import PlayoutEntry
 
 PLAYOUT_TAIL_LINES = 500
 
@@ -29,30 +31,20 @@ def playout_log(layout: StationLayout) -> Path:
     return layout.broadcast / "playout.jsonl"
 
 
-def playout_tail(layout: StationLayout, lines: int = PLAYOUT_TAIL_LINES) -> list[dict[str, Any]]:
+def playout_tail(layout: StationLayout, lines: int = PLAYOUT_TAIL_LINES) -> list[PlayoutEntry]:
     """The newest ``lines`` entries of ``broadcast/playout.jsonl`` (torn lines skipped)."""
-    path = playout_log(layout)
-    if not path.exists():
-        return []
-    out: deque[dict[str, Any]] = deque(maxlen=lines)
-    with path.open("rb") as fh:
-        for raw in fh:
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                continue  # the line being written right now
-            if isinstance(obj, dict):
-                out.append(obj)
-    return list(out)
+    from vvtvlib.station.playout import read_playout
+
+    return read_playout(layout, tail=lines)
 
 
-def executed_in_slot(entries: list[dict[str, Any]], slot_id: Any) -> float:
+def executed_in_slot(entries: list[PlayoutEntry], slot_id: Any) -> float:
     """Seconds of programming aired in the last run of ``slot_id`` (segment durations)."""
     total = 0.0
     for entry in reversed(entries):
-        if entry.get("slot_id") != slot_id:
+        if entry.slot_id != slot_id:
             break
-        total += float(entry.get("duration_s") or entry.get("duration") or 0.0)
+        total += float(entry.duration_s or entry.extra.get("duration") or 0.0)
     return round(total, 3)
 
 

@@ -3,11 +3,14 @@
     provision   ``init_station``: tree, mezzanine clips, databases, configs, foundation key
     schema, db  SQLite schemas (business databases + control) and WAL-mode access
     state       control state in ``data/control.sqlite`` (flags, playout/resume position)
+    api         the control API the ritual, hibernation and revival call: ``status``,
+                ``freeze``/``thaw``, ``reactivate``, ``up``/``down``, ``start_at``, the log
     control     ``status``, pause/resume, queue freeze, discovery hold, ``wait_empty``,
                 ``broadcaster_start``/``broadcaster_stop`` (what ``vvtvctl`` calls)
     supervisor  ``station_up``/``station_down`` and the supervisor process entry point
     service     the supervisor itself: broadcaster, HTTP server, nginx child, workers
-    broadcaster FFmpeg playing the queue into live HLS; the playout log
+    broadcaster FFmpeg playing the queue into live HLS; the playout tracker
+    playout     ``broadcast/playout.jsonl`` as ``PlayoutEntry`` records
     schedule    pure queue -> run -> (item, offset) mapping (playlists: ``vvtvlib.media.hls``)
     workers     planner, realizer and discovery threads that really write the databases
     httpd       ``/status``, ``/hls/*``, ``/control/*`` on 127.0.0.1

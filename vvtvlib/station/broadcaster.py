@@ -10,7 +10,6 @@ Graceful stop sends ``q`` so FFmpeg closes (flushes) its last segment.
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import threading
 import time
@@ -25,10 +24,9 @@ from vvtvlib.media.ffmpeg import ffmpeg_exe
 from vvtvlib.media.hls import Playlist, parse_playlist
 
 from .db import opened
+from .playout import PLAYOUT_LOG, PlayoutEntry, find_entry
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
 from .state import ControlStore, Position
-
-PLAYOUT_LOG = "playout.jsonl"
 
 
 def read_queue(layout: StationLayout) -> list[QueueEntry]:
@@ -230,12 +228,10 @@ class Broadcaster:
         path = self.layout.broadcast / PLAYOUT_LOG
         with path.open("a") as fh:
             for s in new:
-                fh.write(json.dumps({
-                    "ts_utc": utc_iso(), "run_id": cur.run_id, "segment": s.uri,
-                    "sequence": s.sequence, "duration_s": s.duration,
-                    "program_date_time": s.program_date_time,
-                    "timeline_s": round(s.timeline_start_s, 3), **s.position.to_dict(),
-                }, sort_keys=True) + "\n")
+                fh.write(PlayoutEntry.aired(
+                    s.position, segment=s.uri, sequence=s.sequence, duration_s=s.duration,
+                    program_date_time=s.program_date_time, run_id=cur.run_id,
+                    timeline_s=s.timeline_start_s, ts_utc=utc_iso()).to_json() + "\n")
         for s in new:
             self.pdts[s.uri] = s.program_date_time
         if len(self.pdts) > 400:
@@ -263,30 +259,6 @@ class Broadcaster:
 
 
 def playout_entry(layout: StationLayout, segment: str, timeout_s: float = 5.0, *,
-                  sequence: int | None = None) -> dict[str, Any] | None:
-    """The playout-log line of ``segment`` (its item, offset, slot, plan), waiting briefly
-    because a viewer can fetch a segment a moment before the tracker logs it.
-
-    Segment names come back after a restart (nginx-rtmp numbers fragments per stream), so
-    pass the segment's media ``sequence`` when known: only a line with both matches."""
-    path = layout.broadcast / PLAYOUT_LOG
-    name = segment.split("?", 1)[0].rsplit("/", 1)[-1]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = None
-        with contextlib.suppress(FileNotFoundError), path.open() as fh:
-            for line in fh:
-                if name not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # the line being written right now
-                if entry.get("segment") == name and (sequence is None
-                                                     or entry.get("sequence") == sequence):
-                    found = entry
-        if found is not None:
-            return found
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.1)
+                  sequence: int | None = None) -> PlayoutEntry | None:
+    """The playout-log entry of ``segment`` (see ``playout.find_entry``)."""
+    return find_entry(layout, segment, timeout_s, sequence=sequence)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from vvtvlib.core.errors import (
     VVTVError,
 )
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.wait import wait_until
 
 from .config import load_station_config
 from .db import opened
@@ -44,6 +44,11 @@ from .state import WORKERS, ControlStore, Position
 
 def as_layout(layout: StationLayout | str | Path) -> StationLayout:
     return layout if isinstance(layout, StationLayout) else StationLayout.at(layout)
+
+
+SUMMARY_FIELDS = ("up", "profile", "station_id", "hls_url", "status_url", "encoder_running",
+                  "paused", "queue_frozen", "discovery_hold_until", "queue_buffer_s",
+                  "broadcaster_desired", "playing", "worker_errors")
 
 
 @dataclass
@@ -80,6 +85,11 @@ class StationStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields a report keeps of a status (``SUMMARY_FIELDS``)."""
+        data = self.to_dict()
+        return {k: data[k] for k in SUMMARY_FIELDS}
 
     @property
     def flags_applied(self) -> bool:
@@ -155,11 +165,15 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
 
 # ---------------------------------------------------------------------- talking to it
 def _require_up(layout: StationLayout) -> RuntimeInfo:
+    """The running supervisor's runtime record, or ``StationNotRunning``."""
     info = read_runtime(layout) if supervisor_alive(layout) else None
     if info is None:
         raise StationNotRunning(f"the station at {layout.root} is not running "
                                 "(start it with `vvtvctl station up`)", path=layout.root)
     return info
+
+
+require_up = _require_up  # public: the API refuses before it writes anything
 
 
 def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None,
@@ -238,17 +252,21 @@ def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
     layout = as_layout(layout)
     _require_up(layout)
     _post(layout, "reload")
-    deadline = clock.monotonic() + timeout_s
-    while True:
+    last: list[StationStatus] = []
+
+    def drained() -> StationStatus | None:
         st = status(layout)
         if not st.up:
             raise StationNotRunning(f"the station at {layout.root} stopped while waiting")
-        if st.flags_applied and st.in_progress == 0:
-            return st
-        if clock.monotonic() >= deadline:
-            raise TimedOut(f"{st.in_progress} job(s) still in progress after {timeout_s:g} s",
-                           actual=st.in_progress_by_worker)
-        clock.sleep(poll_s)
+        last[:] = [st]
+        return st if st.flags_applied and st.in_progress == 0 else None
+
+    def still_busy() -> TimedOut:
+        st = last[-1]
+        return TimedOut(f"{st.in_progress} job(s) still in progress after {timeout_s:g} s",
+                        actual=st.in_progress_by_worker)
+
+    return wait_until(drained, timeout_s, poll_s, clock=clock, on_timeout=still_busy)
 
 
 def _startup_error(layout: StationLayout) -> VVTVError | None:
@@ -278,23 +296,21 @@ def _first_segment_served(st: StationStatus) -> bool:
 
 
 def wait_serving(layout: StationLayout, *, ingest: bool, timeout_s: float,
-                 proc: subprocess.Popen[bytes] | None = None) -> StationStatus:
+                 proc: subprocess.Popen[bytes] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> StationStatus:
     """Until the station answers ``/status`` (and, with ``ingest``, serves the run's first
     HLS segment); ``proc``, the supervisor just spawned, exiting first is its startup error."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def serving() -> StationStatus | None:
         if proc is not None and proc.poll() is not None:
             raise _startup_error(layout) or VVTVError(
                 f"the station supervisor exited with status {proc.returncode}; "
                 f"see {layout.logs / 'supervisor.out'}")
         st = status(layout)
-        if st.up and (not ingest or _first_segment_served(st)):
-            return st
-        if time.monotonic() >= deadline:
-            what = "serve its first HLS segment" if ingest else "answer /status"
-            raise TimedOut(f"the station did not {what} within {timeout_s:g} s",
-                           path=layout.root)
-        time.sleep(0.2)
+        return st if st.up and (not ingest or _first_segment_served(st)) else None
+
+    what = "serve its first HLS segment" if ingest else "answer /status"
+    return wait_until(serving, timeout_s, 0.2, clock=clock, on_timeout=lambda: TimedOut(
+        f"the station did not {what} within {timeout_s:g} s", path=layout.root))
 
 
 def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = None,
@@ -329,6 +345,6 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
     return Position.from_dict(ControlStore(as_layout(layout)).get("resume"))
 
 
-__all__ = ["StationStatus", "as_layout", "broadcaster_start", "broadcaster_stop",
-           "resume_position", "set_discovery_hold", "set_queue_frozen", "set_worker_paused",
-           "status", "wait_empty", "wait_serving"]
+__all__ = ["SUMMARY_FIELDS", "StationStatus", "as_layout", "broadcaster_start",
+           "broadcaster_stop", "require_up", "resume_position", "set_discovery_hold",
+           "set_queue_frozen", "set_worker_paused", "status", "wait_empty", "wait_serving"]

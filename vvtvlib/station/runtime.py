@@ -13,16 +13,17 @@ import json
 import os
 import signal
 import socket
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from vvtvlib.core.errors import TimedOut
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.pidfile import read_pid, write_pid
+from vvtvlib.core.wait import wait_until
 
 SUPERVISOR_FILE = "supervisor.json"
 CHILDREN_FILE = "children.json"
@@ -163,9 +164,9 @@ def kill_orphans(layout: StationLayout, timeout_s: float = 5.0) -> list[int]:
 
 
 def wait_gone(pid: int, create_time: float | None, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not same_process(pid, create_time):
-            return True
-        time.sleep(0.1)
-    return not same_process(pid, create_time)
+    """True once ``pid`` (started at ``create_time``) is gone; False after ``timeout_s``."""
+    try:
+        return wait_until(lambda: not same_process(pid, create_time), timeout_s, 0.1,
+                          what=f"process {pid} to exit")
+    except TimedOut:
+        return False

@@ -22,9 +22,10 @@ from typing import Any
 import psutil
 
 from vvtvlib.core.clock import utc_iso
-from vvtvlib.core.errors import UsageError, VVTVError
+from vvtvlib.core.errors import TimedOut, UsageError, VVTVError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.log import get_logger
+from vvtvlib.core.wait import wait_until
 from vvtvlib.media.hls import inject_program_date_time
 
 from . import nginx as nginx_profile
@@ -126,14 +127,18 @@ class Supervisor:
             list_size=self.cfg.hls.list_size)
         self.nginx_worker_user = plan.worker_user
         self.nginx_proc = nginx_profile.start(plan, self.layout)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.nginx_proc.poll() is not None:
+        proc, rtmp = self.nginx_proc, ("127.0.0.1", self.ports["nginx_rtmp"])
+
+        def listening() -> bool:
+            if proc.poll() is not None:
                 raise VVTVError("nginx exited at start; see system/logs/nginx-error.log")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.ports["nginx_rtmp"]), timeout=0.5):
-                break
-            time.sleep(0.1)
+            with contextlib.suppress(OSError), socket.create_connection(rtmp, timeout=0.5):
+                return True
+            return False
+
+        # Not listening after 10 s: go on; the broadcaster's first push reports it.
+        with contextlib.suppress(TimedOut):
+            wait_until(listening, 10, 0.1, what="nginx to accept RTMP")
         self.log.info("nginx up", pid=self.nginx_proc.pid, worker_user=plan.worker_user)
 
     def _record_children(self) -> None:
