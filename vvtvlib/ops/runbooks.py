@@ -82,7 +82,7 @@ def check_command(cmd: Command) -> str | None:
     path: list[str] = []
     rest = words[1:]
     while hasattr(node, "commands") and rest:
-        sub = node.commands.get(rest[0])  # type: ignore[attr-defined]
+        sub = node.commands.get(rest[0])
         if sub is None:
             return f"{words[0]} {' '.join(path + [rest[0]])}: no such command"
         node, path, rest = sub, path + [rest[0]], rest[1:]
