@@ -107,3 +107,18 @@ def test_the_seed_explicit_alerts_keep_their_meaning() -> None:
         rule = by[name]
         assert rule["labels"]["severity"] == severity and rule.get("for") == for_, name
         assert rule["expr"].endswith(tail), (name, rule["expr"])
+
+
+def test_generate_cli_writes_then_checks(catalog_copy: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vvtvlib.cli.vvtvctl import app
+
+    runner = CliRunner()
+    repo = str(catalog_copy)
+    assert runner.invoke(app, ["slo", "generate", "--check", "--repo", repo]).exit_code == 1
+    written = runner.invoke(app, ["slo", "generate", "--repo", repo, "--json"])
+    assert written.exit_code == 0 and conv.RULES_FILE in written.stdout
+    assert (catalog_copy / "dashboards" / "llm_pool.json").exists()
+    assert runner.invoke(app, ["slo", "generate", "--check", "--repo", repo]).exit_code == 0
+    assert runner.invoke(app, ["slo", "generate", "--check"]).exit_code == 0  # the repository

@@ -7,16 +7,21 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.plugins.station import LabStation
+from tests.plugins.system import need_tool
 from tests.station.helpers import eventually
 from vvtvlib.core import metric_names
+from vvtvlib.ops import conventions as conv
+from vvtvlib.ops.budget import budget_from_prometheus
 from vvtvlib.ops.dashboards import dashboard_queries
 from vvtvlib.ops.exporters import probe_exporter
-from vvtvlib.ops.generate import generate
+from vvtvlib.ops.generate import REPO, generate
+from vvtvlib.ops.prometheus import run_prometheus
 from vvtvlib.ops.promql import metric_names_in
 from vvtvlib.ops.samples import parse_exposition, scrape
 from vvtvlib.station.metrics import STATION_METRICS, ProgressReader, StationMetrics, metrics_url
@@ -50,9 +55,11 @@ def test_station_metrics_are_declared_names() -> None:
 
 
 @pytest.mark.station
+@pytest.mark.system
 @pytest.mark.timeout(240)
 def test_a_live_station_exports_the_seed_metrics(
-        station_factory: Callable[..., LabStation]) -> None:
+        station_factory: Callable[..., LabStation], tmp_path: Path) -> None:
+    need_tool("prometheus")
     lab = station_factory()
     url = metrics_url(lab.layout)
 
@@ -83,6 +90,23 @@ def test_a_live_station_exports_the_seed_metrics(
             for name in metric_names_in(query):
                 if name in station_names:
                     assert name in live, (rel, name)
+
+    # a real Prometheus scrapes it with the generated rules; the budget comes from it
+    with run_prometheus([url], REPO / conv.RULES_FILE, tmp_path / "prom") as prom:
+        assert prom.rules_loaded() == sum(len(g.rules) for g in gen.rules.groups)
+        eventually(lambda: prom.targets_up() == 1, timeout_s=20)
+        cat = gen.catalog
+
+        def measured() -> list | None:
+            rows = {r.slo: r for r in budget_from_prometheus(cat, prom.url, "5m", "1s")}
+            keys = ("streaming-segment-age", "streaming-encoder-drops",
+                    "planner-selection-cycle", "planner-queue-starvation")
+            return rows if all(rows[k].error_ratio is not None for k in keys) else None
+
+        rows = eventually(measured, timeout_s=30, every=1)
+        assert rows["streaming-segment-age"].remaining == 1.0  # a healthy station
+        assert rows["planner-queue-starvation"].events == 0
+        assert rows["pool-errors"].error_ratio is None  # no pool in this test
 
     # an encoder crash is counted as a restart
     st = lab.status()

@@ -163,13 +163,16 @@ def budget(prometheus: str | None = typer.Option(None, "--prometheus",
                                                  help="Prometheus base URL to query."),
            samples: Path | None = typer.Option(None, "--samples",
                                                help="A recording made by `slo record`."),
+           step: str = typer.Option("1m", "--step", help="Subquery resolution (Prometheus)."),
+           period: str | None = typer.Option(None, "--period", help="Look back this long "
+                                             "instead of each SLO's window (Prometheus)."),
            catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Each SLO's error budget consumed and remaining over its window."""
     with errors_to_exit(as_json):
         if (prometheus is None) == (samples is None):
             raise UsageError("give exactly one of --prometheus URL or --samples FILE")
         cat = load_catalog(catalog)
-        items = (budget_mod.budget_from_prometheus(cat, prometheus) if prometheus
+        items = (budget_mod.budget_from_prometheus(cat, prometheus, period, step) if prometheus
                  else budget_mod.budget_from_file(cat, samples))  # type: ignore[arg-type]
         if as_json:
             emit_json([r.to_dict() for r in items])

@@ -83,10 +83,13 @@ def query(url: str, promql: str, timeout_s: float = 10.0) -> float | None:
     return None if math.isnan(value) else value
 
 
-def budget_from_prometheus(catalog: Catalog, url: str, period: str = "7d") -> list[BudgetRow]:
+def budget_from_prometheus(catalog: Catalog, url: str, period: str | None = None,
+                           step: str = "1m") -> list[BudgetRow]:
+    """Over ``period`` (default: each SLO's window); ``step``: the resolution of the
+    window SLIs' subqueries."""
     rows = []
     for svc, slo in catalog.slos():
-        value = query(url, period_error_query(slo.sli, period))
+        value = query(url, period_error_query(slo.sli, period or slo.window, step))
         if slo.sli.kind == "zero":
             events = int(value or 0)
             rows.append(_row(svc, slo, None if value is None else float(bool(events)),

@@ -72,12 +72,13 @@ def period_error_query(sli: Sli, period: str = "7d", step: str = "1m") -> str:
         return raw_error_ratio(sli, period)
     if sli.kind == "window":
         return f"avg_over_time({bad_window(sli)}[{period}:{step}])"
-    # zero tolerance: evaluation steps at which the condition had held for `for`
+    # zero tolerance: subquery steps at which the condition had held for `for` (0 when it
+    # never did, nothing when there is no data)
     assert sli.value and sli.value.series and sli.threshold is not None and sli.for_
     held = "max_over_time" if sli.op == "<" else "min_over_time"
     cond = (f"{_agg(sli.op)}({held}({sli.value.series.selector()}[{sli.for_}])) "
-            f"{sli.op} {num(sli.threshold)}")
-    return f"count_over_time(({cond})[{period}:{step}])"
+            f"{sli.op} bool {num(sli.threshold)}")
+    return f"sum_over_time(({cond})[{period}:{step}])"
 
 
 def primary_series(sli: Sli) -> str:
