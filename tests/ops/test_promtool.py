@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.plugins.system import need_tool
+from vvtvlib.cli.vvtvctl import app
 from vvtvlib.ops import conventions as conv
 from vvtvlib.ops.fixtures import cases_by_alert
 from vvtvlib.ops.generate import REPO, generate
@@ -31,8 +34,19 @@ def test_promtool_test_rules_on_every_fixture() -> None:
     files = sorted((REPO / conv.TESTS_DIR).glob("*_test.yaml"))
     assert {f.name for f in files} == {"api_test.yaml", "planner_test.yaml", "pool_test.yaml",
                                        "streaming_test.yaml"}
-    result = run_rule_tests(files)
-    assert result.ok, result.output
+    result = CliRunner().invoke(app, ["slo", "test", "--json"])  # check + test, as CI runs it
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["check"]["ok"], report
+    assert report["test"]["ok"] and report["test"]["output"].count("SUCCESS") == len(files)
+
+
+def test_promtool_fails_on_a_broken_fixture(tmp_path: Path) -> None:
+    broken = tmp_path / "broken_test.yaml"
+    text = (REPO / conv.TESTS_DIR / "api_test.yaml").read_text()
+    broken.write_text(text.replace("../../alerts/prometheus_rules.yaml",
+                                   str(REPO / conv.RULES_FILE)).replace("severity: critical",
+                                                                        "severity: major", 1))
+    assert not run_rule_tests([broken]).ok
 
 
 def test_every_alert_has_a_firing_and_a_quiet_fixture() -> None:

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from typer.testing import CliRunner
 
 from tests.plugins.station import LabStation
 from tests.plugins.system import need_tool
 from tests.station.helpers import eventually
+from vvtvlib.cli.vvtvctl import app
 from vvtvlib.core import metric_names
 from vvtvlib.ops import conventions as conv
 from vvtvlib.ops.budget import budget_from_prometheus
@@ -23,7 +25,7 @@ from vvtvlib.ops.exporters import probe_exporter
 from vvtvlib.ops.generate import REPO, generate
 from vvtvlib.ops.prometheus import run_prometheus
 from vvtvlib.ops.promql import metric_names_in
-from vvtvlib.ops.samples import parse_exposition, scrape
+from vvtvlib.ops.samples import Recording, parse_exposition, scrape
 from vvtvlib.station.metrics import STATION_METRICS, ProgressReader, StationMetrics, metrics_url
 
 
@@ -91,9 +93,19 @@ def test_a_live_station_exports_the_seed_metrics(
                 if name in station_names:
                     assert name in live, (rel, name)
 
+    # the operator's view: `slo probe` and `slo record` against the running station
+    runner = CliRunner()
+    probed = runner.invoke(app, ["slo", "probe", "--root", str(lab.root), "--json"])
+    assert probed.exit_code == 0 and json.loads(probed.stdout)[0]["ok"]
+    out = tmp_path / "rec.jsonl"
+    recorded = runner.invoke(app, ["slo", "record", "--root", str(lab.root), "--out", str(out),
+                                   "--duration", "3", "--interval", "1"])
+    assert recorded.exit_code == 0 and len(Recording.load(out).scrapes) >= 3
+
     # a real Prometheus scrapes it with the generated rules; the budget comes from it
     with run_prometheus([url], REPO / conv.RULES_FILE, tmp_path / "prom") as prom:
-        assert prom.rules_loaded() == sum(len(g.rules) for g in gen.rules.groups)
+        n_rules = sum(len(g.rules) for g in gen.rules.groups)
+        eventually(lambda: prom.rules_loaded() == n_rules, timeout_s=20)  # loads after ready
         eventually(lambda: prom.targets_up() == 1, timeout_s=20)
         cat = gen.catalog
 
