@@ -102,3 +102,9 @@ def test_budget_cli_from_samples(tmp_path: Path) -> None:
         Recording.load(bad)
     result = runner.invoke(app, ["slo", "budget", "--samples", str(bad)])
     assert result.exit_code == 2 and "line 1" in result.output
+
+
+def test_an_unreachable_prometheus_is_one_sentence_exit_3() -> None:
+    result = runner.invoke(app, ["slo", "budget", "--prometheus", "http://127.0.0.1:9"])
+    assert result.exit_code == 3
+    assert "cannot query Prometheus" in result.output and "Traceback" not in result.output
