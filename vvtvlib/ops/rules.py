@@ -189,7 +189,10 @@ def seed_rules(catalog: Catalog) -> tuple[list[Rule], list[AlertSpec]]:
         if slo.sli.kind != "zero" or not slo.alert:
             continue
         ref = runbook_ref(svc, slo.alert)
-        summary = f"{slo.title}: {slo.description.split(':', 1)[-1].strip()}"
+        assert slo.sli.value and slo.sli.value.series and slo.sli.threshold is not None
+        summary = (f"{slo.title}: {slo.sli.value.series.metric} {slo.sli.op} "
+                   f"{num(slo.sli.threshold)} for {slo.sli.for_} (zero-tolerance SLO "
+                   f"{slo_id(svc, slo)}).")
         rules.append(Rule(condition(slo.sli), alert=slo.alert, for_=slo.sli.for_,
                           labels={"service": svc.service, "severity": slo.severity},
                           annotations={"summary": summary, "runbook_url": runbook_url(ref)}))
