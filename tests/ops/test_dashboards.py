@@ -38,6 +38,7 @@ def test_the_seed_signals_are_shown() -> None:
     assert "stream_segment_age_seconds" in exprs("streaming_health")
     assert "stream_encoder_frames_total" in exprs("streaming_health")  # fps
     assert "stream_encoder_drops_total" in exprs("streaming_health")
+    assert "stream_segment_bytes_total" in exprs("streaming_health")  # ingest bitrate
     pool = exprs("llm_pool")
     for name in ("llmpool_infer_duration_ms_bucket", "llmpool_cache_hits_total",
                  "llmpool_breaker_open_total", "llmpool_hedges_total"):

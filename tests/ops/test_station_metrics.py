@@ -68,6 +68,7 @@ def test_a_live_station_exports_the_seed_metrics(
     def ready() -> list | None:
         s = scrape(url)
         ok = (_value(s, "stream_encoder_frames_total") > 0
+              and _value(s, "stream_segment_bytes_total") > _value(s, "stream_segments_total") > 0
               and _value(s, "planner_cycle_duration_ms_count") > 0)
         return s if ok else None
 

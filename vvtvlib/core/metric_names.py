@@ -49,6 +49,12 @@ STREAM_ENCODER_DUPS = MetricName(
 STREAM_ENCODER_FRAMES = MetricName(
     "stream_encoder_frames_total", "counter", "streaming",
     help="Frames the encoder output (FFmpeg -progress frame)")
+STREAM_SEGMENTS = MetricName(
+    "stream_segments_total", "counter", "streaming",
+    help="Live HLS segments published (as the playout tracker sees them)")
+STREAM_SEGMENT_BYTES = MetricName(
+    "stream_segment_bytes_total", "counter", "streaming",
+    help="Bytes of the live HLS segments published (ingest bitrate = rate x 8)")
 STREAM_ENCODER_RESTARTS = MetricName(
     "stream_encoder_restarts_total", "counter", "streaming",
     help="Times the supervisor restarted a crashed encoder")

@@ -48,6 +48,8 @@ SIGNALS: dict[str, tuple[PanelSpec, ...]] = {
         PanelSpec("Encoder drops and duplicates per second",
                   (("sum(rate(stream_encoder_drops_total[1m]))", "dropped"),
                    ("sum(rate(stream_encoder_dup_frames_total[1m]))", "duplicated")), "fps"),
+        PanelSpec("Ingest bitrate (published segments)",
+                  (("sum(rate(stream_segment_bytes_total[1m])) * 8", "bits/s"),), "bps"),
         PanelSpec("Encoder up and restarts",
                   (("max(stream_encoder_up)", "up"),
                    ("sum(increase(stream_encoder_restarts_total[1h]))", "restarts / 1 h")),

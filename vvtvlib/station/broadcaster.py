@@ -247,6 +247,10 @@ class Broadcaster:
                 }, sort_keys=True) + "\n")
         for s in new:
             self.pdts[s.uri] = s.program_date_time
+            if self.metrics is not None:
+                self.metrics.segments.inc()
+                with contextlib.suppress(OSError):
+                    self.metrics.segment_bytes.inc((self.layout.hls_dir / s.uri).stat().st_size)
         if len(self.pdts) > 400:
             for uri in list(self.pdts)[:-200]:
                 del self.pdts[uri]

@@ -3,7 +3,8 @@
 ``/metrics`` on the supervisor's HTTP port serves them (prometheus-client text format):
 segment age and queue buffer are read at scrape time; encoder frames, drops and duplicates
 come from FFmpeg's ``-progress`` output (``frame``, ``drop_frames``, ``dup_frames``, which
-restart at zero with every encoder run: the counters add the deltas); the planner cycle is
+restart at zero with every encoder run: the counters add the deltas); published segments and
+their bytes come from the playout tracker (FFmpeg reports no size for HLS); the planner cycle is
 the duration of each real planning job; restarts and in-progress jobs come from the
 supervisor and the worker gate.
 """
@@ -27,6 +28,7 @@ from .state import WORKERS
 STATION_METRICS: tuple[mn.MetricName, ...] = (
     mn.STREAM_SEGMENT_AGE, mn.STREAM_ENCODER_DROPS, mn.STREAM_ENCODER_DUPS,
     mn.STREAM_ENCODER_FRAMES, mn.STREAM_ENCODER_RESTARTS, mn.STREAM_ENCODER_UP,
+    mn.STREAM_SEGMENTS, mn.STREAM_SEGMENT_BYTES,
     mn.QUEUE_BUFFER, mn.PLANNER_CYCLE, mn.WORKER_IN_PROGRESS, mn.WORKER_JOBS)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -49,6 +51,8 @@ class StationMetrics:
         self.frames = _counter(mn.STREAM_ENCODER_FRAMES, r)
         self.restarts = _counter(mn.STREAM_ENCODER_RESTARTS, r)
         self.encoder_up = _gauge(mn.STREAM_ENCODER_UP, r)
+        self.segments = _counter(mn.STREAM_SEGMENTS, r)
+        self.segment_bytes = _counter(mn.STREAM_SEGMENT_BYTES, r)
         self.queue_buffer = _gauge(mn.QUEUE_BUFFER, r)
         self.planner_cycle = Histogram(mn.PLANNER_CYCLE.name, mn.PLANNER_CYCLE.help,
                                        buckets=mn.PLANNER_CYCLE.buckets, registry=r)
