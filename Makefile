@@ -11,7 +11,7 @@ help:
 	@echo "make drill   provision a lab station in ./lab and run every drill into reports/"
 	@echo "make test    unit, integration and BDD acceptance tests"
 	@echo "make bench   benchmarks side by side with the seed's commands and peers"
-	@echo "make lint    ruff + mypy on vvtvlib/"
+	@echo "make lint    ruff + mypy on vvtvlib/, lint-imports (the layer contract)"
 	@echo "make lab     JupyterLab on notebooks/"
 
 $(READY): pyproject.toml
@@ -32,6 +32,7 @@ bench: $(READY)
 lint: $(READY)
 	$(VENV)/bin/ruff check vvtvlib
 	$(VENV)/bin/mypy vvtvlib
+	$(VENV)/bin/lint-imports
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/

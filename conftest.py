@@ -1,3 +1,3 @@
 """Root pytest configuration shared by tests/ and features/."""
 
-pytest_plugins = ["tests.plugins.system", "tests.plugins.station", "tests.plugins.guarded"]
+pytest_plugins = ["tests.plugins.system", "tests.plugins.station"]

@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks._tree import make_tree  # noqa: E402
 from vvtvlib.core.clock import FakeClock  # noqa: E402
+from vvtvlib.core.errors import VVTVError  # noqa: E402
 from vvtvlib.core.layout import StationLayout  # noqa: E402
 from vvtvlib.guardian import Guardian, GuardianOptions, GuardianPaths  # noqa: E402
 from vvtvlib.hibernation import LockdownOptions, lockdown  # noqa: E402
@@ -64,9 +65,10 @@ def signed_snapshot(root: Path, src: Path, selections: dict[str, list[str]],
                               artifacts={"final_frame.jpg": file_record(folder /
                                                                         "final_frame.jpg")})
     seal_snapshot(folder, manifest, layout.foundation_key)
-    report = lockdown(layout, LockdownOptions(guardian=False))
-    if not report.ok:
-        raise SystemExit(f"lockdown failed: {report.error}")
+    try:
+        lockdown(layout, LockdownOptions(guardian=False))
+    except VVTVError as exc:
+        raise SystemExit(f"lockdown failed: {exc.message}") from exc
     return layout
 
 

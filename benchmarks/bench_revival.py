@@ -25,8 +25,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from vvtvlib.drills.rehearsal import SourceSnapshot, prepare_source  # noqa: E402
 from vvtvlib.revival import RevivalOptions, revive  # noqa: E402
-from vvtvlib.revival.rehearsal import SourceSnapshot, prepare_source  # noqa: E402
 from vvtvlib.vault.folder import restore_snapshot, verify_snapshot  # noqa: E402
 from vvtvlib.vault.minisign import load_public_keys  # noqa: E402
 

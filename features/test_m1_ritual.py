@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.ritual.live import FAST, corrupt_database, provision, running, state_of
+from tests.plugins.station import FAST, corrupt_database, provision, running, state_of
 from vvtvlib.core.errors import PrecheckFailed
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.ritual import RitualJournal, RitualOptions, reproducibility, run_ritual

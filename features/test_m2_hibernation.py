@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.guardian.lab import locked_lab, unlock_tree
-from tests.ritual.live import FAST, provision, running
+from tests.plugins.station import FAST, locked_lab, provision, running, unlock_tree
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -25,7 +25,6 @@ from vvtvlib.guardian import (
     is_immutable,
     load_baseline,
 )
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.hibernation import ChecklistReport, LockdownOptions, lockdown, resume
 from vvtvlib.ritual import RitualOptions, run_ritual
 from vvtvlib.station.control import status
@@ -65,7 +64,7 @@ def _immutable(ctx: dict[str, Any]) -> None:
     for e in baseline.entries:
         if e.immutability == "chattr":
             assert is_immutable(paths.root / e.path), e.path
-    applied = ctx["lockdown"].step("immutability").data["summary"]
+    applied = ctx["lockdown"].step("immutability").detail["summary"]
     assert sum(applied.values()) == len(baseline.entries)
 
 
@@ -155,8 +154,8 @@ def _resume(ctx: dict[str, Any]) -> ChecklistReport:
 
 @then("every resume step passed")
 def _passed(resumed: ChecklistReport) -> None:
-    assert resumed.ok, [(s.name, s.status, s.detail) for s in resumed.steps]
-    not_ok = [(s.name, s.status, s.detail) for s in resumed.steps if s.status != "ok"]
+    assert resumed.ok, [(s.name, s.status, s.summary) for s in resumed.steps]
+    not_ok = [(s.name, s.status, s.summary) for s in resumed.steps if s.status != "ok"]
     # the guardian report may only warn when no guardian ran for this scenario alone
     assert all(name == "guardian_report" and status == "warn" for name, status, _ in not_ok), \
         not_ok
@@ -173,7 +172,7 @@ def _state(resumed: ChecklistReport) -> None:
 def _playing(ctx: dict[str, Any], resumed: ChecklistReport) -> None:
     st = status(ctx["layout"])
     assert st.up and not any(st.paused.values()) and not st.queue_frozen and st.playing
-    healthy = resumed.step("healthy").data
+    healthy = resumed.step("healthy").detail
     assert healthy["first_playout"]["item_id"] == healthy["expected_item"]
 
 

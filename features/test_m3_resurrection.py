@@ -10,26 +10,20 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from tests.revival.fixtures import (  # noqa: F401 - fixtures
-    revival_source,
-    source_lockdown,
-    writable_copy,
-)
+from tests.plugins.station import writable_copy
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import StepObserver, StepRecord
+from vvtvlib.drills.rehearsal import SourceSnapshot
 from vvtvlib.revival import (
     Phase,
-    PhaseRecord,
-    RevivalFailed,
-    RevivalObserver,
     RevivalOptions,
     RevivalReport,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import GenerationRecord, write_record
-from vvtvlib.revival.rehearsal import SourceSnapshot
 from vvtvlib.vault import generate_keypair, load_public_key, sign_file, table_digests
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import signature_line, verify_file
 from vvtvlib.vault.schema import load_manifest
 
@@ -39,13 +33,13 @@ scenarios("m3_resurrection.feature")
 BUSINESS = ("plans.sqlite", "queue.sqlite", "metrics.sqlite", "economy.sqlite")
 
 
-class _DigestsBeforeReactivation(RevivalObserver):
+class _DigestsBeforeReactivation(StepObserver):
     """Measures the revived databases once continuity is proven, before workers resume."""
 
     def __init__(self, target: Path) -> None:
         self.target, self.digests, self.status_up_before_ingest = target, {}, None
 
-    def phase_finished(self, record: PhaseRecord) -> None:
+    def step_finished(self, record: StepRecord) -> None:
         if record.name == Phase.CONTINUITY:
             self.digests = {db: table_digests(self.target / "data" / db) for db in BUSINESS}
         if record.name == Phase.SANITY:
@@ -53,7 +47,7 @@ class _DigestsBeforeReactivation(RevivalObserver):
 
 
 @pytest.fixture(scope="module")
-def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFactory
             ) -> tuple[RevivalReport, _DigestsBeforeReactivation, Path]:
     base = tmp_path_factory.mktemp("m3-revived")
     target = base / "newnode"
@@ -67,7 +61,7 @@ def revived(revival_source: SourceSnapshot, tmp_path_factory: pytest.TempPathFac
 
 @given("a station's signed ritual snapshot, locked down for hibernation",
        target_fixture="source")
-def _source(revival_source: SourceSnapshot) -> SourceSnapshot:  # noqa: F811
+def _source(revival_source: SourceSnapshot) -> SourceSnapshot:
     return revival_source
 
 
@@ -160,7 +154,7 @@ def _history(outcome: Any, source: SourceSnapshot) -> None:
 
 
 @then("the revived databases equal the original station's, table by table")
-def _rpo(outcome: Any, source: SourceSnapshot, source_lockdown: dict[str, Any]  # noqa: F811
+def _rpo(outcome: Any, source: SourceSnapshot, source_lockdown: dict[str, Any]
          ) -> None:
     revived_digests = outcome[1].digests
     original = {db: table_digests(source.root / "data" / db) for db in BUSINESS}
@@ -214,15 +208,16 @@ def _copy_with_fault(fault: str, source: SourceSnapshot, tmp_path: Path) -> dict
 
 
 @when("a revival onto a new node is attempted", target_fixture="refusal")
-def _attempt(attempt: dict[str, Any]) -> RevivalFailed:
-    with pytest.raises(RevivalFailed) as err:
+def _attempt(attempt: dict[str, Any]) -> VVTVError:
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=attempt["snap"], target=attempt["target"],
                               report_path=attempt["report_path"], **attempt["opts"]))
+    assert isinstance(err.value.journal, RevivalReport)
     return err.value
 
 
 @then(parsers.parse("it is refused in the {phase} phase with a report naming {named}"))
-def _refused(refusal: RevivalFailed, attempt: dict[str, Any], phase: str, named: str) -> None:
+def _refused(refusal: VVTVError, attempt: dict[str, Any], phase: str, named: str) -> None:
     report = json.loads(attempt["report_path"].read_text())
     assert report["status"] == "failed" and report["failure"]["phase"] == phase
     assert named in json.dumps(report["failure"]), report["failure"]

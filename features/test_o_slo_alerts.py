@@ -10,6 +10,7 @@ from pytest_bdd import given, scenarios, then, when
 
 from tests.plugins.station import LabStation
 from tests.plugins.system import need_tool
+from vvtvlib.cli import logline, vvtvctl
 from vvtvlib.ops import conventions as conv
 from vvtvlib.ops.dashboards import dashboard_queries, unknown_names
 from vvtvlib.ops.exporters import probe_exporter
@@ -70,7 +71,7 @@ def runbook_links(gen: Generated) -> None:
 
 @then("every command the runbooks show exists")
 def runbook_commands() -> None:
-    problems = check_commands(REPO)
+    problems = check_commands(REPO, {"vvtvctl": vvtvctl.app, "logline": logline.app})
     assert problems == [], "\n".join(map(str, problems))
 
 

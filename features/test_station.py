@@ -20,8 +20,8 @@ from tests.station.helpers import (
     playout_lines,
 )
 from vvtvlib.core.errors import StationNotRunning
+from vvtvlib.media.hls import parse_playlist
 from vvtvlib.station import control
-from vvtvlib.station.hls import parse_playlist
 from vvtvlib.station.runtime import read_runtime
 
 pytestmark = [pytest.mark.station, pytest.mark.timeout(180)]

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.errors import CheckFailed
+from vvtvlib.core.errors import CheckFailed, VVTVError
 from vvtvlib.core.layout import StationLayout
 
 SOURCE = "source"
@@ -39,14 +39,14 @@ def _paths(lab_dir: str, drill: str) -> dict[str, Path]:
 
 
 def _source(lab_dir: str) -> Any:
-    from vvtvlib.revival.rehearsal import describe
+    from vvtvlib.drills.rehearsal import describe
 
     return describe(Path(lab_dir).absolute() / SOURCE)
 
 
 def ensure_lab(lab_dir: str = "lab/chaos", items: int = 2, clip_seconds: int = 12) -> dict:
     """Reuse the lab's source snapshot, or make one (a small station and its ritual)."""
-    from vvtvlib.revival.rehearsal import newest_snapshot, prepare_source
+    from vvtvlib.drills.rehearsal import newest_snapshot, prepare_source
 
     root = Path(lab_dir).absolute() / SOURCE
     if newest_snapshot(root) is None:
@@ -107,12 +107,14 @@ def _options(lab_dir: str, drill: str, prove_continuity: bool) -> Any:
 
 def revive_expect_failure(lab_dir: str, drill: str) -> dict:
     """Revive the drill's snapshot; it must be refused. Returns the failure section."""
-    from vvtvlib.revival import RevivalFailed, revive
+    from vvtvlib.revival import RevivalReport, revive
 
     try:
         report = revive(_options(lab_dir, drill, prove_continuity=False))
-    except RevivalFailed as exc:
-        return exc.report.failure or {}
+    except VVTVError as exc:
+        if not isinstance(exc.journal, RevivalReport):
+            raise
+        return exc.journal.failure or {}
     raise CheckFailed(f"the revival of {drill} succeeded (generation {report.new_generation}) "
                       "but it had to be refused")
 

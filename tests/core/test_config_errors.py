@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomli_w
 
-from vvtvlib.core.config import Section, apply_overrides, dump_toml, load_config
+from vvtvlib.core.config import Section, apply_overrides, load_config
 from vvtvlib.core.errors import (
     CheckFailed,
     ConfigError,
@@ -64,7 +65,7 @@ def test_invalid_toml_is_one_sentence(tmp_path: Path) -> None:
 
 def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
     f = tmp_path / "ritual.toml"
-    f.write_text(dump_toml({"prechecks": {"queue_min_buffer_s": 10}}))
+    f.write_text(tomli_w.dumps({"prechecks": {"queue_min_buffer_s": 10}}))
     cfg = load_config(Cfg, f, ["prechecks.disk_free_min_pct=99.5"])
     assert cfg.prechecks.disk_free_min_pct == 99.5 and cfg.prechecks.queue_min_buffer_s == 10
     with pytest.raises(ConfigError):

@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
+from vvtvlib.drills.tamper import EXPECTED_KIND, inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -18,7 +19,6 @@ from vvtvlib.guardian import (
     load_baseline,
     set_immutable,
 )
-from vvtvlib.guardian.tamper import EXPECTED_KIND, inject
 
 Locked = tuple[LabSnapshot, FakeStation]
 
@@ -122,3 +122,15 @@ def test_byte_budget_bounds_a_cycle_but_always_hashes_one_file(locked: Locked) -
     report = guardian(snap, sample=1, byte_budget=1).cycle()
     assert report.files_hashed == 1 and report.budget_exhausted
     assert report.divergences == []
+
+
+def test_an_unknown_or_irreversible_tamper_is_a_usage_error(locked: Locked) -> None:
+    from vvtvlib.core.errors import UsageError
+    from vvtvlib.drills.tamper import Tamper, revert
+
+    paths = GuardianPaths(locked[0].layout)
+    with pytest.raises(UsageError, match="unknown tamper 'melt'") as err:
+        inject(paths, "melt")
+    assert err.value.exit_code == 2
+    with pytest.raises(UsageError, match="a delete tamper cannot be reverted"):
+        revert(paths, Tamper("delete", "vault/snapshots/gone"))

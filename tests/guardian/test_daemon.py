@@ -11,10 +11,11 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot
+from tests.plugins.station import FakeStation, LabSnapshot
 from vvtvlib.cli import sleepguardd
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import IntegrityError, SignatureError
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import (
     Guardian,
     GuardianOptions,
@@ -24,7 +25,6 @@ from vvtvlib.guardian import (
     start_detached,
     stop_guardian,
 )
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.guardian.watch import WatchWaiter
 
 Locked = tuple[LabSnapshot, FakeStation]
@@ -40,7 +40,7 @@ def test_unlocked_vault_gets_a_pinned_baseline_of_its_own(lab: LabSnapshot) -> N
 
 def test_refuses_to_guard_a_snapshot_whose_signature_fails(lab: LabSnapshot) -> None:
     manifest = lab.folder / "last_manifest.json"
-    manifest.write_bytes(manifest.read_bytes().replace(b'"generation": 1', b'"generation": 2'))
+    manifest.write_bytes(manifest.read_bytes().replace(b'"generation":1', b'"generation":2'))
     with pytest.raises(SignatureError):
         Guardian(GuardianPaths(lab.layout), clock=FakeClock()).start()
 

@@ -13,12 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.guardian.lab import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
+from tests.plugins.station import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
 from vvtvlib.cli import hibernation_cmds
 from vvtvlib.core.clock import FakeClock
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.evidence import verify_chain
+from vvtvlib.drills.tamper import inject
 from vvtvlib.guardian import GuardianPaths, current_state, is_immutable, load_baseline
-from vvtvlib.guardian.tamper import inject
 from vvtvlib.hibernation import (
     LockdownOptions,
     health_problems,
@@ -58,7 +59,9 @@ def test_lockdown_refuses_without_a_verified_snapshot(tmp_path: Path) -> None:
     try:
         archive = snap.folder / "snapshot_db.tar.zst"
         archive.write_bytes(archive.read_bytes() + b"x")
-        report = lockdown(snap.layout, LockdownOptions(guardian=False), station=FakeStation())
+        with pytest.raises(VVTVError) as err:
+            lockdown(snap.layout, LockdownOptions(guardian=False), station=FakeStation())
+        report = err.value.journal
         assert not report.ok and report.step("snapshot").status == "failed"
         assert report.error is not None and report.error.exit_code == 1
         assert report.step("immutability").status == "not run"
@@ -70,7 +73,9 @@ def test_lockdown_refuses_without_a_verified_snapshot(tmp_path: Path) -> None:
 
 def test_lockdown_twice_is_refused(locked: Locked) -> None:
     snap, _ = locked
-    report = lockdown(snap.layout, LockdownOptions(guardian=False), station=FakeStation())
+    with pytest.raises(VVTVError) as err:
+        lockdown(snap.layout, LockdownOptions(guardian=False), station=FakeStation())
+    report = err.value.journal
     assert report.step("state").status == "failed" and report.error is not None
     assert report.error.exit_code == 2
 
@@ -82,7 +87,7 @@ def test_readonly_fallback_is_recorded_and_reversed(tmp_path: Path) -> None:
         report = lockdown(snap.layout, LockdownOptions(guardian=False, immutability="readonly"),
                           station=FakeStation())
         assert report.ok, report.to_dict()
-        assert set(report.step("immutability").data["summary"]) == {"readonly"}
+        assert set(report.step("immutability").detail["summary"]) == {"readonly"}
         assert all(not os.stat(p).st_mode & 0o222 for p in modes)
         t = inject(GuardianPaths(snap.layout), "unflag")  # with modes: write bit given back
         from vvtvlib.guardian import Guardian, GuardianOptions
@@ -107,7 +112,7 @@ def test_lockdown_rotates_keys_that_expire_within_60_days(tmp_path: Path) -> Non
                        created=now - timedelta(days=345))
         report = lockdown(snap.layout, LockdownOptions(guardian=False), station=FakeStation())
         assert report.ok, report.to_dict()
-        rotated = report.step("keys").data["rotated"]
+        rotated = report.step("keys").detail["rotated"]
         assert [r["key"] for r in rotated] == ["foundation_ed25519"]
         assert Path(rotated[0]["statement"]).exists()
     finally:
@@ -137,9 +142,11 @@ def test_resume_refuses_when_state_was_lost(locked: Locked) -> None:
     os.chmod(db, 0o644)
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM items WHERE id = 3")
-    report = resume(snap.layout, station=station)
+    with pytest.raises(VVTVError) as err:
+        resume(snap.layout, station=station)
+    report = err.value.journal
     assert not report.ok and report.step("state_proof").status == "failed"
-    assert "queue.sqlite items rows differ" in report.step("state_proof").detail
+    assert "queue.sqlite items rows differ" in report.step("state_proof").summary
     assert report.step("http").status == "not run" and "up_without_ingest" not in station.calls
     assert is_immutable(snap.folder / "signature.sig")  # nothing was unlocked
 
@@ -147,15 +154,19 @@ def test_resume_refuses_when_state_was_lost(locked: Locked) -> None:
 def test_resume_refuses_a_tampered_vault(locked: Locked) -> None:
     snap, station = locked
     t = inject(GuardianPaths(snap.layout), "flip_byte")
-    report = resume(snap.layout, station=station)
+    with pytest.raises(VVTVError) as err:
+        resume(snap.layout, station=station)
+    report = err.value.journal
     step = report.step("verify")
     assert step.status == "failed" and report.error is not None
-    assert "snapshot_data.tar.zst" in step.detail and t.path.endswith("snapshot_data.tar.zst")
+    assert "snapshot_data.tar.zst" in step.summary and t.path.endswith("snapshot_data.tar.zst")
     assert station.calls == ["freeze", "down"]  # nothing brought up
 
 
 def test_resume_on_an_awake_station_is_a_usage_error(lab: LabSnapshot) -> None:
-    report = resume(lab.layout, station=FakeStation())
+    with pytest.raises(VVTVError) as err:
+        resume(lab.layout, station=FakeStation())
+    report = err.value.journal
     assert report.error is not None and report.error.exit_code == 2
 
 

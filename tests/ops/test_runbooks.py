@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from vvtvlib.cli import logline, vvtvctl
 from vvtvlib.ops.generate import REPO, generate
 from vvtvlib.ops.runbooks import (
     Command,
@@ -17,6 +18,7 @@ from vvtvlib.ops.runbooks import (
     documents,
 )
 
+APPS = {"vvtvctl": vvtvctl.app, "logline": logline.app}
 RUNBOOKS = {"rb_streaming.md", "rb_pool.md", "rb_api.md", "rb_planner.md", "rb_db.md",
             "rb_security.md", "rb_discovery.md"}
 PLAYBOOKS = {"pb_incident_major.md", "pb_cs_intrusion.md", "pb_dr_failover.md"}
@@ -39,13 +41,13 @@ def test_links_between_runbooks_resolve() -> None:
 def test_every_command_in_a_runbook_exists() -> None:
     found = [c for doc in documents(REPO) for c in commands(doc, REPO)]
     assert len(found) > 40
-    problems = check_commands(REPO)
+    problems = check_commands(REPO, APPS)
     assert problems == [], "\n".join(map(str, problems))
 
 
 def test_a_missing_command_or_option_is_caught() -> None:
     def why(text: str) -> str | None:
-        return check_command(Command("x.md", 1, text))
+        return check_command(Command("x.md", 1, text), APPS)
 
     assert why("vvtvctl status --json") is None
     assert why("vvtvctl queue freeze --off") is None

@@ -135,3 +135,24 @@ def test_a_live_station_exports_the_seed_metrics(
     assert any(x["msg"] == "encoder exited; restarting" and x["severity"] == "WARNING"
                for x in lines)
     assert {x["service"] for x in lines} == {"streaming"}
+
+
+def test_the_pool_registers_exactly_its_declared_names() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from vvtvlib.pool.metrics import PoolMetrics
+
+    registry = CollectorRegistry()
+    m = PoolMetrics(registry)
+    m.infer_duration_ms.labels("phi3-mini", "judge").observe(1100)
+    for counter, labels in ((m.timeouts, ("p", "judge")), (m.breaker_open, ("p",)),
+                            (m.cache_hits, ("judge",)), (m.cache_misses, ("judge",)),
+                            (m.hedges, ("judge",)), (m.provider_errors, ("p", "judge", "x")),
+                            (m.requests, ("judge", "FASTEST", "ok"))):
+        counter.labels(*labels).inc()
+    samples = parse_exposition(generate_latest(registry).decode())
+    found = {s[0] for s in samples}
+    declared = {s for x in metric_names.for_service("pool") for s in x.series()}
+    assert {n for n in found if not n.endswith("_created")} == declared
+    buckets = {lab["le"] for n, lab, _ in samples if n.endswith("_bucket")}
+    assert {"1200.0", "1500.0"} <= buckets  # the SLO and alert thresholds are exact

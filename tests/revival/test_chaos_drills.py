@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.revival.fixtures import revival_source  # noqa: F401 - fixture
-from vvtvlib.revival.rehearsal import SourceSnapshot
+from vvtvlib.drills.rehearsal import SourceSnapshot
 
 REPO = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).with_name("chaos")
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.station
 
 
 @pytest.fixture
-def lab(revival_source: SourceSnapshot, tmp_path: Path) -> Path:  # noqa: F811
+def lab(revival_source: SourceSnapshot, tmp_path: Path) -> Path:
     """A chaos lab whose source is the session's station (no second ritual)."""
     lab = tmp_path / "lab"
     lab.mkdir()

@@ -14,7 +14,8 @@ from vvtvlib.revival.blocklist import (
     refuse_if_matched,
 )
 from vvtvlib.revival.continuity import Measurement, Position, Thresholds, decide
-from vvtvlib.revival.history import (
+from vvtvlib.revival.presets import EncoderCaps, adapt_encoder, same_version
+from vvtvlib.vault.history import (
     GenerationRecord,
     RollbackRefused,
     check_rollback,
@@ -23,7 +24,6 @@ from vvtvlib.revival.history import (
     read_history,
     write_record,
 )
-from vvtvlib.revival.presets import EncoderCaps, adapt_encoder, same_version
 
 REC = Position("item-0003", 12.0, "plan-1", "slot-7")
 

@@ -1,4 +1,5 @@
-"""Journal, phase runner, target inspection, placement and schema migration (no station)."""
+"""Report, phases on the step runner, target inspection, placement and schema migration (no
+station)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,21 @@ import pytest
 
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import IntegrityError
-from vvtvlib.revival.journal import Phase, PhaseStatus, RevivalReport
+from vvtvlib.core.steps import Step, StepContext, StepObserver, StepRecord, StepStatus, run_steps
+from vvtvlib.revival.flow import PhaseContext
+from vvtvlib.revival.phases import Phase, RevivalReport
 from vvtvlib.revival.provision import inspect_target
 from vvtvlib.revival.restore import migrate_from_schema, move_into_target, split_schema
-from vvtvlib.revival.runner import PhaseRunner, RevivalObserver
 
 
-class _Recorder(RevivalObserver):
+class _Recorder(StepObserver):
     def __init__(self) -> None:
         self.events: list[str] = []
 
-    def phase_started(self, phase: Phase) -> None:
-        self.events.append(f"start {phase}")
+    def step_started(self, record: StepRecord, index: int, total: int) -> None:
+        self.events.append(f"start {record.name}")
 
-    def phase_finished(self, record) -> None:  # type: ignore[no-untyped-def]
+    def step_finished(self, record: StepRecord) -> None:
         self.events.append(f"end {record.name} {record.status}")
 
 
@@ -30,18 +32,24 @@ def test_runner_times_phases_records_failures_and_tells_the_observer() -> None:
     clock = FakeClock()
     report = RevivalReport(snapshots="s", target="t")
     obs = _Recorder()
-    runner = PhaseRunner(report, obs, clock)
-    with runner.phase(Phase.PROVISION) as ph:
+
+    def provision(ctx: StepContext) -> None:
         clock.advance(1.5)
-        ph.warn("tool:minisign", "optional tool minisign is missing")
-    with pytest.raises(IntegrityError), runner.phase(Phase.VERIFY):
+        PhaseContext(ctx, report).warn("tool:minisign", "optional tool minisign is missing")
+
+    def verify(ctx: StepContext) -> None:
         clock.advance(0.25)
         raise IntegrityError("bad hash", path="a.tar.zst", expected="x", actual="y")
+
+    with pytest.raises(IntegrityError):
+        run_steps([Step(Phase.PROVISION, provision), Step(Phase.VERIFY, verify)], report,
+                  [obs], clock)
     assert report.phase_timings() == {"provision": 1.5, "verify": 0.25}
     assert report.rto_s == 1.75
-    assert report.phase(Phase.PROVISION).status == PhaseStatus.WARN
+    assert report.phase(Phase.PROVISION).status == StepStatus.WARN
+    assert [f.what for f in report.warnings] == ["tool:minisign"]
     failed = report.phase(Phase.VERIFY)
-    assert failed.status == PhaseStatus.FAILED and failed.error["actual"] == "y"
+    assert failed.status == StepStatus.FAILED and failed.error["actual"] == "y"
     assert obs.events == ["start provision", "end provision warn", "start verify",
                           "end verify failed"]
     again = RevivalReport.from_dict(report.to_dict())
@@ -104,6 +112,6 @@ def test_public_surface() -> None:
     import vvtvlib.revival as revival
 
     assert revival.__all__ == sorted(revival.__all__)
-    assert {"revive", "RevivalOptions", "RevivalReport", "RevivalFailed", "RevivalObserver",
-            "Thresholds", "decide", "read_history"} <= set(revival.__all__)
+    assert {"revive", "RevivalOptions", "RevivalReport", "Thresholds", "decide"} \
+        <= set(revival.__all__)
     assert all(hasattr(revival, name) for name in revival.__all__)

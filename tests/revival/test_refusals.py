@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vvtvlib.core.errors import SignatureError, UsageError
-from vvtvlib.revival import RevivalFailed, RevivalOptions, revive
-from vvtvlib.revival.history import GenerationRecord, write_record
+from vvtvlib.core.errors import SignatureError, UsageError, VVTVError
+from vvtvlib.revival import RevivalOptions, RevivalReport, revive
 from vvtvlib.vault import generate_keypair, sign_file
+from vvtvlib.vault.history import GenerationRecord, write_record
 
 from .conftest import tree_state
 from .synthetic import Synthetic
@@ -23,10 +23,11 @@ def _options(s: Synthetic, tmp_path: Path, **kw: object) -> RevivalOptions:
     return RevivalOptions(**base)  # type: ignore[arg-type]
 
 
-def _refused(options: RevivalOptions) -> tuple[RevivalFailed, dict]:
+def _refused(options: RevivalOptions) -> tuple[VVTVError, dict]:
     before = tree_state(options.target)
-    with pytest.raises(RevivalFailed) as err:
+    with pytest.raises(VVTVError) as err:
         revive(options)
+    assert isinstance(err.value.journal, RevivalReport)
     assert tree_state(options.target) == before, "the target was touched"
     leftovers = [p for p in options.target.parent.iterdir() if ".revive-" in p.name]
     assert leftovers == []
@@ -58,7 +59,7 @@ def test_manifest_signed_by_an_untrusted_key_is_refused(synthetic, tmp_path) -> 
     sign_file(rogue, synthetic.folder / "last_manifest.json", synthetic.folder / "signature.sig",
               {"station": "synthetic", "generation": 3, "stamp": "2026-01-01_0000Z"})
     err, report = _refused(_options(synthetic, tmp_path))
-    assert isinstance(err.cause, SignatureError) and "unknown key" in err.message
+    assert isinstance(err, SignatureError) and "unknown key" in err.message
     assert report["failure"]["phase"] == "verify"
 
 
@@ -66,7 +67,7 @@ def test_wrong_pubkey_is_refused(synthetic, tmp_path) -> None:
     other = tmp_path / "other" / "key"
     generate_keypair(other)
     err, _ = _refused(_options(synthetic, tmp_path, pubkey=other.with_name("key.pub")))
-    assert isinstance(err.cause, SignatureError)
+    assert isinstance(err, SignatureError)
 
 
 def test_a_key_shipped_in_the_snapshot_is_not_a_trust_anchor(synthetic, tmp_path) -> None:
@@ -83,9 +84,9 @@ def test_no_trusted_key_at_all_is_refused(synthetic, tmp_path) -> None:
 
 def test_edited_manifest_is_refused(synthetic, tmp_path) -> None:
     path = synthetic.folder / "last_manifest.json"
-    path.write_text(path.read_text().replace('"generation": 3', '"generation": 9'))
+    path.write_text(path.read_text().replace('"generation":3', '"generation":9'))
     err, _ = _refused(_options(synthetic, tmp_path))
-    assert isinstance(err.cause, SignatureError)
+    assert isinstance(err, SignatureError)
 
 
 def _blocklist(tmp_path: Path, data: dict) -> Path:
@@ -105,7 +106,7 @@ def test_blocklisted_file_hash_is_refused_during_restore(synthetic, tmp_path) ->
 
 def test_blocklisted_frame_is_refused_by_perceptual_hash(synthetic, tmp_path) -> None:
     from vvtvlib.media.compare import phash
-    from vvtvlib.revival.restore import sample_frames
+    from vvtvlib.media.sampling import sample_frames
 
     # Flag a frame of the clip in the target node's own policy (vault/blocklist.json).
     target = tmp_path / "newnode"
@@ -136,7 +137,7 @@ def test_non_empty_target_is_refused_without_force(synthetic, tmp_path) -> None:
     (target / "data").mkdir(parents=True)
     (target / "data" / "precious.sqlite").write_bytes(b"keep me")
     err, report = _refused(_options(synthetic, tmp_path))
-    assert isinstance(err.cause, UsageError) and err.exit_code == 2
+    assert isinstance(err, UsageError) and err.exit_code == 2
     assert report["failure"]["phase"] == "provision"
 
 
@@ -157,13 +158,14 @@ def test_a_refusal_removes_the_parent_folders_it_had_to_create(synthetic, tmp_pa
     bl = _blocklist(tmp_path, {"sha256": [synthetic.clip_sha256]})
     options = _options(synthetic, tmp_path, target=tmp_path / "new" / "deep" / "node",
                        blocklists=[bl])
-    with pytest.raises(RevivalFailed) as err:
+    with pytest.raises(VVTVError) as err:
         revive(options)
-    assert err.value.report.failure["phase"] == "restore"
+    assert isinstance(err.value.journal, RevivalReport)
+    assert err.value.journal.failure and err.value.journal.failure["phase"] == "restore"
     assert not (tmp_path / "new").exists()
 
 
 def test_garbled_manifest_is_refused_by_verify(synthetic, tmp_path) -> None:
     (synthetic.folder / "last_manifest.json").write_text("{not json")
     err, report = _refused(_options(synthetic, tmp_path))
-    assert report["failure"]["phase"] == "verify" and isinstance(err.cause, SignatureError)
+    assert report["failure"]["phase"] == "verify" and isinstance(err, SignatureError)

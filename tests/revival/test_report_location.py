@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from vvtvlib.cli import revival_cmds
-from vvtvlib.core.errors import UsageError
-from vvtvlib.revival import RevivalFailed, RevivalOptions, revive
+from vvtvlib.core.errors import UsageError, VVTVError
+from vvtvlib.revival import RevivalOptions, RevivalReport, revive
 from vvtvlib.revival.report import report_location
 
 from .conftest import tree_state
@@ -51,8 +51,9 @@ def test_refused_revival_run_from_inside_the_target_leaves_it_untouched(
     _tamper(synthetic)
     before = tree_state(target)
     monkeypatch.chdir(target / "vault")
-    with pytest.raises(RevivalFailed):
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=synthetic.folder, target=target))
+    assert isinstance(err.value.journal, RevivalReport)
     assert tree_state(target) == before, "the refused revival wrote into the target"
     report = synthetic.folder.parent / "resurrection_report.json"  # beside the snapshot folder
     failed = json.loads(report.read_text())
@@ -64,10 +65,12 @@ def test_report_folder_gets_the_report_inside_it(synthetic: Synthetic, tmp_path:
     _tamper(synthetic)
     out = tmp_path / "reports"
     out.mkdir()
-    with pytest.raises(RevivalFailed) as err:
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=synthetic.folder, target=tmp_path / "newnode",
                               pubkey=synthetic.pubkey, report_path=out))
-    assert err.value.report.failure and err.value.report.failure["phase"] == "verify"
+    report = err.value.journal
+    assert isinstance(report, RevivalReport)
+    assert report.failure and report.failure["phase"] == "verify"
     assert json.loads((out / "resurrection_report.json").read_text())["status"] == "failed"
 
 

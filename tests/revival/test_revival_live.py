@@ -9,24 +9,24 @@ import shutil
 
 import pytest
 
-from tests.revival.fixtures import revival_source  # noqa: F401 - fixture
+from tests.plugins.station import CLIP_CACHE
+from tests.plugins.system import need_tool
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import StepStatus
+from vvtvlib.drills.rehearsal import prepare_source
 from vvtvlib.revival import (
     Phase,
-    PhaseStatus,
-    RevivalFailed,
     RevivalOptions,
-    RollbackRefused,
-    read_history,
     revive,
 )
-from vvtvlib.revival.history import lineage_problems
 from vvtvlib.station.control import status
+from vvtvlib.vault.history import RollbackRefused, lineage_problems, read_history
 
 pytestmark = pytest.mark.station
 
 
-def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  # noqa: F811
+def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,
                                                                 tmp_path) -> None:
     target = tmp_path / "node"
     trusted = StationLayout.at(target).trusted_keys
@@ -38,7 +38,7 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  
                                    leave_running=True))
     try:
         assert report.succeeded and report.trust["source"] == "pinned keys"
-        assert report.phase(Phase.CONTINUITY).status == PhaseStatus.SKIPPED
+        assert report.phase(Phase.CONTINUITY).status == StepStatus.SKIPPED
         st = status(target)
         assert st.up and st.encoder_running and not st.queue_frozen
         assert not st.paused["planner"] and not st.paused["realizer"]
@@ -50,19 +50,15 @@ def test_prepared_node_then_forced_rerun_is_a_refused_rollback(revival_source,  
         station_down(target)
     history = read_history(StationLayout.at(target).history)
     assert [r.generation for r in history] == [1, 2] and lineage_problems(history) == []
-    with pytest.raises(RevivalFailed) as err:
+    with pytest.raises(VVTVError) as err:
         revive(RevivalOptions(snapshots=revival_source.snapshot, target=target, force=True,
                               report_path=tmp_path / "r2.json"))
-    assert isinstance(err.value.cause, RollbackRefused)
+    assert isinstance(err.value, RollbackRefused) and err.value.journal is not None
     assert json.loads((tmp_path / "r2.json").read_text())["failure"]["phase"] == "verify"
 
 
 def test_nginx_rtmp_station_revives_with_continuity(tmp_path) -> None:
     """The other station profile: HLS made and served by nginx-rtmp on both nodes."""
-    from tests.plugins.system import need_tool
-    from tests.revival.fixtures import CLIP_CACHE
-    from vvtvlib.revival.rehearsal import prepare_source
-
     need_tool("nginx")
     src = prepare_source(tmp_path / "source", items=2, clip_seconds=12, clip_cache=CLIP_CACHE,
                          profile="nginx-rtmp")

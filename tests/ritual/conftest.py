@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
-from vvtvlib.core.config import dump_toml
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.vault.minisign import generate_keypair
 
@@ -51,9 +51,9 @@ def tree(tmp_path: Path) -> Iterator[tuple[StationLayout, sqlite3.Connection]]:
     (layout.broadcast / "playout.jsonl").write_text(
         '{"segment": "seg_000001.ts", "item_id": "item-0001", "offset_s": 0, '
         '"slot_id": "s1", "plan_id": "p1", "duration_s": 2.0}\n{"segment": "seg_0000')
-    (layout.configs / "station.toml").write_text(dump_toml(
+    (layout.configs / "station.toml").write_text(tomli_w.dumps(
         {"station": {"id": "lab-test", "profile": "embedded", "seed": 7}}))
-    (layout.configs / "business_logic.toml").write_text(dump_toml({"selection": {"seed": 7}}))
+    (layout.configs / "business_logic.toml").write_text(tomli_w.dumps({"selection": {"seed": 7}}))
     (layout.bin / "selfcheck.sh").write_text("#!/bin/sh\n")
     (layout.bin / "selfcheck.sh").chmod(0o755)
     (layout.logs / "supervisor.log").write_text("log\n")

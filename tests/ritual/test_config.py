@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import tomli_w
 
-from vvtvlib.core.config import dump_toml
 from vvtvlib.core.errors import ConfigError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.ritual.config import RitualConfig, default_ritual_toml, load_ritual_config
@@ -22,7 +22,7 @@ def test_defaults_are_the_seed_thresholds(tmp_path):
 def test_file_then_overrides(tmp_path):
     layout = StationLayout.at(tmp_path)
     layout.configs.mkdir(parents=True)
-    (layout.configs / "ritual.toml").write_text(dump_toml(
+    (layout.configs / "ritual.toml").write_text(tomli_w.dumps(
         {"prechecks": {"encoder_stable_s": 30}, "freeze": {"wait_empty_timeout_s": 20}}))
     cfg = load_ritual_config(layout, ["prechecks.encoder_stable_s=5", "stop.closing_bell=true"])
     assert cfg.prechecks.encoder_stable_s == 5

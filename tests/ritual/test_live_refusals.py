@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.ritual.live import FAST, corrupt_database, provision, running, state_of
+from tests.plugins.station import FAST, corrupt_database, provision, running, state_of
 from vvtvlib.core.errors import PrecheckFailed, TimedOut
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout

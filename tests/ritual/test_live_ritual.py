@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from tests.plugins.station import FAST, provision, run_killed, running, wait_stable
 from tests.plugins.system import need_tool
-from tests.ritual.live import FAST, provision, run_killed, running, wait_stable
 from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.ritual import (

@@ -6,8 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vvtvlib.ritual.config import Prechecks
-from vvtvlib.ritual.journal import Verdict
-from vvtvlib.ritual.prechecks import Measurements, evaluate, refusal_message
+from vvtvlib.ritual.prechecks import Measurements, Verdict, evaluate, refusal_message
 from vvtvlib.ritual.probe import cpu_temperature, disk_free_pct
 
 HEALTHY = Measurements(

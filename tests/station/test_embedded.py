@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 from tests.plugins.station import LabStation
+from vvtvlib.media.hls import parse_playlist
 from vvtvlib.station import control
-from vvtvlib.station.hls import parse_playlist
 
 from .helpers import business_bytes, eventually, live_matches_mezzanine, playout_lines
 

@@ -6,8 +6,9 @@ import random
 import sqlite3
 from collections.abc import Callable
 
+import tomli_w
+
 from tests.plugins.station import LabStation
-from vvtvlib.core.config import dump_toml
 from vvtvlib.station.config import WorkersSection
 from vvtvlib.station.encoder import DEFAULT_ENCODER, encoder_args, load_encoder_settings
 from vvtvlib.station.state import ControlStore
@@ -25,7 +26,7 @@ def test_realizer_uses_the_adapted_encoder_settings(
         station_factory: Callable[..., LabStation]) -> None:
     lab = station_factory(up=False)
     layout = lab.layout
-    (layout.configs / "encoder.toml").write_text(dump_toml(
+    (layout.configs / "encoder.toml").write_text(tomli_w.dumps(
         {"encoder": {"codec": "libx264", "preset": "veryfast", "profile": "main"}}))
     assert load_encoder_settings(layout)["preset"] == "veryfast"
     with sqlite3.connect(layout.db("plans")) as c:

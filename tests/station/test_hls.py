@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from vvtvlib.station.hls import inject_program_date_time, parse_playlist
+from vvtvlib.media.hls import inject_program_date_time, parse_playlist
 
 TEXT = """#EXTM3U
 #EXT-X-VERSION:3

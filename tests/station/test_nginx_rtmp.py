@@ -13,8 +13,8 @@ import pytest
 
 from tests.plugins.station import LabStation, need_rtmp
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.media.hls import parse_playlist
 from vvtvlib.station import control, nginx
-from vvtvlib.station.hls import parse_playlist
 
 from .helpers import eventually, live_matches_mezzanine, playout_lines
 

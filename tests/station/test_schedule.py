@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from vvtvlib.core.errors import UsageError
 from vvtvlib.station.schedule import (
     QueueEntry,
     advance,
@@ -34,8 +35,16 @@ def test_resolve_start_prefers_the_entry_at_or_after_the_hint() -> None:
 def test_resolve_start_without_item_uses_the_hint_or_the_queue_head() -> None:
     assert resolve_start(Q, None, None, Position(2, "item-b", 6.0), 2).offset_s == 6.0
     assert resolve_start(Q, None, None, None, 2).queue_position == 1
-    with pytest.raises(KeyError):
+    with pytest.raises(UsageError, match="not in the queue"):
         resolve_start(Q, "nope", 0, None, 2)
+
+
+def test_an_empty_queue_or_a_vanished_position_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="the queue is empty") as err:
+        resolve_start([], None, None, None, 2)
+    assert err.value.exit_code == 2
+    with pytest.raises(UsageError, match="queue position 9 is not in the queue"):
+        build_run(Q, Position(9, "item-z", 0.0), 2)
 
 
 def test_an_offset_past_the_item_end_moves_to_the_next_entry() -> None:

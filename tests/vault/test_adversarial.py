@@ -257,7 +257,7 @@ def test_signature_by_another_key(snapshot: Path, keys: Keys, other_keys: Keys) 
 
 def test_manifest_edited_after_signing(snapshot: Path, keys: Keys) -> None:
     path = snapshot / "last_manifest.json"
-    path.write_text(path.read_text().replace('"generation": 1', '"generation": 2'))
+    path.write_text(path.read_text().replace('"generation":1', '"generation":2'))
     with pytest.raises(SignatureError, match="last_manifest.json: signature signature.sig "
                                              "does not match"):
         verify_snapshot(snapshot, [keys.pub])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.evidence import canonical
 from vvtvlib.vault.manifest import (
-    canonical_json,
     is_within,
     normalise_path,
     root_hash,
@@ -123,12 +123,12 @@ def _fields() -> dict:
 def test_manifest_roundtrip_is_canonical(tmp_path: Path) -> None:
     manifest = build_manifest(**_fields(), created_utc="2026-01-01T00:00:00.000Z")
     raw = write_manifest(tmp_path / "m.json", manifest)
-    assert raw == canonical_json(json.loads(raw))
+    assert raw == canonical(json.loads(raw)) + b"\n"
     assert write_manifest(tmp_path / "m2.json", dict(reversed(manifest.items()))) == raw
     loaded = load_manifest(tmp_path / "m.json")
     assert loaded.schema_ == "vvtv.manifest/1" and loaded.generation == 1
     assert loaded.archives["snapshot_db.tar.zst"].files[0].path == "data"
-    assert canonical_json(loaded.to_dict()) == raw
+    assert canonical(loaded.to_dict()) + b"\n" == raw
 
 
 @pytest.mark.parametrize(("edit", "reason"), [

@@ -60,7 +60,7 @@ def test_listing_is_newest_first_and_ignores_mtime(tmp_path: Path) -> None:
 
 
 def test_rehearsal_source_is_the_newest_stamp_not_the_last_touched(tmp_path: Path) -> None:
-    from vvtvlib.revival.rehearsal import newest_snapshot as rehearsal_newest
+    from vvtvlib.drills.rehearsal import newest_snapshot as rehearsal_newest
 
     parent = StationLayout.at(tmp_path).snapshots
     newer = _sealed(parent, "2026-01-02_0000Z-10")

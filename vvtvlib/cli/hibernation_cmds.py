@@ -7,51 +7,53 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.layout import StationLayout
-from vvtvlib.hibernation import (
-    ChecklistObserver,
-    ChecklistReport,
-    LockdownOptions,
-    ResumeOptions,
-    StepResult,
-    lockdown,
-    resume,
-)
-from vvtvlib.hibernation.checklist import FAILED, OK, SKIPPED, WARN
+from vvtvlib.core.steps import Journal, StepObserver, StepRecord, StepStatus
+from vvtvlib.hibernation import ChecklistReport, LockdownOptions, ResumeOptions, lockdown, resume
 from vvtvlib.hibernation.immutability import METHODS
+from vvtvlib.hibernation.report import step_dict
 
-from .common import JsonOpt, RootOpt, console, emit_json, errors_to_exit, fail, out
+from .common import JsonOpt, RootOpt, console, emit_json, errors_to_exit, out
 
-_MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAILED: "[bold red]✗[/]",
-         SKIPPED: "[dim]–[/]"}
+_MARK = {StepStatus.OK: "[green]✓[/]", StepStatus.WARN: "[yellow]![/]",
+         StepStatus.FAILED: "[bold red]✗[/]", StepStatus.SKIPPED: "[dim]–[/]"}
 
 
-class _Printer(ChecklistObserver):
+class _Printer(StepObserver):
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.n = 0
 
-    def step_started(self, step: StepResult) -> None:
-        self.n += 1
+    def step_started(self, record: StepRecord, index: int, total: int) -> None:
+        self.n = index
 
-    def step_finished(self, step: StepResult) -> None:
+    def step_finished(self, record: StepRecord) -> None:
         if self.enabled:
-            console.print(f"{_MARK.get(step.status, '?')} {self.n:>2}. {step.title}: "
-                          f"{step.detail} [dim]({step.duration_s:.2f} s)[/]", highlight=False)
+            console.print(f"{_MARK.get(record.status, '?')} {self.n:>2}. {record.title}: "
+                          f"{step_dict(record)['detail']} [dim]({record.duration_s:.2f} s)[/]",
+                          highlight=False)
+
+
+def _table(report: ChecklistReport) -> None:
+    table = Table(title=f"{report.kind} checklist ({report.run_id})")
+    for col in ("step", "status", "detail"):
+        table.add_column(col)
+    for s in report.steps:
+        table.add_row(s.title, s.status.value, step_dict(s)["detail"])
+    out.print(table)
+
+
+def _stopped(journal: Journal, exc: VVTVError, as_json: bool) -> None:
+    if isinstance(journal, ChecklistReport) and not as_json:
+        _table(journal)
 
 
 def _finish(report: ChecklistReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     else:
-        table = Table(title=f"{report.kind} checklist ({report.run_id})")
-        for col in ("step", "status", "detail"):
-            table.add_column(col)
-        for s in report.steps:
-            table.add_row(s.title, s.status, s.detail)
-        out.print(table)
-    if report.error is not None:
-        fail(report.error)  # emits the sentence and exits with the error's code
+        _table(report)
     raise typer.Exit(0)
 
 
@@ -72,7 +74,7 @@ def lockdown_cmd(root: Path | None = RootOpt,
                  as_json: bool = JsonOpt) -> None:
     """Make the newest verified snapshot immutable, bring services down, rotate expiring
     keys, record the guardian baseline and start the guardian."""
-    with errors_to_exit(as_json):
+    with errors_to_exit(as_json, _stopped):
         if immutability not in METHODS:
             from vvtvlib.core.errors import UsageError
 
@@ -92,7 +94,7 @@ def resume_cmd(root: Path | None = RootOpt,
                as_json: bool = JsonOpt) -> None:
     """Verify the vault and the databases, reverse the flags and bring the station back in
     the safe order."""
-    with errors_to_exit(as_json):
+    with errors_to_exit(as_json, _stopped):
         report = resume(StationLayout.at(root),
                         ResumeOptions(station_timeout_s=timeout, force=force),
                         observer=_Printer(not as_json))

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
+from vvtvlib.core.errors import VVTVError
+from vvtvlib.core.steps import Journal, StepObserver, StepRecord
 from vvtvlib.revival import (
     Phase,
-    PhaseRecord,
-    RevivalFailed,
-    RevivalObserver,
     RevivalOptions,
     RevivalReport,
     parse_verify_pair,
@@ -21,25 +21,27 @@ from vvtvlib.revival import (
 from .common import console, emit_json, errors_to_exit, progress
 
 
-class _ProgressObserver(RevivalObserver):
-    def __init__(self, bar: object) -> None:
+class _ProgressObserver(StepObserver):
+    def __init__(self, bar: Progress) -> None:
         self.bar = bar
-        self.task = bar.add_task("revival", total=len(tuple(Phase)))  # type: ignore[attr-defined]
+        self.task = bar.add_task("revival", total=len(tuple(Phase)))
 
-    def phase_started(self, phase: Phase) -> None:
-        self.bar.update(self.task, description=f"{phase}")  # type: ignore[attr-defined]
+    def step_started(self, record: StepRecord, index: int, total: int) -> None:
+        self.bar.update(self.task, description=record.name)
 
-    def phase_progress(self, phase: Phase, message: str) -> None:
-        self.bar.update(self.task, description=f"{phase}: {message}")  # type: ignore[attr-defined]
+    def step_progress(self, record: StepRecord, message: str, done: int | None = None,
+                      total: int | None = None) -> None:
+        self.bar.update(self.task, description=f"{record.name}: {message}")
 
-    def phase_finished(self, record: PhaseRecord) -> None:
-        colour = {"ok": "green", "warn": "yellow", "skipped": "cyan"}.get(str(record.status),
+    def step_finished(self, record: StepRecord) -> None:
+        colour = {"ok": "green", "warn": "yellow", "skipped": "cyan"}.get(record.status.value,
                                                                           "red")
-        self.bar.console.print(  # type: ignore[attr-defined]
-            f"[{colour}]{record.status:>7}[/] {record.name:<12} {record.duration_s:8.2f} s"
+        self.bar.console.print(
+            f"[{colour}]{record.status.value:>7}[/] {record.name:<12} "
+            f"{record.duration_s:8.2f} s"
             + (f"  ({'; '.join(record.warnings)})" if record.warnings else ""),
             highlight=False)
-        self.bar.advance(self.task)  # type: ignore[attr-defined]
+        self.bar.advance(self.task)
 
 
 def _summary(report: RevivalReport) -> None:
@@ -89,7 +91,16 @@ def revive_cmd(
         "--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
     """Verify, restore, prove continuity and reactivate a station from a signed snapshot."""
-    with errors_to_exit(as_json):
+
+    def stopped(journal: Journal, exc: VVTVError, as_json: bool) -> str | None:
+        if not isinstance(journal, RevivalReport):
+            return None
+        where = (journal.failure or {}).get("phase")
+        path = options.report_path if options is not None else None
+        return f"revival failed in {where}: {exc.message} (report: {path})"
+
+    options: RevivalOptions | None = None
+    with errors_to_exit(as_json, stopped):
         manifest = signature = None
         if verify:
             manifest, signature = parse_verify_pair(verify)
@@ -98,16 +109,8 @@ def revive_cmd(
                                  prove_continuity=prove_continuity, force=force,
                                  force_rollback=force_rollback, report_path=report,
                                  blocklists=list(blocklist or []), leave_running=not stop_after)
-        try:
-            with progress(not as_json) as bar:
-                result = revive(options, _ProgressObserver(bar))
-        except RevivalFailed as exc:
-            if as_json:
-                emit_json(exc.report.to_dict())
-            where = (exc.report.failure or {}).get("phase")
-            console.print(f"[bold red]error:[/] revival failed in {where}: {exc.message} "
-                          f"(report: {options.report_path})", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+        with progress(not as_json) as bar:
+            result = revive(options, _ProgressObserver(bar))
         if as_json:
             emit_json(result.to_dict())
         else:

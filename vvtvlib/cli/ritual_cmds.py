@@ -10,12 +10,12 @@ from rich.table import Table
 
 from vvtvlib.core.errors import VVTVError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import Journal, StepRecord
 from vvtvlib.ritual import (
     CheckResult,
-    NullObserver,
     RitualJournal,
+    RitualObserver,
     RitualOptions,
-    StepRecord,
     Verdict,
     run_ritual,
 )
@@ -26,19 +26,21 @@ _COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "ok": "green",
             "failed": "red", "skipped": "yellow"}
 
 
-class ProgressObserver(NullObserver):
+class ProgressObserver(RitualObserver):
     """One progress line per step; the snapshot step shows bytes archived."""
 
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
         self.tasks: dict[str, TaskID] = {}
 
-    def step_started(self, name: str, index: int, total: int) -> None:
-        self.tasks[name] = self.bar.add_task(f"[{index}/{total}] {name}", total=None)
+    def step_started(self, record: StepRecord, index: int, total: int) -> None:
+        self.tasks[record.name] = self.bar.add_task(f"[{index}/{total}] {record.name}",
+                                                    total=None)
 
-    def step_progress(self, name: str, done: int, total: int | None, what: str = "") -> None:
-        if name in self.tasks:
-            self.bar.update(self.tasks[name], completed=done, total=total)
+    def step_progress(self, record: StepRecord, message: str, done: int | None = None,
+                      total: int | None = None) -> None:
+        if record.name in self.tasks and done is not None:
+            self.bar.update(self.tasks[record.name], completed=done, total=total)
 
     def step_finished(self, record: StepRecord) -> None:
         task = self.tasks.get(record.name)
@@ -67,6 +69,12 @@ def _checks_table(journal: RitualJournal) -> Table:
     return table
 
 
+def _stopped(journal: Journal, exc: VVTVError, as_json: bool) -> None:
+    """A refused run shows which pre-checks failed, measured against their thresholds."""
+    if isinstance(journal, RitualJournal) and not as_json and journal.failed_checks:
+        console.print(_checks_table(journal))
+
+
 SetOpt = typer.Option([], "--set", metavar="SECTION.KEY=VALUE",
                       help="Override a ritual.toml value for this run (repeatable), "
                            "e.g. prechecks.encoder_stable_s=5.")
@@ -88,24 +96,12 @@ def ritual(
     as_json: bool = JsonOpt,
 ) -> None:
     """Shut the station down with a signed snapshot (seed M1), or rehearse it with --dry-run."""
-    with errors_to_exit(as_json):
+    with errors_to_exit(as_json, _stopped):
         layout = StationLayout.at(root)
         options = RitualOptions(dry_run=dry_run, strict=strict, overrides=list(overrides),
                                 closing_bell=closing_bell)
         with progress(enabled=not as_json) as bar:
-            observer = ProgressObserver(bar)
-            try:
-                journal = run_ritual(layout, options, observer)
-            except VVTVError as exc:
-                failed: RitualJournal | None = getattr(exc, "journal", None)
-                if failed is not None and as_json:
-                    emit_json(failed.to_dict())
-                    console.print(f"[bold red]error:[/] {exc.message}", highlight=False,
-                                  soft_wrap=True)
-                    raise typer.Exit(exc.exit_code) from None
-                if failed is not None and failed.prechecks and failed.failed_checks:
-                    console.print(_checks_table(failed))
-                raise
+            journal = run_ritual(layout, options, ProgressObserver(bar))
         if as_json:
             emit_json(journal.to_dict())
             return

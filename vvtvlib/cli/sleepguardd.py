@@ -28,6 +28,10 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 
 def _print(entry: dict[str, Any]) -> None:
     divs = entry.get("divergences", [])
+    if entry.get("type") == "tamper":
+        console.print(f"[bold red]ALERT[/] evidence tampered: {entry['reason']} "
+                      f"(alert kept in vault/sleepguard_tamper.jsonl)", highlight=False)
+        return
     if entry.get("type") == "watch":
         for d in divs:
             console.print(f"[bold red]ALERT[/] write seen: {d['path']} ({d['actual']})",

@@ -61,8 +61,17 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is "
+                          f"0x{exc.object[exc.start]:02x}); TOML files must be UTF-8",
+                          path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", path=path) from exc
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a file", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}",
+                          path=path) from None
 
 
 def validate(model: type[M], data: dict[str, Any], *, source: str | Path = "<config>") -> M:
@@ -83,30 +92,3 @@ def load_config(model: type[M], path: str | Path | None, overrides: list[str] | 
     if overrides:
         data = apply_overrides(data, overrides)
     return validate(model, data, source=path or "<defaults>")
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """A small TOML writer for the flat, two-level configs the station writes."""
-    lines: list[str] = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
-    for k, v in scalars.items():
-        lines.append(f"{k} = {_toml_value(v)}")
-    for section, body in data.items():
-        if isinstance(body, dict):
-            lines.append("")
-            lines.append(f"[{section}]")
-            for k, v in body.items():
-                lines.append(f"{k} = {_toml_value(v)}")
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -12,21 +12,29 @@
     ├── DependencyMissing          3  a tool, service or file the command needs is absent
     │   └── StationNotRunning         the station supervisor is not up
     └── TimedOut                   4  a wait ran out or the run was interrupted
+        └── Interrupted               the operator interrupted the run (Ctrl-C)
 
 Domain code raises these with context; only the CLI maps them to exit codes
-(``exit_code``) and the future API maps them to HTTP statuses.
+(``exit_code``, in ``cli.common.errors_to_exit``) and the future API maps them to HTTP
+statuses. A run of steps (``core.steps``) that stops raises the error that stopped it with
+the run's journal attached (``exc.journal``); it never returns a failed journal. Foreign
+exceptions are translated at that boundary by ``core.steps.as_error``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .steps import Journal
 
 
 class VVTVError(Exception):
     """Base of every error the lab raises on purpose."""
 
     exit_code = 1
+    journal: Journal | None = None  # the run's journal, when a run of steps stopped on it
 
     def __init__(self, message: str, *, path: str | Path | None = None,
                  expected: Any = None, actual: Any = None, **context: Any) -> None:
@@ -36,6 +44,11 @@ class VVTVError(Exception):
         self.expected = expected
         self.actual = actual
         self.context = context
+
+    def attach(self, journal: Journal) -> VVTVError:
+        """Attach the journal of the run this error stopped; returns the error, to raise."""
+        self.journal = journal
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": type(self).__name__, "message": self.message,
@@ -103,8 +116,12 @@ class TimedOut(VVTVError):
     exit_code = 4
 
 
+class Interrupted(TimedOut):
+    """The operator interrupted a run (Ctrl-C); what was done is in the attached journal."""
+
+
 __all__ = [
-    "CheckFailed", "ConfigError", "DependencyMissing", "IntegrityError", "PrecheckFailed",
-    "SignatureError", "StationNotRunning", "TimedOut", "UnsafeArchive", "UntrustedKey",
-    "UsageError", "VVTVError",
+    "CheckFailed", "ConfigError", "DependencyMissing", "IntegrityError", "Interrupted",
+    "PrecheckFailed", "SignatureError", "StationNotRunning", "TimedOut", "UnsafeArchive",
+    "UntrustedKey", "UsageError", "VVTVError",
 ]

@@ -90,14 +90,19 @@ LLMPOOL_BREAKER_OPEN = MetricName(
     "llmpool_breaker_open_total", "counter", "pool", ("provider",),
     help="Times a provider's breaker opened")
 LLMPOOL_CACHE_HITS = MetricName(
-    "llmpool_cache_hits_total", "counter", "pool", ("task",), help="Answers served from cache")
+    "llmpool_cache_hits_total", "counter", "pool", ("task",),
+    help="Answers served from the cache")
 LLMPOOL_CACHE_MISSES = MetricName(
-    "llmpool_cache_misses_total", "counter", "pool", ("task",), help="Cache look-ups missed")
+    "llmpool_cache_misses_total", "counter", "pool", ("task",),
+    help="Cache look-ups that missed")
 LLMPOOL_HEDGES = MetricName(
-    "llmpool_hedges_total", "counter", "pool", ("task",), help="Hedged calls started")
+    "llmpool_hedges_total", "counter", "pool", ("task",), help="Hedged calls started by FASTEST")
+LLMPOOL_PROVIDER_ERRORS = MetricName(
+    "llmpool_provider_errors_total", "counter", "pool", ("provider", "task", "reason"),
+    help="Failed provider calls by reason")
 LLMPOOL_REQUESTS = MetricName(
     "llmpool_requests_total", "counter", "pool", ("task", "strategy", "outcome"),
-    help="Pool requests by outcome (ok, cache, or the error's class name)")
+    help="Pool requests by outcome")
 LLMPOOL_GOOD_OUTCOMES: tuple[str, ...] = ("ok", "cache")
 
 # ---------------------------------------------------------------- public API (SPEC section 5)

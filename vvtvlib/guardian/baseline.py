@@ -116,7 +116,7 @@ def build_baseline(paths: GuardianPaths, *, snapshot: str | None = None,
             if on_file is not None:
                 on_file(rel, size)
         elif obs.type == "symlink" and obs.target is not None:
-            sha = hashlib.sha256(obs.target.encode()).hexdigest()
+            sha = hashlib.sha256(os.fsencode(obs.target)).hexdigest()
         entries.append(GuardedEntry(
             rel, obs.type, obs.size, obs.mode, obs.mtime_ns, obs.uid, obs.gid,
             observed_immutability(obs.immutable, obs.mode) if obs.type != "symlink" else "none",

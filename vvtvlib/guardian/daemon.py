@@ -1,5 +1,10 @@
 """The guardian loop: anchor the baseline, then cycle, report, and wait (watching) forever or
-for a number of cycles. Everything it writes goes to ``vault/`` top level (0600)."""
+for a number of cycles. Everything it writes goes to ``vault/`` top level (0600).
+
+When the report log no longer ends where its head anchor says (truncated, deleted, a line
+added behind the writer's back, the anchor lost or unreadable), the guardian does not
+re-anchor it: it leaves it as found and writes an alert line, with the record it could not
+append, to ``vault/sleepguard_tamper.jsonl``; the run is not ok and ``resume`` refuses."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
 from vvtvlib.core.errors import IntegrityError
-from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.evidence import EvidenceLog, EvidenceTampered
 
 from .baseline import Baseline, build_baseline, load_baseline, write_baseline
 from .cycle import run_cycle
@@ -41,6 +46,7 @@ class GuardianRun:
     start: GuardianStart
     cycles: list[CycleReport] = field(default_factory=list)
     alerts: list[WatchAlert] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)  # why the report log was refused
 
     @property
     def divergences(self) -> int:
@@ -49,12 +55,12 @@ class GuardianRun:
 
     @property
     def ok(self) -> bool:
-        return self.divergences == 0
+        return self.divergences == 0 and not self.tampered
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "baseline_sha256": self.start.baseline_sha256,
                 "cycles": [c.to_record() for c in self.cycles],
-                "alerts": [a.to_record() for a in self.alerts]}
+                "alerts": [a.to_record() for a in self.alerts], "tampered": self.tampered}
 
 
 class Guardian:
@@ -71,6 +77,8 @@ class Guardian:
         self.stop = stop or threading.Event()
         self.waiter = waiter
         self.report_log = EvidenceLog(paths.report, clock=clock)
+        self.tamper_log = EvidenceLog(paths.tamper, clock=clock)
+        self.tampered: list[str] = []
         self.baseline: Baseline | None = None
         self.state: RotationState | None = None
         self.started: GuardianStart | None = None
@@ -96,6 +104,10 @@ class Guardian:
                                      path=self.paths.baseline, expected=pinned, actual=sha)
             manifests = verify_manifests(self.paths, baseline, pinned_keys(
                 self.paths.layout))
+        try:
+            self.report_log.check()  # a report damaged while no guardian ran: say so at once
+        except EvidenceTampered as exc:
+            self._alert_tampered(exc, None)
         self.baseline = baseline
         self.state = load_state(self.paths.rotation, sha)
         self.started = GuardianStart(sha, established, len(baseline.files),
@@ -114,7 +126,21 @@ class Guardian:
         return report
 
     def _record(self, record: dict[str, Any]) -> None:
-        entry = self.report_log.append(record)
+        try:
+            entry = self.report_log.append(record)
+        except EvidenceTampered as exc:
+            self._alert_tampered(exc, record)
+            return
+        if self.observer is not None:
+            self.observer(entry)
+
+    def _alert_tampered(self, exc: EvidenceTampered, record: dict[str, Any] | None) -> None:
+        """The report log was refused: alert in the tamper log (a chain of its own), keeping
+        the record that could not be appended. A tamper log that is itself damaged raises."""
+        self.tampered.append(exc.message)
+        entry = self.tamper_log.append({"type": "tamper", "alert": True,
+                                        "file": self.paths.rel(self.paths.report),
+                                        "reason": exc.message, "unrecorded": record})
         if self.observer is not None:
             self.observer(entry)
 
@@ -156,6 +182,7 @@ class Guardian:
             if cycles is not None and len(run.cycles) >= cycles:
                 break
             run.alerts.extend(self.wait(self.options.interval_s))
+        run.tampered = list(self.tampered)
         return run
 
 

@@ -1,13 +1,19 @@
 """The guardian's values: what a guarded path should look like, what was seen, what diverged.
 
 Paths are relative to the station root (``vault/snapshots/<stamp>/last_manifest.json``) so a
-baseline and a report read the same on any host.
+baseline and a report read the same on any host. In memory they are ``str`` as the OS gives
+them (``surrogateescape``: a name that is not UTF-8 keeps its bytes); in a report line or a
+sentence they are shown with ``display_path`` (undecodable bytes as ``\\xNN``) and such a
+record also carries the exact bytes as ``path_hex``, so no name can make a line unwritable.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from vvtvlib.core.evidence import writable_text
 
 Immutability = Literal["chattr", "readonly", "none"]
 IMMUTABILITY_KINDS: tuple[str, ...] = ("chattr", "readonly", "none")
@@ -15,6 +21,26 @@ IMMUTABILITY_KINDS: tuple[str, ...] = ("chattr", "readonly", "none")
 # Divergence kinds, in the order a report lists them.
 KINDS = ("missing", "new", "type", "content", "size", "mtime", "mode", "owner", "flag",
          "unreadable", "disk", "write_event")
+
+
+def display_path(path: str) -> str:
+    """``path`` as text that always encodes: bytes that are not UTF-8 become ``\\xNN``."""
+    return writable_text(path)
+
+
+def _shown(value: Any) -> Any:
+    return display_path(value) if isinstance(value, str) else value
+
+
+def path_record(path: str) -> dict[str, str]:
+    """``{"path": shown}``, plus ``path_hex`` (the name's exact bytes) when it is not UTF-8."""
+    shown = display_path(path)
+    if shown == path:
+        return {"path": shown}
+    try:
+        return {"path": shown, "path_hex": os.fsencode(path).hex()}
+    except UnicodeEncodeError:  # not from a file name: no exact bytes to give
+        return {"path": shown}
 
 
 @dataclass(frozen=True)
@@ -74,11 +100,12 @@ class Divergence:
     actual: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "expected": self.expected,
-                "actual": self.actual}
+        return {**path_record(self.path), "kind": self.kind, "expected": _shown(self.expected),
+                "actual": _shown(self.actual)}
 
     def sentence(self) -> str:
-        return f"{self.path}: {self.kind} (expected {self.expected}, found {self.actual})"
+        return (f"{display_path(self.path)}: {self.kind} (expected {_shown(self.expected)}, "
+                f"found {_shown(self.actual)})")
 
 
 @dataclass

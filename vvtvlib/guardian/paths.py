@@ -34,6 +34,13 @@ class GuardianPaths:
         return self.layout.vault / "sleepguard_report.jsonl"
 
     @property
+    def tamper(self) -> Path:
+        """Where the guardian alerts when its report log was tampered with (truncated, deleted,
+        extended, or its head lost): a separate chain, so the damaged report is left as found
+        and is never re-anchored."""
+        return self.layout.vault / "sleepguard_tamper.jsonl"
+
+    @property
     def rotation(self) -> Path:
         return self.layout.vault / "sleepguard_rotation.json"
 

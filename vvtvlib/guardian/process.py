@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psutil
 
 from vvtvlib.core.errors import CheckFailed, TimedOut, UsageError
+from vvtvlib.core.pidfile import held, read_pid
 
 from .paths import GuardianPaths
 
@@ -34,29 +34,12 @@ def _is_guardian(pid: int) -> bool:
 
 def running_pid(paths: GuardianPaths) -> int | None:
     """The pid of a live guardian for this root, or None (a stale pidfile is ignored)."""
-    try:
-        pid = int(paths.pidfile.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    return pid if _is_guardian(pid) else None
+    pid = read_pid(paths.pidfile)
+    return pid if pid is not None and _is_guardian(pid) else None
 
 
-@contextlib.contextmanager
-def pidfile(paths: GuardianPaths) -> Iterator[None]:
-    other = running_pid(paths)
-    if other is not None and other != os.getpid():
-        raise UsageError(f"a guardian already guards {paths.root} (pid {other})",
-                         path=paths.pidfile)
-    paths.pidfile.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if int(paths.pidfile.read_text().split()[0]) == os.getpid():
-                paths.pidfile.unlink()
+def pidfile(paths: GuardianPaths) -> contextlib.AbstractContextManager[None]:
+    return held(paths.pidfile, _is_guardian, f"a guardian already guards {paths.root}")
 
 
 def lower_priority() -> None:

@@ -10,24 +10,24 @@ line is written only once everything before it held.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
-from vvtvlib.core.errors import IntegrityError, UsageError, VVTVError
+from vvtvlib.core.errors import IntegrityError, UsageError
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import Outcome, StepObserver
 from vvtvlib.guardian.baseline import build_baseline, write_baseline
 from vvtvlib.guardian.paths import GuardianPaths
 from vvtvlib.guardian.process import start_detached
 from vvtvlib.guardian.statelog import HIBERNATING, append_state, current_state
 from vvtvlib.guardian.trust import pinned_keys, verify_manifests
 
-from .checklist import Checklist, ChecklistObserver, ChecklistReport, Outcome
 from .dbstate import database_files
 from .immutability import Applied, Method, apply_immutability, readonly_files
 from .keys import key_statuses, rotate_key
+from .report import ChecklistReport, run_checklist
 from .services import Station, StationPort
 from .snapshot import VerifiedSnapshot, newest_verified_snapshot
 
@@ -60,15 +60,14 @@ def journal_path(layout: StationLayout) -> Path:
 
 
 def lockdown(layout: StationLayout, options: LockdownOptions | None = None, *,
-             clock: Clock = SYSTEM_CLOCK, observer: ChecklistObserver | None = None,
+             clock: Clock = SYSTEM_CLOCK, observer: StepObserver | None = None,
              station: StationPort | None = None) -> ChecklistReport:
     """Run the lockdown checklist; the report says what was applied per step. A failing step
-    stops it (``report.error``)."""
+    stops it: its error is raised with the report attached (``exc.journal``)."""
     options = options or LockdownOptions()
     paths = GuardianPaths(layout)
     station = station or Station(layout)
-    checklist = Checklist("lockdown", STEPS, journal_path(layout), clock=clock,
-                          observer=observer)
+    report = ChecklistReport(kind="lockdown")
     ctx: dict[str, Any] = {}
 
     def state() -> Outcome:
@@ -153,7 +152,7 @@ def lockdown(layout: StationLayout, options: LockdownOptions | None = None, *,
         entry = append_state(paths, {"state": HIBERNATING, "snapshot": ctx["snapshot"].stamp,
                                      "baseline_sha256": ctx["baseline_sha256"],
                                      "immutability": ctx["summary"],
-                                     "run_id": checklist.report.run_id}, clock)
+                                     "run_id": report.run_id}, clock)
         return Outcome(f"line {entry['seq']} of {paths.rel(paths.state_log)}",
                        {"seq": entry["seq"]})
 
@@ -169,12 +168,10 @@ def lockdown(layout: StationLayout, options: LockdownOptions | None = None, *,
     steps = {"state": state, "snapshot": snapshot, "services": services, "keys": keys,
              "databases": databases, "immutability": immutability, "baseline": baseline,
              "state_hibernating": hibernating, "guardian": guardian}
-    with contextlib.suppress(VVTVError):  # recorded in the report by the checklist
-        for name, _title in STEPS:
-            checklist.run(name, steps[name])
-    report = checklist.report
-    if "snapshot" in ctx:
-        report.data["snapshot"] = ctx["snapshot"].stamp
-    if "baseline_sha256" in ctx:
-        report.data["baseline_sha256"] = ctx["baseline_sha256"]
-    return report
+    try:
+        return run_checklist(report, STEPS, steps, journal_path(layout), clock, observer)
+    finally:
+        if "snapshot" in ctx:
+            report.data["snapshot"] = ctx["snapshot"].stamp
+        if "baseline_sha256" in ctx:
+            report.data["baseline_sha256"] = ctx["baseline_sha256"]

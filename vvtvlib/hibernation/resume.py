@@ -11,16 +11,16 @@ queue freeze off, broadcaster ingest -> station healthy and playout resuming whe
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
-from vvtvlib.core.errors import IntegrityError, TimedOut, UsageError, VVTVError
+from vvtvlib.core.errors import IntegrityError, TimedOut, UsageError
 from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import Outcome, StepObserver
 from vvtvlib.guardian.baseline import Baseline, load_baseline
 from vvtvlib.guardian.cycle import run_cycle
 from vvtvlib.guardian.options import GuardianOptions
@@ -31,10 +31,10 @@ from vvtvlib.guardian.statelog import AWAKE, HIBERNATING, append_state, current_
 from vvtvlib.guardian.trust import pinned_keys
 from vvtvlib.vault.sqlite import integrity_check
 
-from .checklist import Checklist, ChecklistObserver, ChecklistReport, Outcome
 from .dbstate import prove_state
 from .immutability import release_immutability, restore_modes
 from .lockdown import journal_path
+from .report import ChecklistReport, run_checklist
 from .services import WORKERS, Station, StationPort
 from .snapshot import VerifiedSnapshot, verify_folder
 
@@ -62,12 +62,12 @@ class ResumeOptions:
 
 
 def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
-           clock: Clock = SYSTEM_CLOCK, observer: ChecklistObserver | None = None,
+           clock: Clock = SYSTEM_CLOCK, observer: StepObserver | None = None,
            station: StationPort | None = None) -> ChecklistReport:
     options = options or ResumeOptions()
     paths = GuardianPaths(layout)
     station = station or Station(layout)
-    checklist = Checklist("resume", STEPS, journal_path(layout), clock=clock, observer=observer)
+    report = ChecklistReport(kind="resume")
     has_station = layout.db("control").exists()
     ctx: dict[str, Any] = {}
 
@@ -92,7 +92,14 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
                        {"pid": pid})
 
     def guardian_report() -> Outcome:
-        if not paths.report.exists():
+        tamper = EvidenceLog(paths.tamper)
+        alerts_t = [e for e in tamper.entries()
+                    if e.get("type") == "tamper" and e.get("ts", "") >= ctx["since"]]
+        if alerts_t:
+            raise IntegrityError(f"the guardian found its report tampered with since lockdown: "
+                                 f"{alerts_t[-1].get('reason')} ({len(alerts_t)} alert(s) in "
+                                 f"{paths.tamper})", path=paths.tamper)
+        if not paths.report.exists() and EvidenceLog(paths.report).head() is None:
             return Outcome("no guardian report (the guardian never ran)", warn=True)
         chain = verify_chain(paths.report)
         if not chain.ok:
@@ -200,7 +207,7 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
 
     def awake() -> Outcome:
         entry = append_state(paths, {"state": AWAKE, "snapshot": ctx["baseline"].snapshot,
-                                     "run_id": checklist.report.run_id}, clock)
+                                     "run_id": report.run_id}, clock)
         return Outcome(f"line {entry['seq']} of {paths.rel(paths.state_log)}",
                        {"seq": entry["seq"]})
 
@@ -208,12 +215,11 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
              "guardian_report": guardian_report, "verify": verify, "state_proof": state_proof,
              "flags": flags, "http": http, "databases": databases, "workers": workers,
              "broadcaster": broadcaster, "healthy": healthy, "state_awake": awake}
-    with contextlib.suppress(VVTVError):  # recorded in the report by the checklist
-        for name, _title in STEPS:
-            checklist.run(name, steps[name])
-    if "proof" in ctx:
-        checklist.report.data["state_proof"] = ctx["proof"].to_dict()
-    return checklist.report
+    try:
+        return run_checklist(report, STEPS, steps, journal_path(layout), clock, observer)
+    finally:
+        if "proof" in ctx:
+            report.data["state_proof"] = ctx["proof"].to_dict()
 
 
 def _wait_healthy(station: StationPort, timeout_s: float) -> dict[str, Any]:

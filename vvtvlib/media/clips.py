@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -156,13 +155,3 @@ def make_clip(spec: ClipSpec, out: str | Path, *, cache: str | Path | None = Non
         part.replace(cached)
     return out
 
-
-def make_clips(specs: list[ClipSpec], folder: str | Path, *, cache: str | Path | None = None,
-               on_clip: Callable[[ClipSpec, Path], None] | None = None) -> list[Path]:
-    paths = []
-    for spec in specs:
-        path = make_clip(spec, Path(folder) / f"{spec.item_id}.mp4", cache=cache)
-        paths.append(path)
-        if on_clip:
-            on_clip(spec, path)
-    return paths

@@ -158,12 +158,41 @@ def extract_frame(clip: str | Path, offset_s: float, out_path: str | Path,
     return out_path
 
 
-def probe_duration(path: str | Path, exe: str | None = None) -> float:
-    """Duration in seconds as FFmpeg reads it (parsed from ``-i`` output)."""
+def _probe_text(path: str | Path, exe: str | None) -> str:
     proc = subprocess.run([exe or ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
                           capture_output=True, text=True, timeout=30, check=False)
-    m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", proc.stderr)
+    return proc.stderr
+
+
+def _duration_of(text: str, path: str | Path) -> float:
+    m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
     if not m:
         raise CheckFailed(f"cannot read the duration of {path}", path=path)
     h, mi, s = m.groups()
     return int(h) * 3600 + int(mi) * 60 + float(s)
+
+
+def probe_duration(path: str | Path, exe: str | None = None) -> float:
+    """Duration in seconds as FFmpeg reads it (parsed from ``-i`` output)."""
+    return _duration_of(_probe_text(path, exe), path)
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    duration_s: float | None  # None: FFmpeg reports none (a raw stream)
+    fps: float | None  # of the first video stream, when FFmpeg reports it
+    streams: int  # 0: FFmpeg could not open the file as media
+    video: bool  # at least one video stream
+
+
+def probe_video(path: str | Path, exe: str | None = None) -> VideoProbe:
+    """Duration and frame rate as FFmpeg reads them (one ``-i`` run)."""
+    text = _probe_text(path, exe)
+    try:
+        duration: float | None = _duration_of(text, path)
+    except CheckFailed:
+        duration = None
+    m = re.search(r"Video:.*?(\d+(?:\.\d+)?) fps", text)
+    return VideoProbe(duration, float(m.group(1)) if m else None,
+                      len(re.findall(r"^\s*Stream #", text, re.M)),
+                      re.search(r"^\s*Stream #.*: Video:", text, re.M) is not None)

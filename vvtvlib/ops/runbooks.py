@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import typer
 
 from . import conventions as conv
 from .rules import RuleSet
@@ -66,18 +69,19 @@ def commands(path: Path, root: Path) -> list[Command]:
     return found
 
 
-def check_command(cmd: Command) -> str | None:
-    """None when the command parses, else why not."""
+def check_command(cmd: Command, apps: Mapping[str, typer.Typer]) -> str | None:
+    """None when the command parses against ``apps`` (program name -> typer app, given by
+    the caller: ops sits below the command line), else why not."""
     import typer.main
     from typer.testing import CliRunner
-
-    from vvtvlib.cli import logline, vvtvctl
 
     try:
         words = shlex.split(cmd.text)
     except ValueError as exc:
         return f"cannot split {cmd.text!r}: {exc}"
-    app = vvtvctl.app if words[0] == "vvtvctl" else logline.app
+    app = apps.get(words[0])
+    if app is None:
+        return f"{words[0]}: no such program"
     node = typer.main.get_command(app)
     path: list[str] = []
     rest = words[1:]
@@ -142,11 +146,11 @@ def check_alert_links(rules: RuleSet, root: Path) -> list[Problem]:
     return problems
 
 
-def check_commands(root: Path) -> list[Problem]:
+def check_commands(root: Path, apps: Mapping[str, typer.Typer]) -> list[Problem]:
     problems = []
     for doc in documents(root):
         for cmd in commands(doc, root):
-            why = check_command(cmd)
+            why = check_command(cmd, apps)
             if why:
                 problems.append(Problem(cmd.file, cmd.line, why))
     return problems

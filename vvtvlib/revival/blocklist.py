@@ -8,19 +8,33 @@
 
 ``sha256`` entries match any restored file byte for byte (checked against the signed
 manifest's per-file hashes, which the restorer enforces on every byte it writes).
-``phash`` entries match frames: the final frame and frames sampled from each mezzanine clip,
-by perceptual-hash Hamming distance. Plain strings are accepted in both lists.
+``phash`` entries match frames by perceptual-hash Hamming distance: the final frame, every
+restored image, and frames sampled over the whole length of every restored clip. Plain
+strings are accepted in both lists.
+
+What is media is decided by content (``vvtvlib.media.sniff``: container and image magic
+bytes), never by file name: a clip renamed ``.MP4``, ``.bin`` or given no suffix is still
+sampled, and a file that is not media (databases, configs, random archive filler, whatever
+its suffix) is matched by exact hash only and never handed to a decoder. A file whose bytes
+say it is media but that FFmpeg cannot decode is refused: the gate cannot clear it.
+Sampling (``vvtvlib.media.sampling``) costs at most ``max_frames`` seeks per clip whatever
+its length.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import CheckFailed, ConfigError
+from vvtvlib.media.sampling import DEFAULT_SAMPLING, SamplingPolicy, sample_frames
+from vvtvlib.media.sniff import Sniffed, sniff
 
 BLOCKLIST_SCHEMA = "vvtv.blocklist/1"
 DEFAULT_PHASH_DISTANCE = 6
@@ -158,3 +172,73 @@ def refuse_if_matched(matches: list[Match]) -> None:
         + (f", and {len(matches) - 1} more" if len(matches) > 1 else ""),
         path=first.path, expected="not on the blocklist", actual=first.value,
         matches=[m.to_dict() for m in matches])
+
+
+# ---------------------------------------------------------------- frames of a restored tree
+
+
+class ContentUnreadable(ContentBlocked):
+    """A file that is media by its bytes could not be decoded, so it cannot be cleared."""
+
+
+@dataclass
+class ContentScan:
+    """What the gate looked at in a tree: (label, phash) frames and what it decided."""
+
+    frames: list[tuple[str, str]] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)
+    skipped_non_media: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames_checked": len(self.frames), "media_files": self.media,
+                "skipped_non_media": self.skipped_non_media}
+
+
+def _regular_files(root: Path) -> list[Path]:
+    """Regular files under ``root``, symbolic links neither followed nor returned."""
+    out: list[Path] = []
+    for dirpath, _dirs, names in os.walk(root, followlinks=False):
+        for name in names:
+            path = Path(dirpath) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                out.append(path)
+    return sorted(out)
+
+
+def _frames_of(path: Path, kind: Sniffed, label: str, work: Path,
+               policy: SamplingPolicy) -> list[tuple[str, str]]:
+    from vvtvlib.media.compare import phash
+
+    try:
+        if kind.kind == "image":
+            return [(label, phash(path))]
+        return [(f"{label}@{t:g}s", phash(frame))
+                for t, frame in sample_frames(path, work, policy)]
+    except CheckFailed as exc:
+        raise ContentUnreadable(
+            f"{label} is {kind.format} media by its content but cannot be decoded, so the "
+            "content gate cannot clear it", path=label, expected="decodable media",
+            actual=kind.format, cause=exc.message) from exc
+    except OSError as exc:  # PIL: truncated or corrupt image, decompression bomb
+        raise ContentUnreadable(
+            f"{label} is {kind.format} media by its content but cannot be decoded, so the "
+            "content gate cannot clear it", path=label, expected="decodable media",
+            actual=kind.format, cause=str(exc)) from exc
+
+
+def scan_content(root: Path, *, extra: Iterable[tuple[str, Path]] = (),
+                 policy: SamplingPolicy = DEFAULT_SAMPLING) -> ContentScan:
+    """Perceptual hashes of every media file under ``root`` (labelled by its path relative
+    to ``root``) and of the ``extra`` (label, file) pairs, media found by content."""
+    scan = ContentScan()
+    with tempfile.TemporaryDirectory(prefix="vvtv-gate-") as tmp:
+        candidates = [(label, path) for label, path in extra if path.is_file()]
+        candidates += [(p.relative_to(root).as_posix(), p) for p in _regular_files(root)]
+        for n, (label, path) in enumerate(candidates):
+            kind = sniff(path)
+            if kind is None:
+                scan.skipped_non_media += 1
+                continue
+            scan.media.append(label)
+            scan.frames += _frames_of(path, kind, label, Path(tmp) / f"{n:06d}", policy)
+    return scan

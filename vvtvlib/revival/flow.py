@@ -2,9 +2,12 @@
 
     provision -> verify -> restore -> sanity -> continuity -> reactivation -> report
 
+Each phase is a step of the core runner (``core.steps``): timed by the injected clock, one
+hash-chained line in ``vault/resurrection_report.jsonl``, announced to the observer.
 Nothing touches the target before verify has passed; a refusal writes the failure report to
-``options.report_path`` (naming the archive or file, expected and actual hash) and raises a
-``RevivalFailed`` carrying the report. Phase timings add up to the RTO.
+``options.report_path`` (naming the archive or file, expected and actual hash) and raises the
+error that stopped it with the report attached (``exc.journal``). Phase timings add up to
+the RTO.
 """
 
 from __future__ import annotations
@@ -21,21 +24,28 @@ from vvtvlib.core.errors import (
     CheckFailed,
     DependencyMissing,
     IntegrityError,
-    TimedOut,
     UsageError,
     VVTVError,
 )
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import (
+    EvidenceObserver,
+    Step,
+    StepContext,
+    StepObserver,
+    as_error,
+    run_steps,
+)
 from vvtvlib.vault.folder import FINAL_FRAME, MANIFEST, SIGNATURE
+from vvtvlib.vault.history import check_rollback, newest_generation
 from vvtvlib.vault.schema import load_manifest
 from vvtvlib.vault.trust import PUBKEY_SOURCE
 
 from . import station_port
 from .blocklist import load_blocklist
 from .continuity import ContinuityVerdict
-from .history import check_rollback, newest_generation
-from .journal import Phase, PhaseRecord, PhaseStatus, RevivalReport
 from .options import RevivalOptions
+from .phases import Finding, Phase, RevivalReport
 from .presets import Adaptation
 from .provision import inspect_target, needed_bytes, node_versions
 from .report import (
@@ -43,6 +53,7 @@ from .report import (
     REPORT_NAME,
     PhaseLog,
     ensure_node_key,
+    phase_line,
     record_lineage,
     report_location,
     sign_report,
@@ -56,20 +67,8 @@ from .restore import (
     restore_to_staging,
     staging_root,
 )
-from .runner import PhaseContext, PhaseRunner, RevivalObserver, error_dict
 from .sanity import adapt_encoder_preset, check_databases, compare_versions
 from .verify import TrustAnchor, VerifiedSnapshot, minisign_cross_check, trust_for, verify
-
-
-class RevivalFailed(CheckFailed):
-    """A revival was refused or failed; ``report`` says which phase, what and why."""
-
-    def __init__(self, cause: VVTVError, report: RevivalReport) -> None:
-        super().__init__(cause.message, path=cause.path, expected=cause.expected,
-                         actual=cause.actual, **cause.context)
-        self.cause = cause
-        self.report = report
-        self.exit_code = cause.exit_code
 
 
 @dataclass
@@ -86,26 +85,50 @@ class _State:
     created_parents: list[Path] = field(default_factory=list)
 
 
-class _JournalObserver(RevivalObserver):
-    """Writes each finished phase to the evidence log, then tells the caller's observer."""
+class PhaseContext:
+    """What a phase body is handed: the core step context plus the report's findings."""
 
-    def __init__(self, inner: RevivalObserver | None, log: PhaseLog, revival_id: str) -> None:
-        self.inner = inner or RevivalObserver()
-        self.log, self.revival_id = log, revival_id
+    def __init__(self, ctx: StepContext, report: RevivalReport) -> None:
+        self.ctx, self.report = ctx, report
+        self.phase = Phase(ctx.record.name)
 
-    def phase_started(self, phase: Phase) -> None:
-        self.inner.phase_started(phase)
+    @property
+    def detail(self) -> dict[str, Any]:
+        return self.ctx.detail
 
-    def phase_progress(self, phase: Phase, message: str) -> None:
-        self.inner.phase_progress(phase, message)
+    def say(self, message: str) -> None:
+        self.ctx.progress(message)
 
-    def phase_finished(self, record: PhaseRecord) -> None:
-        self.log.phase(record, self.revival_id)
-        self.inner.phase_finished(record)
+    def warn(self, what: str, message: str, *, recorded: Any = None, found: Any = None,
+             critical: bool = False) -> Finding:
+        finding = Finding(self.phase, what, message, recorded, found,
+                          "critical" if critical else "warning")
+        self.report.warnings.append(finding)
+        self.ctx.warn(message)
+        return finding
+
+    def diverge(self, what: str, message: str, *, recorded: Any, found: Any,
+                critical: bool = False) -> Finding:
+        finding = Finding(self.phase, what, message, recorded, found,
+                          "critical" if critical else "warning")
+        self.report.divergences.append(finding)
+        self.ctx.warn(message)
+        return finding
+
+    def correct(self, what: str, message: str, *, recorded: Any, found: Any) -> Finding:
+        finding = Finding(self.phase, what, message, recorded, found, "info")
+        self.report.corrections.append(finding)
+        return finding
+
+    def skip(self, reason: str) -> None:
+        self.ctx.skip(reason)
+        self.ctx.detail["skipped"] = reason
 
 
-def revive(options: RevivalOptions, observer: RevivalObserver | None = None,
+def revive(options: RevivalOptions, observer: StepObserver | None = None,
            clock: Clock = SYSTEM_CLOCK) -> RevivalReport:
+    """Run the revival; returns the report, or raises the error that stopped it with the
+    report attached (``exc.journal``) after writing the failure report."""
     # Decided before any work: never inside the target, never a folder (UsageError, exit 2).
     options.report_path = report_location(options.report_path, options.target,
                                           options.snapshots)
@@ -113,50 +136,48 @@ def revive(options: RevivalOptions, observer: RevivalObserver | None = None,
                            started_utc=utc_iso(clock.now()), options=options.to_dict())
     log = PhaseLog()
     revival_id = secrets.token_hex(6)
-    runner = PhaseRunner(report, _JournalObserver(observer, log, revival_id), clock)
     state = _State(StationLayout.at(options.target))
+
+    def phase(name: Phase, body: Any) -> Step:
+        return Step(str(name), lambda ctx: body(options, state, PhaseContext(ctx, report), report))
+
+    def restore(options: RevivalOptions, state: _State, ph: PhaseContext,
+                report: RevivalReport) -> None:
+        _restore(options, state, ph, report)
+        log.open(state.layout)
+
+    steps = [phase(Phase.PROVISION, _provision), phase(Phase.VERIFY, _verify),
+             phase(Phase.RESTORE, restore), phase(Phase.SANITY, _sanity),
+             phase(Phase.CONTINUITY, _continuity), phase(Phase.REACTIVATION, _reactivate),
+             phase(Phase.REPORT, _report)]
+    observers = [EvidenceObserver(log, lambda record: phase_line(record, revival_id)),
+                 *([observer] if observer is not None else [])]
     try:
-        with runner.phase(Phase.PROVISION) as ph:
-            _provision(options, state, ph, report)
-        with runner.phase(Phase.VERIFY) as ph:
-            _verify(options, state, ph, report)
-        with runner.phase(Phase.RESTORE) as ph:
-            _restore(options, state, ph, report)
-            log.open(state.layout)
-        with runner.phase(Phase.SANITY) as ph:
-            _sanity(options, state, ph, report)
-        with runner.phase(Phase.CONTINUITY) as ph:
-            _continuity(options, state, ph, report)
-        with runner.phase(Phase.REACTIVATION) as ph:
-            _reactivate(options, state, ph, report)
-        with runner.phase(Phase.REPORT) as ph:
-            ph.detail["node_key_created"] = ensure_node_key(state.layout)[2]
-            ph.detail["history"] = str(state.layout.history)
-            newest = newest_generation(state.layout.history)
-            report.new_generation = max(newest, report.source_generation or 0) + 1
+        run_steps(steps, report, observers, clock)
         report.status = "succeeded"
         report.finished_utc = utc_iso(clock.now())
         _publish(options, state, report, log, revival_id)
         if not options.leave_running and state.station_started:
             station_port.stop(state.layout)
         return report
-    except VVTVError as exc:
-        cause: VVTVError = exc
-    except KeyboardInterrupt:
-        cause = TimedOut("the revival was interrupted")
-    except OSError as exc:
-        # A full disk or a permission problem: a report, not a traceback.
-        cause = VVTVError(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename
-                                                      else ""), path=exc.filename)
-    except Exception as exc:
-        _fail(options, state, report, VVTVError(f"unexpected {type(exc).__name__}: {exc}"),
-              log, revival_id, clock)
-        raise
-    _fail(options, state, report, cause, log, revival_id, clock)
-    raise RevivalFailed(cause, report) from cause
+    except (Exception, KeyboardInterrupt) as exc:
+        error = as_error(exc)
+        _fail(options, state, report, error, log, revival_id, clock)
+        error.attach(report)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 # ---------------------------------------------------------------- phases
+
+
+def _report(options: RevivalOptions, state: _State, ph: PhaseContext,
+            report: RevivalReport) -> None:
+    ph.detail["node_key_created"] = ensure_node_key(state.layout)[2]
+    ph.detail["history"] = str(state.layout.history)
+    newest = newest_generation(state.layout.history)
+    report.new_generation = max(newest, report.source_generation or 0) + 1
 
 
 def _provision(options: RevivalOptions, state: _State, ph: PhaseContext,
@@ -214,7 +235,8 @@ def _verify(options: RevivalOptions, state: _State, ph: PhaseContext,
     report.station_id = verified.manifest.station_id
     report.stamp = verified.manifest.stamp
     report.source_generation = verified.manifest.generation
-    ph.detail["checked"] = [c.to_dict() for c in verified.checked]
+    ph.detail["checked"] = [{"file": c.name, "kind": c.kind, "size": c.size, "sha256": c.sha256}
+                            for c in verified.checked]
     ph.detail["manifest_sha256"] = verified.manifest_sha256
     cross = minisign_cross_check(options.manifest, options.signature, anchor, verified.key_id)
     ph.detail["minisign_cross_check"] = cross
@@ -375,10 +397,10 @@ def _publish(options: RevivalOptions, state: _State, report: RevivalReport, log:
 def _fail(options: RevivalOptions, state: _State, report: RevivalReport, exc: VVTVError,
           log: PhaseLog, revival_id: str, clock: Clock) -> None:
     _cleanup(state)
-    failed = next((p for p in reversed(report.phases) if p.status == PhaseStatus.FAILED), None)
+    failed = report.failed_step
     report.status = "failed"
     report.finished_utc = utc_iso(clock.now())
-    report.failure = {"phase": str(failed.name) if failed else None, **error_dict(exc),
+    report.failure = {"phase": failed.name if failed else None, **exc.to_dict(),
                       "target_untouched": not state.target_written}
     if options.report_path is not None:
         write_json(options.report_path, report.to_dict())

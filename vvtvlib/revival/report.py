@@ -24,7 +24,9 @@ from vvtvlib.core.errors import UsageError
 from vvtvlib.core.evidence import EvidenceLog
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import StepRecord
 from vvtvlib.vault.folder import MANIFEST
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
 from vvtvlib.vault.minisign import (
     PublicKey,
     generate_keypair,
@@ -37,8 +39,7 @@ from vvtvlib.vault.minisign import (
 )
 from vvtvlib.vault.trust import lies_inside
 
-from .history import GenerationRecord, read_history, write_record
-from .journal import PhaseRecord, RevivalReport
+from .phases import RevivalReport
 
 REPORT_NAME = "resurrection_report.json"
 JSONL_NAME = "resurrection_report.jsonl"
@@ -133,11 +134,8 @@ class PhaseLog:
             self._log.append(line)
         self._pending.clear()
 
-    def phase(self, record: PhaseRecord, revival_id: str) -> None:
-        line = {"revival": revival_id, "phase": str(record.name), "status": str(record.status),
-                "started_utc": record.started_utc, "duration_s": record.duration_s,
-                "warnings": record.warnings,
-                "error": (record.error or {}).get("message") if record.error else None}
+    def append(self, line: dict[str, Any]) -> None:
+        """One line (``phase_line``); buffered until the target exists."""
         if self._log is None:
             self._pending.append(line)
         else:
@@ -147,6 +145,13 @@ class PhaseLog:
         if self._log is not None:
             self._log.append({"revival": revival_id, "phase": "final", "status": status,
                               "report": report_path.name, "report_sha256": report_sha256})
+
+
+def phase_line(record: StepRecord, revival_id: str) -> dict[str, Any]:
+    """The evidence line of a finished phase."""
+    return {"revival": revival_id, "phase": record.name, "status": record.status.value,
+            "started_utc": record.started_utc, "duration_s": record.duration_s,
+            "warnings": list(record.warnings), "error": record.error_message}
 
 
 def sha256_path(path: Path) -> str:

@@ -4,8 +4,13 @@ target, the content gate on the staged trees, then one move into the target.
 Staging beside the target (``<parent>/.<name>.revive-<pid>``, same filesystem) means a
 refusal at any point (unsafe member, hash mismatch, blocklisted content) leaves the target
 exactly as it was: the staged trees are dropped and a target that did not exist is never
-created. The archives were hashed in the verify phase; the extractor still checks every
-member's type, size and sha256 against the signed manifest as it writes it.
+created. The records of all archives are checked as one snapshot before a byte is
+decompressed (declared roots, no overlap, nothing under ``vault/``, every symlink resolving
+inside the roots without passing through another), and every archive is extracted beneath
+one descriptor of the staging root without following any link, so no archive can write
+through a link another created. The archives were hashed in the verify phase and are hashed
+again as they are decompressed (a swap in between is refused); the extractor checks every
+member's type, size, mode and sha256 against the signed manifest as it writes it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -22,14 +26,25 @@ from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UsageError
 from vvtvlib.core.fsio import fsync_dir, sync_filesystem
+from vvtvlib.media.sampling import DEFAULT_SAMPLING, SamplingPolicy
+from vvtvlib.vault.beneath import StagingTree
+from vvtvlib.vault.members import check_plan
 from vvtvlib.vault.restore import Expected, RestoreProgress, extract_to_staging
 
-from .blocklist import Blocklist, match_files, match_frames, refuse_if_matched
+from .blocklist import (
+    Blocklist,
+    ContentScan,
+    match_files,
+    match_frames,
+    refuse_if_matched,
+    scan_content,
+)
 from .verify import VerifiedSnapshot
 
 # Restore order follows the seed: system, then databases, then media and HLS.
 ORDER = ("snapshot_system.tar.zst", "snapshot_db.tar.zst", "snapshot_data.tar.zst")
-MEDIA_SUFFIXES = (".mp4", ".mov", ".mkv", ".ts", ".m4s", ".webm")
+# Trees no archive may restore: the trust anchor, lineage and manifests are the target's own.
+RESERVED = ("vault",)
 
 
 @dataclass
@@ -58,13 +73,16 @@ def restore_to_staging(snapshots: Path, verified: VerifiedSnapshot, staging: Pat
     staging.mkdir(mode=0o700)
     out = StagedRestore(staging)
     archives = verified.manifest.archives
-    for name in archive_order(list(archives)):
-        exp = Expected.of(archives[name], name)
-        files, nbytes = extract_to_staging(snapshots / name, exp, staging, observer=progress)
-        out.archives.append({"archive": name, "files": files, "bytes": nbytes,
-                             "roots": exp.roots})
-        out.files += files
-        out.bytes += nbytes
+    names = archive_order(list(archives))
+    exps = [(snapshots / name, Expected.of(archives[name], name)) for name in names]
+    plan = check_plan(exps, reserved=RESERVED)
+    with StagingTree(staging) as tree:
+        for path, exp in exps:
+            files, nbytes = extract_to_staging(path, exp, tree, plan=plan, observer=progress)
+            out.archives.append({"archive": exp.name, "files": files, "bytes": nbytes,
+                                 "roots": exp.roots})
+            out.files += files
+            out.bytes += nbytes
     os.chmod(staging, 0o755)
     return out
 
@@ -72,48 +90,22 @@ def restore_to_staging(snapshots: Path, verified: VerifiedSnapshot, staging: Pat
 # ---------------------------------------------------------------- content gate
 
 
-def sample_frames(clip: Path, out_dir: Path, every_s: float = 5.0, limit: int = 12
-                  ) -> list[tuple[float, Path]]:
-    """Frames at 0, every_s, 2*every_s ... of a clip (one FFmpeg run per clip)."""
-    from vvtvlib.media.ffmpeg import run_ffmpeg
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / (clip.stem + "-%03d.jpg")
-    run_ffmpeg(["-y", "-i", str(clip), "-vf", f"fps=1/{every_s:g}", "-frames:v", str(limit),
-                "-q:v", "3", str(stem)], timeout_s=120, what=f"frame sampling of {clip.name}")
-    frames = sorted(out_dir.glob(clip.stem + "-*.jpg"))
-    return [(i * every_s, f) for i, f in enumerate(frames)]
-
-
-def media_files(root: Path) -> list[Path]:
-    ready = root / "storage" / "ready"
-    if not ready.is_dir():
-        return []
-    return sorted(p for p in ready.rglob("*") if p.is_file() and p.suffix in MEDIA_SUFFIXES)
-
-
 def content_gate(staging: Path, verified: VerifiedSnapshot, blocklist: Blocklist,
-                 snapshots: Path, *, every_s: float = 5.0) -> dict[str, Any]:
-    """Refuse (``ContentBlocked``) when any restored file or sampled frame is blocklisted."""
-    from vvtvlib.media.compare import phash
-
+                 snapshots: Path, *, policy: SamplingPolicy = DEFAULT_SAMPLING
+                 ) -> dict[str, Any]:
+    """Refuse (``ContentBlocked``) when any restored file or sampled frame is blocklisted:
+    every file by its manifest sha256; media, found by content, by sampled frames."""
     files = [(f.path, f.sha256 or "") for a in verified.manifest.archives.values()
              for f in a.files if f.type == "file"]
     files += [(name, a.sha256) for name, a in verified.manifest.artifacts.items()]
     matches = match_files(blocklist, files)
-    frames: list[tuple[str, str]] = []
+    scan = ContentScan()
     if not matches and blocklist.phash:
-        final = snapshots / "final_frame.jpg"
-        if final.is_file():
-            frames.append(("final_frame.jpg", phash(final)))
-        with tempfile.TemporaryDirectory(prefix="vvtv-gate-") as tmp:
-            for clip in media_files(staging):
-                rel = clip.relative_to(staging).as_posix()
-                for t, frame in sample_frames(clip, Path(tmp) / clip.stem, every_s):
-                    frames.append((f"{rel}@{t:g}s", phash(frame)))
-        matches = match_frames(blocklist, frames)
+        scan = scan_content(staging, extra=[("final_frame.jpg", snapshots / "final_frame.jpg")],
+                            policy=policy)
+        matches = match_frames(blocklist, scan.frames)
     refuse_if_matched(matches)
-    return {"files_checked": len(files), "frames_checked": len(frames),
+    return {"files_checked": len(files), **scan.to_dict(), "sampling": policy.to_dict(),
             "sha256_entries": len(blocklist.sha256), "phash_entries": len(blocklist.phash),
             "sources": blocklist.sources}
 

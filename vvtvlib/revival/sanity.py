@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vvtvlib.core.config import dump_toml
+import tomli_w
+
 from vvtvlib.core.errors import IntegrityError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.station.encoder import encoder_settings_path, load_encoder_settings
@@ -91,5 +92,5 @@ def adapt_encoder_preset(layout: StationLayout, recorded_ffmpeg: str | None,
         path = encoder_settings_path(layout)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("# Written by logline revive: encoder settings adapted to this "
-                        "node's FFmpeg.\n" + dump_toml(body), encoding="utf-8")
+                        "node's FFmpeg.\n" + tomli_w.dumps(body), encoding="utf-8")
     return adaptation

@@ -9,32 +9,23 @@ from .config import RitualConfig, default_ritual_toml, load_ritual_config
 from .finalframe import reference_frame, reproducibility
 from .flow import (
     DRY_STEPS,
-    KILL_ENV,
     REAL_STEPS,
     Ritual,
+    RitualObserver,
     RitualOptions,
     evidence_log,
     run_ritual,
     snapshot_parent,
 )
 from .freeze import thaw
-from .journal import (
-    CheckResult,
-    NullObserver,
-    RitualJournal,
-    RitualObserver,
-    RunStatus,
-    StepRecord,
-    StepStatus,
-    Verdict,
-)
-from .prechecks import Measurements, evaluate
+from .prechecks import CheckResult, Measurements, Verdict, evaluate
+from .report import RitualJournal, RunStatus
 from .transaction import stale_partials
 
 __all__ = [
-    "CheckResult", "Criterion", "DRY_STEPS", "KILL_ENV", "Measurements", "NullObserver",
+    "CheckResult", "Criterion", "DRY_STEPS", "Measurements",
     "REAL_STEPS", "Ritual", "RitualConfig", "RitualJournal", "RitualObserver", "RitualOptions",
-    "RunStatus", "StepRecord", "StepStatus", "Verdict", "default_ritual_toml", "evaluate",
+    "RunStatus", "Verdict", "default_ritual_toml", "evaluate",
     "evaluate_run", "evidence_log", "load_ritual_config", "manifest_gaps", "reference_frame",
     "reproducibility", "run_ritual", "snapshot_parent", "stale_partials", "thaw",
 ]

@@ -20,7 +20,7 @@ from vvtvlib.core.evidence import verify_chain
 from vvtvlib.core.layout import StationLayout
 
 from .archives import ARCHIVES, wal_sizes
-from .journal import RitualJournal
+from .report import RitualJournal
 
 REQUIRED_VERSIONS = ("vvtvlib", "python", "ffmpeg", "sqlite")
 PLAYOUT_KEYS = ("slot_id", "plan_id", "item_id", "offset_s")

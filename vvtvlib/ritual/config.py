@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from pydantic import Field
 
-from vvtvlib.core.config import Section, dump_toml, load_config
+from vvtvlib.core.config import Section, load_config
 from vvtvlib.core.layout import StationLayout
 
 
@@ -87,4 +88,4 @@ def load_ritual_config(layout: StationLayout, overrides: list[str] | None = None
 
 def default_ritual_toml() -> str:
     """The file a new station is provisioned with: the seed's thresholds."""
-    return dump_toml(RitualConfig().as_dict())
+    return tomli_w.dumps(RitualConfig().as_dict())

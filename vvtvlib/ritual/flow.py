@@ -4,47 +4,54 @@
               -> stop -> last_transmission -> seal                  (the real ritual)
               ->          last_transmission -> seal -> thaw          (--dry-run rehearsal)
 
-* A pre-check failure refuses the run before anything is changed.
+* A pre-check failure refuses the run before anything is changed; one pre-check is the
+  evidence log itself, so a log that could not be extended never fails a run half-way.
 * Everything is written into a partial folder that ``seal`` renames; a failure before the
   stop removes the partial folder and thaws the station, so it keeps broadcasting as before.
-* Each finished (or failed) step appends one hash-chained line to ``vault/m1_artifacts.jsonl``.
-* ``VVTV_RITUAL_KILL_AFTER=<step>`` kills the process with SIGKILL right after that step's
-  evidence line: the crash-safety tests use it to prove that no step leaves a snapshot that
-  looks valid.
+* The steps run on the core step runner (``core.steps``); each finished (or failed) step
+  appends one hash-chained line to ``vault/m1_artifacts.jsonl`` (an evidence observer,
+  ``Ritual._line``); a crash right after any line leaves no snapshot that looks valid.
+* A run that stops raises the error that stopped it with the journal attached
+  (``exc.journal``), its status ``refused`` (a pre-check) or ``failed``.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import secrets
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
-from vvtvlib.core.errors import CheckFailed, PrecheckFailed, StationNotRunning, VVTVError
-from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.errors import (
+    CheckFailed,
+    PrecheckFailed,
+    StationNotRunning,
+    VVTVError,
+)
+from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.steps import (
+    EvidenceObserver,
+    Step,
+    StepContext,
+    StepObserver,
+    StepRecord,
+    StepStatus,
+    as_error,
+    run_steps,
+)
 from vvtvlib.vault.manifest import sha256_file
 
 from . import archives, finalframe, freeze, prechecks, probe, report, sealing, stop, telemetry
 from .config import RitualConfig, load_ritual_config
-from .journal import (
-    NullObserver,
-    RitualJournal,
-    RitualObserver,
-    RunStatus,
-    StepRecord,
-    StepStatus,
-    Verdict,
-)
 from .playbook import PLAYBOOK, write_playbook
+from .prechecks import CheckResult, Verdict
+from .report import RitualJournal, RunStatus
 from .transaction import SnapshotFolder, ritual_lock
 
-KILL_ENV = "VVTV_RITUAL_KILL_AFTER"
 EVIDENCE_NAME = "m1_artifacts.jsonl"
 LAST_TRANSMISSION = "last_transmission.md"
 REHEARSALS = "rehearsals"
@@ -53,6 +60,14 @@ REAL_STEPS = ("prechecks", "freeze", "final_frame", "snapshots", "manifest", "ve
               "last_transmission", "seal")
 DRY_STEPS = ("prechecks", "freeze", "final_frame", "snapshots", "manifest", "verify",
              "last_transmission", "seal", "thaw")
+
+
+class RitualObserver(StepObserver):
+    """What a face (CLI, notebook, benchmark) hears while the ritual runs: the steps, and
+    each pre-check's verdict. No-op hooks; override what you need."""
+
+    def check(self, result: CheckResult) -> None:
+        pass
 
 
 @dataclass
@@ -67,6 +82,21 @@ class RitualOptions:
 
 def evidence_log(layout: StationLayout) -> EvidenceLog:
     return EvidenceLog(layout.vault / EVIDENCE_NAME)
+
+
+def evidence_log_state(log: EvidenceLog) -> str:
+    """"ok" when the ritual can extend its evidence log (new, or chain and head intact), else
+    the one sentence saying why not. Read only: a pre-check."""
+    if not log.path.exists() and not log.head_path.exists():
+        return "ok"
+    try:
+        report = verify_chain(log.path)
+    except OSError as exc:
+        return f"{log.path} cannot be read: {exc.strerror or exc}"
+    if report.ok:
+        return "ok"
+    where = f"line {report.first_bad_line}: " if report.first_bad_line else ""
+    return f"{log.path.name}: {where}{report.reason}"
 
 
 def snapshot_parent(layout: StationLayout, dry_run: bool) -> Path:
@@ -93,11 +123,12 @@ class Ritual:
                  observer: RitualObserver | None = None) -> None:
         self.layout = layout
         self.options = options or RitualOptions()
-        self.observer: RitualObserver = observer or NullObserver()
+        self.observer: RitualObserver = observer or RitualObserver()
         self.clock = self.options.clock
         self.steps = DRY_STEPS if self.options.dry_run else REAL_STEPS
         self.journal = RitualJournal(root=str(layout.root), stamp="", dry_run=self.options.dry_run,
                                      strict=self.options.strict, run_id=secrets.token_hex(8))
+        self.profile = ""
         self.evidence = evidence_log(layout)
         self.config: RitualConfig | None = None
         self.folder: SnapshotFolder | None = None
@@ -120,9 +151,13 @@ class Ritual:
                 self._run_steps()
             j.status = RunStatus.OK
             return j
-        except BaseException as exc:
-            self._fail(exc)
-            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            error = as_error(exc)
+            self._fail(error)
+            error.attach(j)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             j.finished_utc = utc_iso(self.clock.now())
 
@@ -134,65 +169,35 @@ class Ritual:
             raise StationNotRunning(f"the station at {self.layout.root} is not running "
                                     "(start it with `vvtvctl station up`)", path=self.layout.root)
         self.journal.station_id, self.profile = _station_identity(self.layout)
-        self._step("prechecks", lambda rec: self._prechecks(rec, status))
-        parent = snapshot_parent(self.layout, self.options.dry_run)
-        self.folder = SnapshotFolder.begin(parent, self.options.stamp or stamp(self.clock.now()))
-        self.journal.stamp = self.folder.stamp
-        self._step("freeze", self._freeze)
-        self._step("final_frame", self._final_frame)
-        self._step("snapshots", self._snapshots)
-        self._step("manifest", self._manifest)
-        self._step("verify", self._verify)
+
+        def step(name: str, body: Callable[[StepRecord], None]) -> Step:
+            return Step(name, lambda ctx: body(ctx.record))
+
+        steps = [step("prechecks", lambda rec: self._prechecks(rec, status)),
+                 step("freeze", self._freeze), step("final_frame", self._final_frame),
+                 Step("snapshots", self._snapshots), step("manifest", self._manifest),
+                 step("verify", self._verify)]
         if not self.options.dry_run:
-            self._step("stop", self._stop)
-        self._step("last_transmission", self._last_transmission)
-        self._step("seal", self._seal)
+            steps.append(step("stop", self._stop))
+        steps += [step("last_transmission", self._last_transmission), step("seal", self._seal)]
         if self.options.dry_run:
-            self._step("thaw", self._thaw)
+            steps.append(step("thaw", self._thaw))
+        assert tuple(s.name for s in steps) == self.steps
+        run_steps(steps, self.journal, [EvidenceObserver(self.evidence, self._line),
+                                        self.observer], self.clock)
 
-    def _step(self, name: str, fn: Callable[[StepRecord], None]) -> None:
-        index = self.steps.index(name) + 1
-        self.observer.step_started(name, index, len(self.steps))
-        rec = StepRecord(name, started_utc=utc_iso(self.clock.now()))
-        t0 = time.monotonic()
-        try:
-            fn(rec)
-        except BaseException as exc:
-            rec.status = StepStatus.FAILED
-            rec.error = exc.message if isinstance(exc, VVTVError) else (str(exc) or
-                                                                       type(exc).__name__)
-            raise
-        finally:
-            rec.duration_s = round(time.monotonic() - t0, 3)
-            self.journal.steps.append(rec)
-            self.observer.step_finished(rec)
-            self._record(rec)
-        if os.environ.get(KILL_ENV) == name:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def _line(self, rec: StepRecord) -> dict[str, Any]:
+        """The step's line in ``vault/m1_artifacts.jsonl``."""
+        return {"event": "m1.step", "run_id": self.journal.run_id,
+                "station_id": self.journal.station_id, "stamp": self.journal.stamp or None,
+                "dry_run": self.options.dry_run, "step": rec.name, "status": rec.status.value,
+                "duration_s": rec.duration_s, "artifacts": rec.artifacts,
+                "error": rec.error_message, "detail": rec.detail}
 
-    def _record(self, rec: StepRecord) -> None:
-        try:
-            self.evidence.append({"event": "m1.step", "run_id": self.journal.run_id,
-                                  "station_id": self.journal.station_id,
-                                  "stamp": self.journal.stamp or None,
-                                  "dry_run": self.options.dry_run, "step": rec.name,
-                                  "status": rec.status.value, "duration_s": rec.duration_s,
-                                  "artifacts": rec.artifacts, "error": rec.error,
-                                  "detail": rec.detail})
-        except OSError:
-            if rec.status is StepStatus.OK:
-                raise
-
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: VVTVError) -> None:
         j = self.journal
         j.status = RunStatus.REFUSED if isinstance(exc, PrecheckFailed) else RunStatus.FAILED
-        if isinstance(exc, VVTVError):
-            j.error = exc.to_dict()
-        elif isinstance(exc, KeyboardInterrupt):
-            j.error = {"error": "Interrupted", "message": "interrupted", "exit_code": 4}
-        else:
-            j.error = {"error": type(exc).__name__, "message": str(exc), "exit_code": 1}
-        exc.journal = j  # type: ignore[attr-defined]
+        j.error = exc.to_dict()
         # Undo what can be undone: the station keeps broadcasting as before the ritual.
         if self.folder is not None and not self.folder.committed:
             self.folder.abort()
@@ -211,7 +216,8 @@ class Ritual:
         return self.config
 
     def _prechecks(self, rec: StepRecord, status: Any) -> None:
-        measured = probe.measure(self.layout, status)
+        measured = dataclasses.replace(probe.measure(self.layout, status),
+                                       evidence_log=evidence_log_state(self.evidence))
         results = prechecks.evaluate(measured, self.cfg.prechecks, strict=self.options.strict)
         self.journal.prechecks = results
         for r in results:
@@ -226,6 +232,9 @@ class Ritual:
                                  checks=[r.to_dict() for r in failed])
 
     def _freeze(self, rec: StepRecord) -> None:
+        parent = snapshot_parent(self.layout, self.options.dry_run)
+        self.folder = SnapshotFolder.begin(parent, self.options.stamp or stamp(self.clock.now()))
+        self.journal.stamp = self.folder.stamp
         self.frozen = True  # set first: a failure half-way still thaws
         detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s)
         rec.wait_s = detail.get("drain_wait_s", 0.0)
@@ -254,13 +263,14 @@ class Ritual:
                                              "offset_s", "segment", "phash", "reproducible")}
         rec.detail["kpis"] = record["kpis"]
 
-    def _snapshots(self, rec: StepRecord) -> None:
+    def _snapshots(self, ctx: StepContext) -> None:
         assert self.folder is not None
+        rec = ctx.record
         self.versions = telemetry.collect_versions()
         clip = self.final_frame.get("reference", {}).get("clip")
 
         def progress(done: int, total: int, what: str) -> None:
-            self.observer.step_progress("snapshots", done, total, what)
+            ctx.progress(what, done, total)
 
         self.snapshot = archives.write_snapshots(
             self.layout, self.folder.path, self.cfg.snapshot, self.versions,
@@ -282,6 +292,9 @@ class Ritual:
                    "segment": ff.get("segment"),
                    "program_date_time": ff.get("program_date_time")}
         archive_records = {n: r.to_manifest() for n, r in self.snapshot.archives.items()}
+        # A witness of vault/m1_artifacts.jsonl kept under the signature: `vvtvctl evidence
+        # verify vault/m1_artifacts.jsonl --since <ritual.evidence_head>` proves it a prefix.
+        evidence_head = self.evidence.head()
         write_playbook(self.folder.path, station_id=self.journal.station_id,
                        stamp=self.folder.stamp, generation=line.generation,
                        key_id=sealing.foundation_key_id(self.layout), profile=self.profile,
@@ -300,6 +313,7 @@ class Ritual:
             artifacts={name: file_record(self.folder.path / name)
                        for name in (finalframe.FRAME_NAME, finalframe.RECORD_NAME, PLAYBOOK)},
             ritual={"run_id": self.journal.run_id, "strict": self.options.strict,
+                    "evidence_head": evidence_head.token if evidence_head else None,
                     "thresholds": self.cfg.prechecks.model_dump(),
                     "prechecks": [{"name": c.name, "verdict": c.verdict.value,
                                    "measured": c.measured} for c in self.journal.prechecks]},
@@ -360,5 +374,5 @@ def run_ritual(layout: StationLayout, options: RitualOptions | None = None,
     return Ritual(layout, options, observer).run()
 
 
-__all__ = ["DRY_STEPS", "KILL_ENV", "REAL_STEPS", "Ritual", "RitualOptions", "evidence_log",
-           "run_ritual", "snapshot_parent"]
+__all__ = ["DRY_STEPS", "REAL_STEPS", "Ritual", "RitualObserver", "RitualOptions", "evidence_log",
+           "evidence_log_state", "run_ritual", "snapshot_parent"]

@@ -8,12 +8,47 @@ into a FAIL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
 
 from .config import Prechecks
-from .journal import CheckResult, Verdict
 
 WORKERS = ("planner", "realizer", "discovery")
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass
+class CheckResult:
+    """One pre-check: what was measured against which threshold, and the verdict."""
+
+    name: str
+    verdict: Verdict
+    measured: Any
+    threshold: str  # with its unit: "> 15 %"
+    unit: str = ""  # of ``measured``
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict is Verdict.FAIL
+
+    def sentence(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        got = f"{self.measured}{unit}" if isinstance(self.measured, (int, float)) \
+            else str(self.measured)
+        text = f"{self.name}: measured {got}, threshold {self.threshold}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["verdict"] = self.verdict.value
+        return out
 
 
 @dataclass(frozen=True)
@@ -33,6 +68,7 @@ class Measurements:
     cpu_temp_c: float | None
     cpu_temp_source: str | None = None
     signing_key: str = "ok"  # "ok" or why the foundation key cannot sign
+    evidence_log: str = "ok"  # "ok" or why vault/m1_artifacts.jsonl cannot be extended
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -103,11 +139,17 @@ def check_signing_key(m: Measurements) -> CheckResult:
                        m.signing_key, "ok", "", "vault/keys/foundation_ed25519")
 
 
+def check_evidence_log(m: Measurements) -> CheckResult:
+    # A log the ritual could not extend would fail it half-way, after the freeze: refuse first.
+    return CheckResult("evidence_log", Verdict.PASS if m.evidence_log == "ok" else Verdict.FAIL,
+                       m.evidence_log, "ok", "", "vault/m1_artifacts.jsonl chain and head")
+
+
 def evaluate(m: Measurements, t: Prechecks, *, strict: bool = False) -> list[CheckResult]:
-    """Every verdict, in the seed's order (then the signing key)."""
+    """Every verdict, in the seed's order (then the signing key and the evidence log)."""
     return [check_queue_buffer(m, t), check_encoder_stable(m, t), check_stream_live(m, t),
             *check_databases(m), check_disk_free(m, t), check_cpu_temp(m, t, strict=strict),
-            check_signing_key(m)]
+            check_signing_key(m), check_evidence_log(m)]
 
 
 def refusal_message(results: list[CheckResult]) -> str:

@@ -20,7 +20,22 @@ from typing import Any
 
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
-from vvtvlib.vault.folder import MANIFEST, SIGNATURE, list_snapshots
+from vvtvlib.vault.folder import (
+    MANIFEST,
+    SIGNATURE,
+    list_snapshots,
+    seal_snapshot,
+    verify_snapshot,
+)
+from vvtvlib.vault.history import GenerationRecord, read_history, write_record
+from vvtvlib.vault.manifest import sha256_file
+from vvtvlib.vault.minisign import (
+    load_public_key,
+    load_secret_key,
+    signature_key_id,
+    signature_line,
+)
+from vvtvlib.vault.trust import resolve_station_keys
 
 
 @dataclass(frozen=True)
@@ -31,9 +46,6 @@ class Lineage:
 
 
 def lineage(layout: StationLayout) -> Lineage:
-    from vvtvlib.revival.history import read_history
-    from vvtvlib.vault.minisign import signature_line
-
     best = Lineage(1, None, None)
     newest = 0
     for rec in read_history(layout.history):
@@ -55,16 +67,10 @@ def lineage(layout: StationLayout) -> Lineage:
 
 def foundation_key_id(layout: StationLayout) -> str:
     """The id of the key that will sign: the foundation secret key's own."""
-    from vvtvlib.vault.minisign import load_secret_key
-
     return load_secret_key(layout.foundation_key).public.id_hex
 
 
 def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    from vvtvlib.vault.folder import seal_snapshot
-    from vvtvlib.vault.manifest import sha256_file
-    from vvtvlib.vault.minisign import signature_key_id
-
     sealed = seal_snapshot(folder, manifest, layout.foundation_key)
     digest, size = sha256_file(sealed.manifest_path)
     return {"manifest_sha256": digest, "manifest_size": size,
@@ -73,9 +79,6 @@ def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[
 
 
 def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
-    from vvtvlib.vault.folder import verify_snapshot
-    from vvtvlib.vault.trust import resolve_station_keys
-
     result = verify_snapshot(folder, resolve_station_keys(layout, snapshot_dir=folder))
     return {"key_id": result.signature.key_id, "files_checked": len(result.checked),
             "generation": result.manifest.generation}
@@ -87,10 +90,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """``vault/manifests/last_manifest.json`` (+ ``signature.sig``) and the history record."""
-    from vvtvlib.revival.history import GenerationRecord, write_record
-    from vvtvlib.vault.manifest import sha256_file
-    from vvtvlib.vault.minisign import load_public_key, signature_line
-
     layout.manifests.mkdir(parents=True, exist_ok=True)
     # signature first: a reader that sees the new manifest also sees its signature
     _copy_atomic(folder / SIGNATURE, layout.manifests / SIGNATURE)

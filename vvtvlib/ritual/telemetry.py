@@ -58,7 +58,7 @@ def executed_in_slot(entries: list[dict[str, Any]], slot_id: Any) -> float:
 
 def stream_bitrate(hls_url: str, segments: int = 3, timeout_s: float = 5.0) -> float | None:
     """Bits per second over the newest ``segments`` of the live playlist, read over HTTP."""
-    from vvtvlib.station.hls import parse_playlist
+    from vvtvlib.media.hls import parse_playlist
 
     try:
         with httpx.Client(timeout=timeout_s) as client:

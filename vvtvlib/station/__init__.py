@@ -8,7 +8,7 @@
     supervisor  ``station_up``/``station_down`` and the supervisor process entry point
     service     the supervisor itself: broadcaster, HTTP server, nginx child, workers
     broadcaster FFmpeg playing the queue into live HLS; the playout log
-    schedule    pure queue -> run -> (item, offset) mapping;  hls: pure playlist parsing
+    schedule    pure queue -> run -> (item, offset) mapping (playlists: ``vvtvlib.media.hls``)
     workers     planner, realizer and discovery threads that really write the databases
     httpd       ``/status``, ``/hls/*``, ``/control/*`` on 127.0.0.1
     nginx       the nginx-rtmp profile (config rendering, privileges, process)

@@ -22,9 +22,9 @@ from typing import Any
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.media.ffmpeg import ffmpeg_exe
+from vvtvlib.media.hls import Playlist, parse_playlist
 
 from .db import opened
-from .hls import Playlist, parse_playlist
 from .metrics import ProgressReader, StationMetrics
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
 from .state import ControlStore, Position

@@ -9,6 +9,9 @@ returns once it is in force. Commands that need the running station raise
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +32,13 @@ from vvtvlib.core.layout import StationLayout
 
 from .config import load_station_config
 from .db import opened
-from .runtime import RuntimeInfo, control_token, read_runtime, supervisor_alive
+from .runtime import (
+    STARTUP_ERROR,
+    RuntimeInfo,
+    control_token,
+    read_runtime,
+    supervisor_alive,
+)
 from .state import WORKERS, ControlStore, Position
 
 
@@ -242,6 +251,52 @@ def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
         clock.sleep(poll_s)
 
 
+def _startup_error(layout: StationLayout) -> VVTVError | None:
+    try:
+        data = json.loads((layout.run / STARTUP_ERROR).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    cls = getattr(errors, data.get("type", ""), VVTVError)
+    if not (isinstance(cls, type) and issubclass(cls, VVTVError)):
+        cls = VVTVError
+    return cls(f"the station supervisor failed to start: {data.get('message')}")
+
+
+def _first_segment_served(st: StationStatus) -> bool:
+    if not st.encoder_running or not st.playing or not st.hls_url:
+        return False
+    if st.playing.get("run_id") != st.encoder_run_id:
+        return False
+    try:
+        resp = httpx.get(st.hls_url, timeout=2)
+        if resp.status_code != 200 or "#EXTINF" not in resp.text:
+            return False
+        seg = str(httpx.URL(st.hls_url).join(st.playing["segment"]))
+        return httpx.head(seg, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_serving(layout: StationLayout, *, ingest: bool, timeout_s: float,
+                 proc: subprocess.Popen[bytes] | None = None) -> StationStatus:
+    """Until the station answers ``/status`` (and, with ``ingest``, serves the run's first
+    HLS segment); ``proc``, the supervisor just spawned, exiting first is its startup error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise _startup_error(layout) or VVTVError(
+                f"the station supervisor exited with status {proc.returncode}; "
+                f"see {layout.logs / 'supervisor.out'}")
+        st = status(layout)
+        if st.up and (not ingest or _first_segment_served(st)):
+            return st
+        if time.monotonic() >= deadline:
+            what = "serve its first HLS segment" if ingest else "answer /status"
+            raise TimedOut(f"the station did not {what} within {timeout_s:g} s",
+                           path=layout.root)
+        time.sleep(0.2)
+
+
 def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = None,
                       offset_s: float | None = None, *, timeout_s: float = 30.0
                       ) -> StationStatus:
@@ -257,8 +312,6 @@ def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = 
     if offset_s is not None:
         body["offset_s"] = offset_s
     _post(layout, "broadcaster/start", body)
-    from .supervisor import wait_serving
-
     return wait_serving(layout, ingest=True, timeout_s=timeout_s)
 
 
@@ -278,4 +331,4 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
 
 __all__ = ["StationStatus", "as_layout", "broadcaster_start", "broadcaster_stop",
            "resume_position", "set_discovery_hold", "set_queue_frozen", "set_worker_paused",
-           "status", "wait_empty"]
+           "status", "wait_empty", "wait_serving"]

@@ -7,11 +7,10 @@ what the station really runs.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.errors import ConfigError
+from vvtvlib.core.config import read_toml
 from vvtvlib.core.layout import StationLayout
 
 ENCODER_TOML = "encoder.toml"
@@ -27,10 +26,7 @@ def load_encoder_settings(layout: StationLayout) -> dict[str, Any]:
     path = encoder_settings_path(layout)
     if not path.is_file():
         return dict(DEFAULT_ENCODER)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}", path=path) from exc
+    data = read_toml(path)  # not UTF-8 or not TOML: ConfigError naming the file
     return {**DEFAULT_ENCODER, **data.get("encoder", {})}
 
 

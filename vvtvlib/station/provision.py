@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomli_w
 
 from vvtvlib.core.clock import utc_iso
-from vvtvlib.core.config import dump_toml
 from vvtvlib.core.errors import UsageError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.media.clips import ClipSpec, make_clip, plan_clips
@@ -96,7 +96,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 def write_configs(layout: StationLayout, station_id: str, profile: str, seed: int,
                   media: dict[str, int]) -> None:
-    _write(layout.configs / "station.toml", dump_toml({
+    _write(layout.configs / "station.toml", tomli_w.dumps({
         "station": {"id": station_id, "name": "VVTV Lab", "profile": profile, "seed": seed},
         "media": media,
         "hls": {"list_size": 10, "playlist": "main.m3u8"},
@@ -105,8 +105,8 @@ def write_configs(layout: StationLayout, station_id: str, profile: str, seed: in
                     "discovery_interval_s": 6.0, "realizer_job_s": 2.0,
                     "queue_target_s": QUEUE_MIN_S, "renditions_keep": 12},
     }))
-    _write(layout.configs / "ritual.toml", dump_toml(RITUAL_TOML))
-    _write(layout.configs / "business_logic.toml", dump_toml({
+    _write(layout.configs / "ritual.toml", tomli_w.dumps(RITUAL_TOML))
+    _write(layout.configs / "business_logic.toml", tomli_w.dumps({
         "selection": {"seed": seed, "strategy": "weighted-rotation", "repeat_cooldown_s": 900,
                       "min_score": 0.3},
         "economy": {"currency": "EUR", "transcode_cents_per_min": 4,

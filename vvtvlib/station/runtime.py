@@ -22,10 +22,12 @@ import psutil
 
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.pidfile import read_pid, write_pid
 
 SUPERVISOR_FILE = "supervisor.json"
 CHILDREN_FILE = "children.json"
 TOKEN_FILE = "control.token"
+STARTUP_ERROR = "startup_error.json"  # why a detached supervisor exited before listening
 
 
 @dataclass
@@ -69,15 +71,11 @@ def clear_runtime(layout: StationLayout) -> None:
 
 
 def write_pidfile(layout: StationLayout) -> None:
-    layout.run.mkdir(parents=True, exist_ok=True)
-    (layout.run / "supervisor.pid").write_text(f"{os.getpid()}\n")
+    write_pid(layout.run / "supervisor.pid", mode=0o644)
 
 
 def read_pidfile(layout: StationLayout) -> int | None:
-    try:
-        return int((layout.run / "supervisor.pid").read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+    return read_pid(layout.run / "supervisor.pid")
 
 
 def same_process(pid: int, create_time: float | None) -> bool:

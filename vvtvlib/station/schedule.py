@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vvtvlib.core.errors import UsageError
+
 from .state import Position
 
 
@@ -71,7 +73,7 @@ def resolve_start(entries: list[QueueEntry], item_id: str | None, offset_s: floa
     or after the hinted queue position wins, else the first one in the queue.
     """
     if not entries:
-        raise ValueError("the queue is empty")
+        raise UsageError("the queue is empty")
     by_pos = {e.position: e for e in entries}
     if item_id is None:
         if hint is not None and hint.queue_position in by_pos:
@@ -84,7 +86,7 @@ def resolve_start(entries: list[QueueEntry], item_id: str | None, offset_s: floa
                  and (hint is None or e.position >= hint.queue_position)]
         anywhere = [e for e in entries if e.item_id == item_id]
         if not anywhere:
-            raise KeyError(item_id)
+            raise UsageError(f"item {item_id!r} is not in the queue", actual=item_id)
         e = (after or anywhere)[0]
         off = offset_s or 0.0
     off = align(off, segment_s)
@@ -121,7 +123,8 @@ def build_run(entries: list[QueueEntry], start: Position, segment_s: float,
     by_pos = {e.position: e for e in entries}
     e = by_pos.get(start.queue_position)
     if e is None:
-        raise KeyError(start.queue_position)
+        raise UsageError(f"queue position {start.queue_position} is not in the queue",
+                         actual=start.queue_position)
     parts: list[RunPart] = []
     t = 0.0
     inpoint = align(start.offset_s, segment_s)

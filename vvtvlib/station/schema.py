@@ -142,10 +142,3 @@ def create(path: str | Path, ddl: str) -> None:
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.commit()
 
-
-def schema_sql(path: str | Path) -> str:
-    """The ``CREATE`` statements of a database, as ``sqlite3 .schema`` would print them."""
-    with opened(path, readonly=True) as conn:
-        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
-                            "ORDER BY type DESC, name").fetchall()
-    return "".join(f"{r[0]};\n" for r in rows)

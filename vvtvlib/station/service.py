@@ -25,15 +25,16 @@ from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import UsageError, VVTVError
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.log import get_logger
+from vvtvlib.media.hls import inject_program_date_time
 
 from . import nginx as nginx_profile
 from .broadcaster import Broadcaster, read_playlist, read_queue
 from .config import load_station_config
 from .control import queue_buffer
-from .hls import inject_program_date_time
 from .httpd import make_server
 from .metrics import StationMetrics
 from .runtime import (
+    STARTUP_ERROR,
     RuntimeInfo,
     clear_runtime,
     control_token,
@@ -46,8 +47,6 @@ from .runtime import (
 from .schedule import advance, resolve_start
 from .state import ControlStore, Position
 from .workers import Gate, WorkerPool, clean_tmp
-
-STARTUP_ERROR = "startup_error.json"
 
 
 class Supervisor:
@@ -188,10 +187,7 @@ class Supervisor:
             last = Position.from_dict(playing)
             assert last is not None
             hint = advance(entries, last, seg, seg)
-        try:
-            return resolve_start(entries, item_id, offset_s, hint, seg)
-        except KeyError:
-            raise UsageError(f"item {item_id!r} is not in the queue", actual=item_id) from None
+        return resolve_start(entries, item_id, offset_s, hint, seg)
 
     def start_broadcast(self, item_id: str | None, offset_s: float | None) -> dict[str, Any]:
         assert self.broadcaster is not None
@@ -272,7 +268,7 @@ class Supervisor:
                                         float(offset) if offset is not None else None)
         if action == "broadcaster/stop":
             return self.stop_broadcast()
-        raise KeyError(action)
+        raise UsageError(f"unknown control action {action!r}", actual=action)
 
     # ------------------------------------------------------------------ HTTP backend
     def playlist_text(self) -> str | None:

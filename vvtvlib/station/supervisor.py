@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -20,14 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from vvtvlib.core import errors
-from vvtvlib.core.errors import DependencyMissing, TimedOut, VVTVError
+from vvtvlib.core.errors import DependencyMissing, TimedOut
 from vvtvlib.core.layout import StationLayout
 
 from .config import load_station_config
-from .control import StationStatus, as_layout, status
+from .control import StationStatus, as_layout, broadcaster_start, status, wait_serving
 from .runtime import (
     clear_runtime,
     kill_orphans,
@@ -45,52 +41,6 @@ def _reap() -> None:
     for proc in list(_spawned):
         if proc.poll() is not None:
             _spawned.remove(proc)
-
-
-def _startup_error(layout: StationLayout) -> VVTVError | None:
-    from .service import STARTUP_ERROR
-
-    try:
-        data = json.loads((layout.run / STARTUP_ERROR).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    cls = getattr(errors, data.get("type", ""), VVTVError)
-    if not (isinstance(cls, type) and issubclass(cls, VVTVError)):
-        cls = VVTVError
-    return cls(f"the station supervisor failed to start: {data.get('message')}")
-
-
-def _first_segment_served(st: StationStatus) -> bool:
-    if not st.encoder_running or not st.playing or not st.hls_url:
-        return False
-    if st.playing.get("run_id") != st.encoder_run_id:
-        return False
-    try:
-        resp = httpx.get(st.hls_url, timeout=2)
-        if resp.status_code != 200 or "#EXTINF" not in resp.text:
-            return False
-        seg = str(httpx.URL(st.hls_url).join(st.playing["segment"]))
-        return httpx.head(seg, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_serving(layout: StationLayout, *, ingest: bool, timeout_s: float,
-                 proc: subprocess.Popen[bytes] | None = None) -> StationStatus:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise _startup_error(layout) or VVTVError(
-                f"the station supervisor exited with status {proc.returncode}; "
-                f"see {layout.logs / 'supervisor.out'}")
-        st = status(layout)
-        if st.up and (not ingest or _first_segment_served(st)):
-            return st
-        if time.monotonic() >= deadline:
-            what = "serve its first HLS segment" if ingest else "answer /status"
-            raise TimedOut(f"the station did not {what} within {timeout_s:g} s",
-                           path=layout.root)
-        time.sleep(0.2)
 
 
 def station_up(layout: StationLayout | str | Path, timeout_s: float = 60,
@@ -123,8 +73,6 @@ def _station_up_locked(layout: StationLayout, timeout_s: float, ingest: bool
     if supervisor_alive(layout):
         st = status(layout)
         if ingest and st.up and not st.encoder_running:
-            from .control import broadcaster_start
-
             return broadcaster_start(layout, timeout_s=timeout_s)
         return wait_serving(layout, ingest=ingest and st.broadcaster_desired == "on",
                             timeout_s=timeout_s)

@@ -7,13 +7,16 @@ restorer that M1 writes with and M3 restores from.
     sqlite     consistent database copies, schema dump, integrity and table digests
     snapshot   the one-pass tar.zst writer and its per-archive level policy
     background an ordered worker thread (hashing and writing overlap on two cores)
-    members    what an archive may hold, and the check each tar member must pass
+    members    what an archive may hold: the snapshot-wide plan and the per-member check
+    beneath    creating files beneath a staging folder without following any link
     tarstream  the capped, sequential tar reader
     swap       staged roots swapped into the target, put back on failure
     restore    archive verification and safe, staged extraction
     trust      the one trust resolver: which pinned keys a verification may use
     folder     a snapshot folder as a whole: file names, listing and "newest" ordering,
                seal, verify, restore
+    export     air-gap export to a folder, read back and verified there
+    rclone     the same export to an rclone remote
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ _EXPORTS: dict[str, str] = {
     "VerifiedSnapshot": "folder",
     "backup_db": "sqlite",
     "build_manifest": "schema",
-    "canonical_json": "manifest",
     "checkpoint_truncate": "sqlite",
     "dump_schema": "sqlite",
     "file_record": "folder",
@@ -91,7 +93,7 @@ __all__ = [
     "ArchiveRecord", "ArchiveSpec", "CheckedFile", "FINAL_FRAME", "FileEntry", "MANIFEST",
     "Manifest", "PublicKey", "RestoreResult", "SCHEMA", "SIGNATURE", "SUMS", "Sealed",
     "SecretKey", "SnapshotPolicy", "TrustAnchor", "VerifiedSignature", "VerifiedSnapshot",
-    "backup_db", "build_manifest", "canonical_json", "checkpoint_truncate", "dump_schema",
+    "backup_db", "build_manifest", "checkpoint_truncate", "dump_schema",
     "file_record", "foreign_key_check", "generate_keypair", "integrity_check", "is_sealed",
     "list_snapshots", "load_manifest", "load_public_key", "load_public_keys",
     "load_secret_key", "newest_snapshot", "newest_verified_snapshot", "normalise_path",
@@ -138,7 +140,6 @@ if TYPE_CHECKING:
     )
     from .manifest import (
         FileEntry,
-        canonical_json,
         normalise_path,
         root_hash,
         scan,

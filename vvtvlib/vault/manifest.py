@@ -1,16 +1,15 @@
-"""File entries, tree root hashes, canonical JSON and ``SHA256SUMS`` files.
+"""File entries, tree root hashes and ``SHA256SUMS`` files.
 
 A tree is described by one entry per member: path (relative, ``/``-separated, UTF-8), type
 (``file``, ``dir`` or ``symlink``), size, mode (permission bits as a 4-digit octal string)
 and sha256 (of the content; of the link target for a symlink; none for a folder). The root
-hash is the sha256 of the canonical JSON of the entries sorted by path, so any added,
-removed, renamed or changed file changes it.
+hash is the sha256 of the canonical JSON (``core.evidence.canonical``) of the entries sorted
+by path, so any added, removed, renamed or changed file changes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from collections.abc import Iterable
@@ -19,16 +18,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.evidence import canonical
 from vvtvlib.core.fsio import atomic_write
 
 _CHUNK = 1 << 20
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Deterministic bytes for the same value: sorted keys, fixed separators, UTF-8."""
-    return (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False,
-                       separators=(",", ": ")) + "\n").encode("utf-8")
 
 
 def normalise_path(path: str | bytes, *, what: str = "path") -> str:
@@ -155,7 +149,7 @@ def scan(root: str | Path, selectors: Iterable[str] = (".",), exclude: Iterable[
 
 def root_hash(entries: Iterable[FileEntry]) -> str:
     ordered = sorted((e.to_dict() for e in entries), key=lambda d: d["path"])
-    return hashlib.sha256(canonical_json(ordered)).hexdigest()
+    return hashlib.sha256(canonical(ordered)).hexdigest()
 
 
 def _sums_name(name: str) -> tuple[str, str]:

@@ -1,29 +1,36 @@
 """The safe restorer: verify an archive against its signed record, then extract it into a
 private staging folder and move it into place only when every member checked out.
 
-The archive's sha256 and size are checked before a single byte is decompressed. Then each
-member must be listed in the record, with the same type and size; only regular files and
-folders are allowed (and symlinks the record lists whose target stays inside the tree).
-Refused: absolute paths, ``..``, members through a symlinked parent, hard links, devices,
+Before a byte is decompressed, the records of every archive restored together are checked
+as one snapshot (``members.check_plan``: declared roots, links, overlaps) and the archive's
+size and sha256 are checked on the open file. Then each member must be listed in the
+record with the same type, size and mode (the signed mode is the one restored); only
+regular files, folders and listed symlinks are allowed. Refused: absolute paths, ``..``,
+members outside their archive's roots or under a symlink of any archive, symlinks that
+resolve outside the snapshot's roots or through another symlink, hard links, devices,
 FIFOs, setuid/setgid bits, duplicate names, unlisted and missing files, and archives that
-inflate past the size cap or compression ratio. Each file is hashed as it is written and the
-restore stops at the first mismatch. A failure leaves the target exactly as it was.
+inflate past the size cap or compression ratio. Everything is created beneath a descriptor
+of the staging folder with ``O_NOFOLLOW`` at every component (``beneath.StagingTree``).
+Each file is hashed as it is written, and the archive bytes as they are decompressed (a
+file swapped after verification is caught); the restore stops at the first mismatch. A
+failure leaves the target exactly as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import tarfile
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zstandard as zstd
 
@@ -31,11 +38,12 @@ from vvtvlib.core.errors import IntegrityError, UnsafeArchive
 from vvtvlib.core.fsio import sync_filesystem
 
 from .background import Background
+from .beneath import StagingTree
 from .manifest import DIR, SYMLINK, FileEntry, sha256_file
-from .members import Expected, check_member
+from .members import Expected, Plan, check_member, check_plan
 from .schema import ArchiveModel
 from .snapshot import BLOCK, ArchiveRecord
-from .swap import check_roots, move_into_place, rmtree
+from .swap import move_into_place, rmtree
 from .tarstream import CappedReader, TarStream
 
 DEFAULT_MAX_RATIO = 5000.0
@@ -65,6 +73,15 @@ class RestoreProgress:
 Observer = Callable[[RestoreProgress], None]
 
 
+def _check_bytes(path: Path, exp: Expected, size: int, digest: str | None) -> None:
+    if size != exp.size:
+        raise IntegrityError(f"{path}: size is {size} bytes, the manifest says {exp.size}",
+                             path=path, expected=exp.size, actual=size)
+    if digest is not None and digest != exp.sha256:
+        raise IntegrityError(f"{path}: sha256 is {digest}, the manifest says {exp.sha256}",
+                             path=path, expected=exp.sha256, actual=digest)
+
+
 def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapping[str, Any],
                    ) -> Expected:
     """Size, then sha256, of the archive file against its record; nothing is decompressed."""
@@ -72,15 +89,43 @@ def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapp
     exp = Expected.of(record, path.name)
     if not path.is_file():
         raise IntegrityError(f"{path}: archive is missing", path=path, expected=exp.sha256)
-    size = path.stat().st_size
-    if size != exp.size:
-        raise IntegrityError(f"{path}: size is {size} bytes, the manifest says {exp.size}",
-                             path=path, expected=exp.size, actual=size)
-    digest, _ = sha256_file(path)
-    if digest != exp.sha256:
-        raise IntegrityError(f"{path}: sha256 is {digest}, the manifest says {exp.sha256}",
-                             path=path, expected=exp.sha256, actual=digest)
+    _check_bytes(path, exp, path.stat().st_size, None)
+    _check_bytes(path, exp, exp.size, sha256_file(path)[0])
     return exp
+
+
+def sha256_fileobj(fh: Any) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    while data := fh.read(BLOCK):
+        h.update(data)
+        size += len(data)
+    return h.hexdigest(), size
+
+
+class HashingReader:
+    """The archive file as the decompressor reads it: every byte handed over is hashed, so
+    the bytes extracted are the bytes compared with the manifest (a file swapped or
+    rewritten after it was verified is caught before its tree is used)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.sha, self.count = fh, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.count += len(data)
+        return bytes(data)
+
+    def finish(self, path: Path, exp: Expected) -> None:
+        while self.read(BLOCK):  # bytes after the zstd frame count too
+            pass
+        digest = self.sha.hexdigest()
+        if self.count != exp.size or not hmac.compare_digest(digest, exp.sha256):
+            raise IntegrityError(f"{path}: archive changed since it was verified (read "
+                                 f"{self.count} bytes with sha256 {digest}, the manifest says "
+                                 f"{exp.size} bytes with sha256 {exp.sha256})", path=path,
+                                 expected=exp.sha256, actual=digest)
 
 
 def _write_all(fd: int, h: Any, data: bytes) -> None:
@@ -90,27 +135,28 @@ def _write_all(fd: int, h: Any, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _finish(fd: int, dest: Path, m: tarfile.TarInfo, entry: FileEntry, h: Any,
-            archive: Path) -> None:
-    # Start writing this file back now (Linux: DONTNEED begins async writeback), so the
-    # flush before the tree goes live overlaps decompression instead of following it.
-    with contextlib.suppress(OSError, AttributeError):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
+def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path) -> None:
+    try:
+        # The signed mode, on the descriptor (no path, so no link, is involved).
+        os.chmod(fd, entry.mode)
+        os.utime(fd, (m.mtime, m.mtime))
+        # Start writing this file back now (Linux: DONTNEED begins async writeback), so the
+        # flush before the tree goes live overlaps decompression instead of following it.
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
     digest = h.hexdigest()
     if digest != entry.sha256:
         raise IntegrityError(f"{archive}: member {entry.path} has sha256 {digest}, the "
                              f"manifest says {entry.sha256}", path=archive,
                              expected=entry.sha256, actual=digest, member=entry.path)
-    os.chmod(dest, m.mode & 0o1777)
-    os.utime(dest, (m.mtime, m.mtime))
 
 
-def _write_member(src: TarStream, dest: Path, entry: FileEntry, m: tarfile.TarInfo,
+def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
                   archive: Path, io: Background) -> None:
     """Decompress here while the I/O thread hashes and writes the previous block; a hash
     mismatch raises at the next member (or at the final join), before anything is moved."""
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     h = hashlib.sha256()
     left = entry.size
     try:
@@ -122,48 +168,82 @@ def _write_member(src: TarStream, dest: Path, entry: FileEntry, m: tarfile.TarIn
             io.submit(_write_all, fd, h, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        io.submit(_finish, fd, dest, m, entry, h, archive, size=0)
+        io.submit(_finish, fd, m, entry, h, archive, size=0)
 
 
-def extract_to_staging(path: Path, exp: Expected, staging: Path, *,
+def extract_to_staging(path: Path, exp: Expected, staging: Path | StagingTree, *,
+                       plan: Plan | None = None, verify_first: bool = False,
                        max_total_bytes: int | None = None, max_ratio: float = DEFAULT_MAX_RATIO,
                        observer: Observer | None = None,
                        abort: threading.Event | None = None) -> tuple[int, int]:
-    """Stream the (already verified) archive into ``staging``; returns (files, bytes)."""
+    """Stream the archive into ``staging``; returns (files, bytes).
+
+    ``plan`` is the snapshot-wide check of every archive restored with this one (built
+    from this archive alone when not given). Everything is created beneath a descriptor of
+    ``staging`` without following any link. The archive bytes are hashed as they are
+    decompressed and must be the manifest's; with ``verify_first`` they are also hashed,
+    on the same open file, before a byte is decompressed."""
+    path = Path(path)
+    if plan is None:
+        plan = check_plan([(path, exp)])
     cap = max_total_bytes if max_total_bytes is not None else exp.file_bytes
     if exp.file_bytes > cap:
         raise UnsafeArchive(f"{path}: the manifest lists {exp.file_bytes} bytes, more than the "
                             f"cap of {cap}", path=path, expected=cap, actual=exp.file_bytes)
     limit = min(cap + _HEADER_ALLOWANCE * (len(exp.files) + 4) + 20 * 512,
                 int(max(exp.size, 1) * max_ratio))
+    if isinstance(staging, StagingTree):
+        tree, own = staging, False
+    else:
+        tree, own = StagingTree(staging), True
+    try:
+        return _extract(path, exp, tree, limit, verify_first, observer, abort)
+    finally:
+        if own:
+            tree.close()
+
+
+def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_first: bool,
+             observer: Observer | None, abort: threading.Event | None) -> tuple[int, int]:
     seen: set[str] = set()
-    links: set[str] = set()
-    dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    dirs: list[tuple[str, FileEntry, tarfile.TarInfo]] = []
     written = 0
     total_files = len(exp.files)
-    with open(path, "rb") as fh, Background(name="vault-writer") as io:
-        reader = zstd.ZstdDecompressor().stream_reader(fh, read_size=BLOCK)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed below, after the writer thread)
+    except FileNotFoundError:
+        raise IntegrityError(f"{path}: archive is missing", path=path,
+                             expected=exp.sha256) from None
+    with fh, Background(name="vault-writer") as io:
+        size = os.fstat(fh.fileno()).st_size
+        if size != exp.size and not verify_first:
+            raise IntegrityError(f"{path}: archive changed since it was verified (size is "
+                                 f"{size} bytes, the manifest says {exp.size})", path=path,
+                                 expected=exp.size, actual=size)
+        _check_bytes(path, exp, size, None)
+        if verify_first:
+            digest, _ = sha256_fileobj(fh)
+            _check_bytes(path, exp, exp.size, digest)
+            fh.seek(0)
+        source = HashingReader(fh)
+        reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK)
         capped = CappedReader(reader, limit, path)
         stream = TarStream(capped)
         try:
             while (m := stream.next()) is not None:
                 if abort is not None and abort.is_set():
                     raise IntegrityError(f"{path}: restore stopped (another archive failed)",
-                                         path=path)
-                rel, entry = check_member(m, exp, seen, links, path)
+                                         path=path, stopped=True)
+                rel, entry = check_member(m, exp, seen, path)
                 seen.add(rel)
-                dest = staging / rel
-                if not dest.parent.is_dir() or dest.parent.is_symlink():
-                    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if entry.type == DIR:
-                    dest.mkdir(mode=0o700)
-                    dirs.append((dest, m))
+                    tree.mkdir(rel, path)
+                    dirs.append((rel, entry, m))
                     continue
                 if entry.type == SYMLINK:
-                    os.symlink(m.linkname, dest)
-                    links.add(rel)
+                    tree.symlink(rel, m.linkname, path)
                     continue
-                _write_member(stream, dest, entry, m, path, io)
+                _write_member(stream, tree.create_file(rel, path), entry, m, path, io)
                 written += entry.size
                 if observer:
                     observer(RestoreProgress(path.name, rel, len(seen), total_files,
@@ -177,14 +257,14 @@ def extract_to_staging(path: Path, exp: Expected, staging: Path, *,
             raise IntegrityError(f"{path}: zstd stream is corrupt ({exc})", path=path) from None
         except EOFError as exc:
             raise IntegrityError(f"{path}: archive is truncated ({exc})", path=path) from None
+        source.finish(path, exp)
     missing = sorted(set(exp.files) - seen)
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise IntegrityError(f"{path}: file {missing[0]}{more} listed in the manifest is "
                              "missing from the archive", path=path, missing=missing[:20])
-    for dest, m in reversed(dirs):  # deepest first, so read-only folders do not block
-        os.chmod(dest, m.mode & 0o1777)
-        os.utime(dest, (m.mtime, m.mtime))
+    for rel, entry, m in reversed(dirs):  # deepest first, so read-only folders do not block
+        tree.finish_dir(rel, entry.mode, m.mtime, path)
     return len(seen), written
 
 
@@ -201,7 +281,7 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
     leaves the target exactly as it was."""
     dest_root = Path(dest_root)
     exps = [(Path(p), Expected.of(rec, Path(p).name)) for p, rec in items]
-    check_roots(exps)
+    plan = check_plan(exps)  # every record, as one snapshot, before the target is touched
     created_root = not dest_root.exists()
     dest_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".vvtv-restore-", dir=dest_root))  # 0700, same fs
@@ -210,21 +290,24 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
     def stage(i: int) -> RestoreResult:
         start = time.perf_counter()
         path, exp = exps[i]
-        verify_archive(path, {"sha256": exp.sha256, "size": exp.size, "files": []})
         staging = work / f"tree{i}"
         staging.mkdir(mode=0o700)
         try:
-            files, nbytes = extract_to_staging(path, exp, staging,
-                                               max_total_bytes=max_total_bytes,
-                                               max_ratio=max_ratio, observer=observer,
-                                               abort=abort)
+            with StagingTree(staging) as tree:
+                # The file is hashed on the descriptor it is then extracted from, and again
+                # as it is decompressed: a swap at any point is caught.
+                files, nbytes = extract_to_staging(path, exp, tree, plan=plan,
+                                                   verify_first=True,
+                                                   max_total_bytes=max_total_bytes,
+                                                   max_ratio=max_ratio, observer=observer,
+                                                   abort=abort)
+                for rel in exp.roots:
+                    if not tree.exists(rel):
+                        raise IntegrityError(f"{path}: archive root {rel} is not in the "
+                                             "archive", path=path, member=rel)
         except BaseException:
             abort.set()  # the other archives stop at their next member
             raise
-        for rel in exp.roots:
-            if not os.path.lexists(staging / rel):
-                raise IntegrityError(f"{path}: archive root {rel} is not in the archive",
-                                     path=path, member=rel)
         return RestoreResult(path.name, files, nbytes, exp.roots, time.perf_counter() - start)
 
     try:
@@ -233,7 +316,7 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(stage, i) for i in range(len(exps))]
-                results = [f.result() for f in futures]
+                results = _gather(futures)
         moves = [(work / f"tree{i}" / rel, rel) for i, (_, exp) in enumerate(exps)
                  for rel in exp.roots]
         # On disk before it becomes the tree: a power cut must not leave truncated files.
@@ -247,6 +330,25 @@ def restore_archives(items: list[Item], dest_root: str | Path, *,
     rmtree(work)
     for r in results:
         r.replaced = [rel for rel in r.roots if rel in replaced]
+    return results
+
+
+def _stopped(exc: BaseException) -> bool:
+    return isinstance(exc, IntegrityError) and bool(exc.context.get("stopped"))
+
+
+def _gather(futures: list[Future[RestoreResult]]) -> list[RestoreResult]:
+    """Every result, or the error of the archive that failed first-hand (not one that only
+    stopped because another failed)."""
+    results: list[RestoreResult] = []
+    errors: list[BaseException] = []
+    for f in futures:
+        try:
+            results.append(f.result())
+        except BaseException as exc:  # noqa: BLE001 (re-raised below)
+            errors.append(exc)
+    if errors:
+        raise next((e for e in errors if not _stopped(e)), errors[0])
     return results
 
 

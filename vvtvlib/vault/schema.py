@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
+from vvtvlib.core.evidence import canonical
 from vvtvlib.core.fsio import atomic_write
 
-from .manifest import canonical_json, normalise_path
+from .manifest import normalise_path
 
 SCHEMA = "vvtv.manifest/1"
 HEX64 = r"^[0-9a-f]{64}$"
@@ -176,6 +177,6 @@ def write_manifest(path: str | Path, manifest: dict[str, Any] | Manifest) -> byt
     """Write the canonical bytes atomically (and durably); returns them."""
     path = Path(path)
     data = manifest.to_dict() if isinstance(manifest, Manifest) else manifest
-    raw = canonical_json(data)
+    raw = canonical(data) + b"\n"
     atomic_write(path, raw)
     return raw

@@ -29,7 +29,6 @@ from vvtvlib.core.errors import IntegrityError, UnsafeArchive
 
 from .background import Background
 from .manifest import DIR, FILE, SYMLINK, FileEntry, normalise_path, root_hash, walk
-from .sqlite import snapshot_databases  # noqa: F401  (re-exported: the writer's database step)
 
 BLOCK = 1 << 20
 LONG_WINDOW_LOG = 24  # 16 MiB: within every decoder's default limit (27)

@@ -8,10 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.errors import IntegrityError, UnsafeArchive
-
-from .manifest import normalise_path
-from .members import Expected
+from vvtvlib.core.errors import UnsafeArchive
 
 
 def refuse_symlinked_parents(dest_root: Path, rel: str) -> None:
@@ -21,18 +18,6 @@ def refuse_symlinked_parents(dest_root: Path, rel: str) -> None:
         if p.is_symlink():
             raise UnsafeArchive(f"{p} is a symlink; refusing to restore {rel} through it",
                                 path=p)
-
-
-def check_roots(exps: list[tuple[Path, Expected]]) -> None:
-    owner: dict[str, str] = {}
-    for path, exp in exps:
-        for rel in exp.roots:
-            normalise_path(rel, what=f"{path.name}: archive root")
-            for other, name in owner.items():
-                if rel == other or rel.startswith(other + "/") or other.startswith(rel + "/"):
-                    raise IntegrityError(f"{path.name}: archive root {rel} overlaps {other} "
-                                         f"of {name}", path=path)
-            owner[rel] = path.name
 
 
 def move_into_place(moves: list[tuple[Path, str]], dest_root: Path, work: Path) -> list[str]:

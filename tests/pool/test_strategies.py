@@ -1,0 +1,264 @@
+"""Every strategy, the deadline and the concurrency limit, over in-memory providers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pytest
+
+from tests.pool.helpers import ScriptedProvider, payload_where, scripted_config
+from vvtvlib.pool import DeadlineExceeded, InferRequest, NotReady, Pool, ProviderFailed
+from vvtvlib.pool.breaker import BreakerState
+from vvtvlib.pool.emulator.content import content_for
+
+SEED = {"seed": "jazz"}
+
+
+def make_pool(providers: list[ScriptedProvider], weights: list[float] | None = None,
+              **pool: object) -> Pool:
+    cfg = scripted_config(providers, weights, pool={"hedge_after_ms": 30, **pool},
+                          breaker={"failure_threshold": 2, "cooldown_s": 60})
+    return Pool(cfg, adapters={p.id: p for p in providers}, rng=random.Random(7))
+
+
+def run(pool: Pool, **kw: object) -> object:
+    async def go() -> object:
+        try:
+            return await pool.infer(InferRequest(**{"task": "expand_queries",  # type: ignore
+                                                    "payload": SEED, **kw}))
+        finally:
+            assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()], \
+                "a task was left running"
+    return asyncio.run(go())
+
+
+def test_fastest_answers_from_the_fastest_and_caches() -> None:
+    a, b = ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 60)
+    pool = make_pool([a, b])
+    res = run(pool)
+    assert res.strategy_used == "FASTEST" and not res.from_cache  # type: ignore[attr-defined]
+    assert res.content == content_for(res.winner_model, "expand_queries", SEED)  # type: ignore
+    again = run(pool)
+    assert again.from_cache and again.content == res.content  # type: ignore[attr-defined]
+
+
+def test_fastest_hedges_after_hedge_after_ms_and_cancels_the_loser() -> None:
+    slow, quick = ScriptedProvider("slow", "ms", 2000), ScriptedProvider("quick", "mq", 10)
+    pool = make_pool([slow, quick], weights=[5, 1])  # unknown latency: the heavier goes first
+    res = run(pool)
+    assert res.winner_model == "mq" and res.hedge  # type: ignore[attr-defined]
+    assert res.providers_tried == ["slow", "quick"]  # type: ignore[attr-defined]
+    assert slow.cancelled == 1 and res.duration_ms < 1000  # type: ignore[attr-defined]
+
+
+def test_hedge_budget_caps_hedges() -> None:
+    slow, quick = ScriptedProvider("slow", "ms", 120), ScriptedProvider("quick", "mq", 5)
+    pool = make_pool([slow, quick], weights=[5, 1], hedge_budget_burst=1,
+                     hedge_budget_ratio=0.0, cache_ttl_s=0)
+    first = run(pool, payload={"seed": "one"})
+    pool.members["slow"].stats.ewma_ms = None  # make the slow one look best again
+    pool.members["quick"].stats.ewma_ms = 500.0
+    second = run(pool, payload={"seed": "two"})
+    assert first.hedge and not second.hedge  # type: ignore[attr-defined]
+    assert second.winner_model == "ms" and pool.hedge_budget.refused >= 1  # type: ignore
+
+
+def test_fastest_fails_over_and_the_breaker_opens() -> None:
+    bad, good = ScriptedProvider("bad", "mb", 0, fail=True), ScriptedProvider("good", "mg", 5)
+    pool = make_pool([bad, good], weights=[5, 1], cache_ttl_s=0)
+    for i in range(3):
+        res = run(pool, payload={"seed": f"s{i}"})
+        assert res.winner_model == "mg" and not res.hedge  # type: ignore[attr-defined]
+    assert pool.members["bad"].breaker.state is BreakerState.OPEN
+    assert bad.calls == 2, "an open breaker stops calls"
+
+
+def test_every_provider_failing_is_provider_failed() -> None:
+    pool = make_pool([ScriptedProvider("x", "mx", fail=True), ScriptedProvider("y", "my",
+                                                                              fail=True)])
+    with pytest.raises(ProviderFailed) as err:
+        run(pool)
+    assert err.value.http_status == 502
+
+
+def test_invalid_output_counts_as_the_provider_failure() -> None:
+    messy = ScriptedProvider("messy", "mm", text=lambda c: '{"must_include": ["x"]}')
+    good = ScriptedProvider("good", "mg", 5)
+    pool = make_pool([messy, good], weights=[5, 1])
+    res = run(pool)
+    assert res.winner_model == "mg"  # type: ignore[attr-defined]
+    assert pool.members["messy"].stats.failures == 1
+
+
+def test_deadline_cancels_in_flight_calls() -> None:
+    a, b = ScriptedProvider("a", "ma", 3000), ScriptedProvider("b", "mb", 3000)
+    pool = make_pool([a, b])
+    with pytest.raises(DeadlineExceeded) as err:
+        run(pool, deadline_ms=100)
+    assert err.value.http_status == 504 and a.cancelled + b.cancelled == 2
+
+
+def test_voting_majority_on_canonical_answers() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"s{i}"})
+    # two providers share a model name: they give the same answer; the third differs
+    p = [ScriptedProvider("a1", "same", 5), ScriptedProvider("a2", "same", 10),
+         ScriptedProvider("b", "other", 15)]
+    pool = make_pool(p, weights=[1, 1, 5], voting_k=3)
+    res = run(pool, strategy="VOTING", payload=payload)
+    assert res.quorum == "majority" and res.winner_model == "same"  # type: ignore[attr-defined]
+    assert res.content == content_for("same", "expand_queries", payload)  # type: ignore
+
+
+def test_voting_partial_quorum_at_the_deadline() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"p{i}"})
+    p = [ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 5000),
+         ScriptedProvider("c", "mc", 5000)]
+    pool = make_pool(p, voting_k=3)
+    res = run(pool, strategy="VOTING", payload=payload, deadline_ms=200)
+    assert res.quorum == "partial" and res.winner_model == "ma"  # type: ignore[attr-defined]
+    assert p[1].cancelled == p[2].cancelled == 1
+
+
+def test_voting_ties_are_broken_by_weight() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"t{i}"})
+    p = [ScriptedProvider("light", "ml", 5), ScriptedProvider("heavy", "mh", 5)]
+    pool = make_pool(p, weights=[1, 3], voting_k=2)
+    res = run(pool, strategy="VOTING", payload=payload)
+    assert res.winner_model == "mh" and res.quorum == "partial"  # type: ignore[attr-defined]
+
+
+def test_weighted_follows_weights_and_fails_over() -> None:
+    p = [ScriptedProvider("a", "ma"), ScriptedProvider("b", "mb")]
+    pool = make_pool(p, weights=[1, 9], cache_ttl_s=0)
+    wins = [run(pool, strategy="WEIGHTED", payload={"seed": f"w{i}"}).winner_model  # type: ignore
+            for i in range(60)]
+    assert wins.count("mb") > wins.count("ma") * 2
+    p[1].fail = True
+    res = run(pool, strategy="WEIGHTED", payload={"seed": "after"})
+    assert res.winner_model == "ma"  # type: ignore[attr-defined]
+
+
+def test_judge_picks_among_candidates_and_the_choice_is_validated() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"j{i}"})
+    p = [ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("judge", "mj", 5)]
+    pool = make_pool(p, weights=[1, 1, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload)
+    assert res.judge_model == "mj" and res.winner_model in ("ma", "mb")  # type: ignore
+    assert p[2].log == ["judge"], "the judge answers the judge task only"
+
+
+def test_a_judge_naming_no_candidate_falls_back_to_the_heaviest() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"k{i}"})
+    bogus = json.dumps({"winner_id": "c9", "scores": [{"id": "c9", "score": 1}], "reason": "x"})
+    p = [ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("judge", "mj", 5, text=lambda c: bogus)]
+    pool = make_pool(p, weights=[1, 2, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload)
+    assert res.judge_model is None and res.winner_model == "mb"  # type: ignore[attr-defined]
+
+
+def test_concurrency_limit_per_provider() -> None:
+    a = ScriptedProvider("a", "ma", 20)
+    cfg = scripted_config([a])
+    cfg = cfg.model_copy(update={"providers": [cfg.providers[0].model_copy(
+        update={"max_concurrency": 2})]})
+    pool = Pool(cfg, adapters={"a": a})
+
+    async def go() -> None:
+        await asyncio.gather(*(pool.infer(InferRequest("expand_queries", {"seed": f"c{i}"}))
+                               for i in range(8)))
+    asyncio.run(go())
+    assert a.calls == 8 and a.peak == 2
+
+
+def test_disabled_providers_are_skipped_without_restart(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from vvtvlib.pool.state import set_enabled
+
+    root = Path(str(tmp_path))
+    (root / "pool").mkdir()
+    p = [ScriptedProvider("a", "ma", 1), ScriptedProvider("b", "mb", 1)]
+    pool = Pool(scripted_config(p, pool={"cache_ttl_s": 0}), root=root,
+                adapters={x.id: x for x in p})
+    set_enabled(root / "pool" / "state.toml", "a", False)
+    res = run(pool, payload={"seed": "x"})
+    assert res.winner_model == "mb"  # type: ignore[attr-defined]
+    set_enabled(root / "pool" / "state.toml", "b", False)
+    with pytest.raises(NotReady):
+        run(pool, payload={"seed": "y"})
+    set_enabled(root / "pool" / "state.toml", "a", True)
+    assert run(pool, payload={"seed": "z"}).winner_model == "ma"  # type: ignore[attr-defined]
+    assert (root / "pool" / "health.json").exists()
+
+
+def test_voting_with_one_failure_and_the_rest_too_slow_is_a_deadline() -> None:
+    p = [ScriptedProvider("bad", "mb", 1, fail=True), ScriptedProvider("s1", "m1", 3000),
+         ScriptedProvider("s2", "m2", 3000)]
+    pool = make_pool(p, voting_k=3)
+    with pytest.raises(DeadlineExceeded):
+        run(pool, strategy="VOTING", deadline_ms=150)
+
+
+def test_judge_out_of_time_answers_with_the_heaviest_candidate() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"d{i}"})
+    p = [ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("judge", "mj", 3000)]
+    pool = make_pool(p, weights=[2, 1, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload, deadline_ms=200)
+    assert res.judge_model is None and res.winner_model == "ma"  # type: ignore[attr-defined]
+    assert p[2].cancelled == 1
+
+
+def test_judge_waits_past_its_share_for_a_first_candidate_without_calling_twice() -> None:
+    payload = payload_where("expand_queries", False, lambda i: {"seed": f"w{i}"})
+    p = [ScriptedProvider("a", "ma", 150), ScriptedProvider("b", "mb", 3000),
+         ScriptedProvider("judge", "mj", 1)]
+    pool = make_pool(p, weights=[1, 1, 3], judge="judge")
+    res = run(pool, strategy="JUDGE", payload=payload, deadline_ms=200)  # 60 % = 120 ms
+    assert res.winner_model == "ma" and p[0].calls == 1 and p[1].calls == 1  # type: ignore
+    assert p[2].calls == 0, "one candidate needs no judge"
+
+
+def test_ready_reflects_the_breakers() -> None:
+    pool = make_pool([ScriptedProvider("a", "ma"), ScriptedProvider("b", "mb")])
+    assert pool.ready()
+    for pid in ("a", "b"):
+        for _ in range(2):
+            pool.members[pid].breaker.record_failure()
+        assert pool.ready() is (pid == "a")
+    with pytest.raises(NotReady) as err:
+        run(pool)
+    assert err.value.http_status == 503
+
+
+def test_concurrent_requests_keep_every_counter_consistent() -> None:
+    p = [ScriptedProvider("a", "ma", 40), ScriptedProvider("b", "mb", 5),
+         ScriptedProvider("c", "mc", 5, fail=True)]
+    pool = make_pool(p, weights=[3, 2, 1], cache_ttl_s=0, hedge_budget_burst=100)
+
+    async def go() -> list[object]:
+        return await asyncio.gather(*(pool.infer(InferRequest(
+            "expand_queries", {"seed": f"c{i}"}, strategy=("FASTEST", "VOTING")[i % 2]))
+            for i in range(60)), return_exceptions=True)
+    results = asyncio.run(go())
+    assert all(not isinstance(r, BaseException) for r in results)
+    for sp in p:
+        s = pool.members[sp.id].stats.snapshot()
+        # calls cancelled while queued for the concurrency limit never reach the adapter
+        assert s.in_flight == 0 and sp.calls <= s.calls and sp.peak <= 8
+        assert s.calls == s.successes + s.failures + s.cancelled
+
+
+def test_hedge_budget_is_a_share_of_requests() -> None:
+    from vvtvlib.pool.routing import HedgeBudget
+
+    budget = HedgeBudget(ratio=0.2, burst=2)
+    spent = 0
+    for _ in range(100):
+        budget.earn()
+        spent += budget.try_spend()
+    assert spent <= 2 + 0.2 * 100 and budget.refused > 0

@@ -1,0 +1,47 @@
+"""The pool's Prometheus metrics (SPEC section 5), registered once per process.
+
+``llmpool_infer_duration_ms{provider,task}`` (histogram), ``llmpool_timeouts_total{provider,
+task}``, ``llmpool_breaker_open_total{provider}``, ``llmpool_cache_hits_total{task}``,
+``llmpool_cache_misses_total{task}``, ``llmpool_hedges_total{task}``,
+``llmpool_provider_errors_total{provider,task,reason}``,
+``llmpool_requests_total{task,strategy,outcome}``. With ``PROMETHEUS_MULTIPROC_DIR`` set,
+prometheus-client shares them across worker processes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+from vvtvlib.core import metric_names as mn
+
+# The SLO thresholds (1200 ms warm p95) and the alert threshold (1500 ms) are boundaries.
+BUCKETS_MS = mn.LATENCY_BUCKETS_MS
+
+
+def _counter(m: mn.MetricName, r: CollectorRegistry) -> Counter:
+    return Counter(m.name, m.help, list(m.labels), registry=r)
+
+
+class PoolMetrics:
+    """Registered under the names declared in ``vvtvlib.core.metric_names`` (the names the
+    SLO catalog, the alert rules and the dashboards query)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        r = registry
+        d = mn.LLMPOOL_INFER_DURATION
+        self.infer_duration_ms = Histogram(d.name, d.help, list(d.labels), buckets=d.buckets,
+                                           registry=r)
+        self.timeouts = _counter(mn.LLMPOOL_TIMEOUTS, r)
+        self.breaker_open = _counter(mn.LLMPOOL_BREAKER_OPEN, r)
+        self.cache_hits = _counter(mn.LLMPOOL_CACHE_HITS, r)
+        self.cache_misses = _counter(mn.LLMPOOL_CACHE_MISSES, r)
+        self.hedges = _counter(mn.LLMPOOL_HEDGES, r)
+        self.provider_errors = _counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
+        self.requests = _counter(mn.LLMPOOL_REQUESTS, r)
+
+
+@cache
+def default_metrics() -> PoolMetrics:
+    return PoolMetrics()
