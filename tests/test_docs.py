@@ -14,9 +14,10 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def _commands(group: click.Command, prefix: str) -> list[str]:
-    if isinstance(group, click.Group):
+    # typer >= 0.20 builds its groups on its own copy of click: look for sub-commands
+    if isinstance(group, click.Group) or hasattr(group, "commands"):
         out = []
-        for name, cmd in group.commands.items():
+        for name, cmd in group.commands.items():  # type: ignore[attr-defined]
             out += _commands(cmd, f"{prefix} {name}")
         return out
     return [prefix]
@@ -31,6 +32,17 @@ def test_every_command_is_in_the_readme() -> None:
             if cmd not in README and not all(w in README for w in words):
                 missing.append(cmd)
     assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_slo_options_are_in_the_readme() -> None:
+    group = typer.main.get_command(vvtvctl.app).commands["slo"]  # type: ignore[attr-defined]
+    section = README.split("## Epic O", 1)[1].split("\n## ", 1)[0]
+    for name, cmd in group.commands.items():
+        assert f"vvtvctl slo {name}" in section, name
+        for p in cmd.params:
+            for opt in (*p.opts, *p.secondary_opts):
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in section, f"vvtvctl slo {name} {opt} is not documented"
 
 
 def test_sleepguardd_options_are_in_the_readme() -> None:

@@ -1,5 +1,9 @@
 """One structured JSONL logger (structlog) with the lab's fields:
-``ts``, ``service``, ``severity``, ``msg``, ``trace_id``, ``span_id``."""
+``ts``, ``service``, ``severity``, ``msg``, ``trace_id``, ``span_id``.
+
+``trace_id``/``span_id`` come from the call (``log.info(..., trace_id=...)``), else from the
+current W3C trace context (``core.trace.use_trace``), else the process's own trace with a
+fresh span id per line."""
 
 from __future__ import annotations
 
@@ -13,16 +17,19 @@ from typing import IO, Any, TextIO, cast
 import structlog
 
 from .clock import utc_iso
+from .trace import current_trace
 
 _SECRET_KEYS = ("secret", "password", "token", "private_key", "hmac")
 
 
 def _rename(_: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    ctx = current_trace()
     out = {"ts": utc_iso(), "service": event.pop("service", "vvtv"),
            "severity": method.upper() if method != "warn" else "WARNING",
            "msg": event.pop("event", ""),
-           "trace_id": event.pop("trace_id", None) or _trace_id(),
-           "span_id": event.pop("span_id", None) or secrets.token_hex(8)}
+           "trace_id": event.pop("trace_id", None) or (ctx.trace_id if ctx else _trace_id()),
+           "span_id": event.pop("span_id", None) or (ctx.span_id if ctx
+                                                     else secrets.token_hex(8))}
     for key, value in event.items():
         out[key] = "[redacted]" if any(s in key.lower() for s in _SECRET_KEYS) else value
     return out

@@ -14,31 +14,32 @@ from functools import cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 750, 1000, 1500, 2500, 5000, 10000)
+from vvtvlib.core import metric_names as mn
+
+# The SLO thresholds (1200 ms warm p95) and the alert threshold (1500 ms) are boundaries.
+BUCKETS_MS = mn.LATENCY_BUCKETS_MS
+
+
+def _counter(m: mn.MetricName, r: CollectorRegistry) -> Counter:
+    return Counter(m.name, m.help, list(m.labels), registry=r)
 
 
 class PoolMetrics:
+    """Registered under the names declared in ``vvtvlib.core.metric_names`` (the names the
+    SLO catalog, the alert rules and the dashboards query)."""
+
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
-        self.infer_duration_ms = Histogram(
-            "llmpool_infer_duration_ms", "Provider call duration (ms) by provider and task",
-            ["provider", "task"], buckets=BUCKETS_MS, registry=r)
-        self.timeouts = Counter("llmpool_timeouts_total",
-                                "Provider calls that timed out or hit the deadline",
-                                ["provider", "task"], registry=r)
-        self.breaker_open = Counter("llmpool_breaker_open_total",
-                                    "Times a provider's breaker opened", ["provider"], registry=r)
-        self.cache_hits = Counter("llmpool_cache_hits_total", "Answers served from the cache",
-                                  ["task"], registry=r)
-        self.cache_misses = Counter("llmpool_cache_misses_total", "Cache look-ups that missed",
-                                    ["task"], registry=r)
-        self.hedges = Counter("llmpool_hedges_total", "Hedged calls started by FASTEST",
-                              ["task"], registry=r)
-        self.provider_errors = Counter("llmpool_provider_errors_total",
-                                       "Failed provider calls by reason",
-                                       ["provider", "task", "reason"], registry=r)
-        self.requests = Counter("llmpool_requests_total", "Pool requests by outcome",
-                                ["task", "strategy", "outcome"], registry=r)
+        d = mn.LLMPOOL_INFER_DURATION
+        self.infer_duration_ms = Histogram(d.name, d.help, list(d.labels), buckets=d.buckets,
+                                           registry=r)
+        self.timeouts = _counter(mn.LLMPOOL_TIMEOUTS, r)
+        self.breaker_open = _counter(mn.LLMPOOL_BREAKER_OPEN, r)
+        self.cache_hits = _counter(mn.LLMPOOL_CACHE_HITS, r)
+        self.cache_misses = _counter(mn.LLMPOOL_CACHE_MISSES, r)
+        self.hedges = _counter(mn.LLMPOOL_HEDGES, r)
+        self.provider_errors = _counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
+        self.requests = _counter(mn.LLMPOOL_REQUESTS, r)
 
 
 @cache

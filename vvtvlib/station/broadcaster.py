@@ -24,6 +24,7 @@ from vvtvlib.media.ffmpeg import ffmpeg_exe
 from vvtvlib.media.hls import Playlist, parse_playlist
 
 from .db import opened
+from .metrics import ProgressReader, StationMetrics
 from .playout import PLAYOUT_LOG, PlayoutEntry, find_entry
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
 from .state import ControlStore, Position
@@ -77,7 +78,7 @@ class BroadcastRun:
 class Broadcaster:
     def __init__(self, layout: StationLayout, *, profile: str, segment_s: int, list_size: int,
                  playlist: str = "main.m3u8", rtmp_url: str | None = None,
-                 logger: Any = None) -> None:
+                 logger: Any = None, metrics: StationMetrics | None = None) -> None:
         self.layout = layout
         self.profile = profile
         self.segment_s = segment_s
@@ -85,6 +86,7 @@ class Broadcaster:
         self.playlist_name = playlist
         self.rtmp_url = rtmp_url
         self.log = logger
+        self.metrics = metrics
         self.control = ControlStore(layout)
         self.current: BroadcastRun | None = None
         self.lock = threading.RLock()
@@ -119,7 +121,9 @@ class Broadcaster:
             run = build_run(entries, start, self.segment_s)
             script = self.layout.run / "playout.ffconcat"
             script.write_text(ffconcat(run, item_paths(self.layout)))
-            args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "warning", "-re",
+            # -progress: frame / drop_frames / dup_frames blocks on stdout (the encoder metrics)
+            args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "warning",
+                    "-progress", "pipe:1", "-re",
                     "-f", "concat", "-safe", "0", "-i", str(script), "-map", "0:v:0",
                     "-c", "copy", *self.output_args()]
             self.layout.hls_dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +132,13 @@ class Broadcaster:
             log_path = self.layout.logs / "broadcaster-ffmpeg.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("ab") as err:
-                proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=err, cwd=self.layout.run)
+            assert proc.stdout is not None
+            if self.metrics is not None:
+                ProgressReader(self.metrics).follow(proc.stdout)
+            else:  # nobody reads the progress: drain it so FFmpeg never blocks on the pipe
+                threading.Thread(target=proc.stdout.read, daemon=True).start()
             self.last_args = args
             self.current = BroadcastRun(f"run-{int(time.time() * 1000)}", run, args, proc,
                                         time.monotonic(), datetime.now(UTC), known)
@@ -234,6 +243,10 @@ class Broadcaster:
                     timeline_s=s.timeline_start_s, ts_utc=utc_iso()).to_json() + "\n")
         for s in new:
             self.pdts[s.uri] = s.program_date_time
+            if self.metrics is not None:
+                self.metrics.segments.inc()
+                with contextlib.suppress(OSError):
+                    self.metrics.segment_bytes.inc((self.layout.hls_dir / s.uri).stat().st_size)
         if len(self.pdts) > 400:
             for uri in list(self.pdts)[:-200]:
                 del self.pdts[uri]

@@ -96,7 +96,7 @@ class StationStatus:
         return self.applied_generation is not None and self.applied_generation >= self.generation
 
 
-def _queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[float, int]:
+def queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[float, int]:
     """Seconds of programming left from the playing (or resume) position to the queue end."""
     pos = int(at.get("queue_position", 0)) if at else 0
     offset = float(at.get("offset_s", 0.0)) if at else 0.0
@@ -137,7 +137,7 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
     playing = kv.get("playing")
     enc = (rt or {}).get("encoder") or {}
     stored_enc = kv.get("encoder") or {}
-    buffer_s, n = _queue_buffer(layout, playing or kv.get("resume"))
+    buffer_s, n = queue_buffer(layout, playing or kv.get("resume"))
     return StationStatus(
         up=rt is not None, profile=cfg.station.profile, station_id=cfg.station.id,
         root=str(layout.root), queue_buffer_s=round(buffer_s, 3), queue_entries=n,

@@ -1,4 +1,5 @@
-"""The supervisor's HTTP face: ``/status``, ``/hls/*`` and token-guarded ``/control/*``.
+"""The supervisor's HTTP face: ``/status``, ``/metrics``, ``/hls/*`` and token-guarded
+``/control/*``.
 
 Listens on 127.0.0.1 only. Control requests need the ``X-VVTV-Token`` header whose value is
 in ``system/run/control.token`` (0600), so only users who can read the station's run
@@ -29,6 +30,7 @@ class Backend(Protocol):
     def runtime_status(self) -> dict[str, Any]: ...
     def playlist_text(self) -> str | None: ...
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def metrics_text(self) -> bytes: ...
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,6 +57,11 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/status":
             self._json(200, self.backend.runtime_status())
+            return
+        if path == "/metrics":
+            from .metrics import CONTENT_TYPE
+
+            self._send(200, self.backend.metrics_text(), CONTENT_TYPE, head)
             return
         if path.startswith("/hls/"):
             name = path[len("/hls/"):]

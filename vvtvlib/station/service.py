@@ -31,7 +31,9 @@ from vvtvlib.media.hls import inject_program_date_time
 from . import nginx as nginx_profile
 from .broadcaster import Broadcaster, read_playlist, read_queue
 from .config import load_station_config
+from .control import queue_buffer
 from .httpd import make_server
+from .metrics import StationMetrics
 from .runtime import (
     STARTUP_ERROR,
     RuntimeInfo,
@@ -54,6 +56,8 @@ class Supervisor:
         self.cfg = load_station_config(layout)
         self.profile = self.cfg.station.profile
         self.log = get_logger("station-supervisor", path=layout.logs / "supervisor.jsonl")
+        # the seed's logs/streaming.jsonl: encoder runs, stops and restarts
+        self.stream_log = get_logger("streaming", path=layout.logs / "streaming.jsonl")
         self.control_store = ControlStore(layout)
         self.gate = Gate(self.control_store.flags())
         self.stop_event = threading.Event()
@@ -73,6 +77,10 @@ class Supervisor:
         self.info: RuntimeInfo | None = None
         self.broadcaster: Broadcaster | None = None
         self.workers: WorkerPool | None = None
+        self.metrics = StationMetrics()
+        self.metrics.bind(segment_age=self.segment_age_s, queue_buffer_s=self.queue_buffer_s,
+                          encoder_up=lambda: bool(self.broadcaster and self.broadcaster.running()),
+                          in_progress=lambda: self.gate.snapshot()["in_progress"])
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -100,9 +108,9 @@ class Supervisor:
                                        segment_s=self.cfg.media.segment_s,
                                        list_size=self.cfg.hls.list_size,
                                        playlist=self.cfg.hls.playlist, rtmp_url=rtmp_url,
-                                       logger=self.log)
+                                       logger=self.stream_log, metrics=self.metrics)
         self.workers = WorkerPool(lay, self.cfg.workers, self.gate, seed=self.cfg.station.seed,
-                                  logger=self.log)
+                                  logger=self.log, metrics=self.metrics)
         self.workers.start()
         self.info = RuntimeInfo(
             pid=os.getpid(), create_time=psutil.Process().create_time(), profile=self.profile,
@@ -234,11 +242,14 @@ class Supervisor:
                 self._save_resume(resume)
             if code != 0:
                 self.restarts += 1
+                self.metrics.restarts.inc()
                 self.last_restart_utc = utc_iso()
                 self.control_store.set({"encoder": {"restarts": self.restarts,
                                                     "last_restart_utc": self.last_restart_utc}},
                                        command="encoder restart", detail={"exit_code": code})
                 self.log.warning("encoder exited; restarting", exit_code=code)
+                self.stream_log.warning("encoder exited; restarting", exit_code=code,
+                                        restarts=self.restarts)
             b.start(self.next_position(None, None))
             self.encoder_started = time.monotonic()
             self._record_children()
@@ -284,6 +295,13 @@ class Supervisor:
         except FileNotFoundError:
             return None
         return round(max(0.0, time.time() - mtime), 3)
+
+    def queue_buffer_s(self) -> float:
+        kv = self.control_store.get_many()
+        return queue_buffer(self.layout, kv.get("playing") or kv.get("resume"))[0]
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
 
     def runtime_status(self) -> dict[str, Any]:
         snap = self.gate.snapshot()

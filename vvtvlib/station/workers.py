@@ -26,6 +26,7 @@ from vvtvlib.vault.manifest import sha256_file
 from . import seedrows
 from .config import WorkersSection
 from .db import transaction
+from .metrics import StationMetrics
 from .state import WORKERS, ControlStore, Flags
 
 
@@ -182,7 +183,8 @@ def discover_job(layout: StationLayout, rng: random.Random) -> str:
 
 class WorkerPool:
     def __init__(self, layout: StationLayout, cfg: WorkersSection, gate: Gate, *,
-                 seed: int = 1, logger: Any = None) -> None:
+                 seed: int = 1, logger: Any = None, metrics: StationMetrics | None = None
+                 ) -> None:
         self.layout = layout
         self.cfg = cfg
         self.gate = gate
@@ -191,6 +193,7 @@ class WorkerPool:
         self.threads: list[threading.Thread] = []
         self.control = ControlStore(layout)
         self.seed = seed
+        self.metrics = metrics
         self.last_error: dict[str, str] = {}
 
     def _job(self, worker: str, rng: random.Random) -> Callable[[Flags], str | None]:
@@ -208,13 +211,18 @@ class WorkerPool:
             if flags is None:
                 continue
             started = utc_iso()
-            done = False
+            done = failed = False
+            t0 = time.perf_counter()
             try:
                 detail = job(flags)
+                if worker == "planner" and self.metrics is not None:
+                    # the selection cycle: choose an item, plan it, top the queue up
+                    self.metrics.planner_cycle.observe((time.perf_counter() - t0) * 1000.0)
                 if detail is not None:
                     _job_row(self.layout, worker, "job", started, "done", detail)
                     done = True
             except Exception as exc:  # noqa: BLE001 - a failed job is logged, the worker lives
+                failed = True
                 self.last_error[worker] = str(exc)
                 if self.log:
                     self.log.error("worker job failed", worker=worker, error=str(exc))
@@ -222,6 +230,8 @@ class WorkerPool:
                     _job_row(self.layout, worker, "job", started, "failed", str(exc)[:500])
             finally:
                 self.gate.release(worker, done)
+                if self.metrics is not None and (done or failed):
+                    self.metrics.jobs.labels(worker, "done" if done else "failed").inc()
 
     def start(self) -> None:
         intervals = {"planner": self.cfg.planner_interval_s,
