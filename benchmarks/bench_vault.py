@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,21 +87,29 @@ class Step:
     output: Path | None = None  # measured after the run: the archives or repository
     pattern: str = "*"
     env: dict[str, str] | None = None
-    best: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self) -> None:
         self.reset()
         result = measure(self.cmd, self.env)
         if self.output is not None:
             result["output_bytes"] = dir_bytes(self.output, self.pattern)
-        if not self.best or result["seconds"] < self.best["seconds"]:
-            peak = max(result["peak_rss_mib"], self.best.get("peak_rss_mib", 0.0))
-            self.best = {**result, "peak_rss_mib": peak}
-        else:
-            self.best["peak_rss_mib"] = max(self.best["peak_rss_mib"], result["peak_rss_mib"])
+        self.samples.append(result)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s["seconds"] for s in self.samples)
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.name, "tree_bytes": self.tree_bytes, **self.best}
+        """The median run (time, CPU, output) with the spread of the rounds and the largest
+        peak RSS of any of them."""
+        secs = sorted(s["seconds"] for s in self.samples)
+        mid = min(self.samples, key=lambda s: abs(s["seconds"] - self.median))
+        return {"name": self.name, "tree_bytes": self.tree_bytes, **mid,
+                "seconds": self.median, "rounds": len(secs), "min_seconds": secs[0],
+                "max_seconds": secs[-1], "all_seconds": [round(x, 3) for x in
+                                                        (s["seconds"] for s in self.samples)],
+                "peak_rss_mib": max(s["peak_rss_mib"] for s in self.samples)}
 
 
 def sh(script: str) -> list[str]:
@@ -212,6 +221,8 @@ def report(runs: list[dict], cmp: dict[str, Any], args: argparse.Namespace,
     for r in runs:
         r["mb_per_s"] = round(_rate(r), 1)
         r["seconds"] = round(r["seconds"], 3)
+        r["min_seconds"] = round(r["min_seconds"], 3)
+        r["max_seconds"] = round(r["max_seconds"], 3)
         r["peak_rss_mib"] = round(r["peak_rss_mib"], 1)
         r["cpu_seconds"] = round(r["cpu_seconds"], 2)
         if "output_bytes" in r:
@@ -231,16 +242,19 @@ def report(runs: list[dict], cmp: dict[str, Any], args: argparse.Namespace,
 def markdown(rep: dict) -> str:
     lines = [f"`{rep['command']}` on {rep['machine']['cpus']} cores "
              f"({rep['machine']['platform']})", "",
-             "| run | tree MB | seconds | MB/s | output MB | ratio | peak RSS MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| run | tree MB | seconds (median) | min-max s | MB/s | output MB | ratio | "
+             "peak RSS MiB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rep["runs"]:
         out_mb = f"{r['output_bytes'] / 1e6:.1f}" if "output_bytes" in r else ""
+        spread = f"{r['min_seconds']:.2f}-{r['max_seconds']:.2f}"
         lines.append(f"| {r['name']} | {r['tree_bytes'] / 1e6:.1f} | {r['seconds']} | "
-                     f"{r['mb_per_s']} | {out_mb} | {r.get('ratio', '')} | "
+                     f"{spread} | {r['mb_per_s']} | {out_mb} | {r.get('ratio', '')} | "
                      f"{r['peak_rss_mib']} |")
-    lines += ["", "| comparison | value | target | met |", "|---|---:|---|---|"]
+    lines += ["", "| comparison | value (medians) | per round | target | met |",
+              "|---|---:|---:|---|---|"]
     for key, c in rep["comparisons"].items():
-        lines.append(f"| {key} | {c['value']} | {c['target']} | {'yes' if c['met'] else 'no'} |")
+        lines.append(f"| {key} | {c['value']} | {c.get('rounds', '')} | {c['target']} | "
+                     f"{'yes' if c['met'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -255,8 +269,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--out", type=Path, default=Path("reports/bench/vault.json"))
     p.add_argument("--repeat", type=int, default=1,
-                   help="rounds: run every tool N times, interleaved, and keep each one's "
-                        "fastest (for shared machines)")
+                   help="rounds: run every tool N times, interleaved, and report each one's "
+                        "median with the spread (for shared machines)")
     p.add_argument("--_write", nargs=2, type=Path, help=argparse.SUPPRESS)
     p.add_argument("--_restore", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -281,7 +295,7 @@ def main() -> None:
         print(f"  {run['name']}: {run['seconds']:.2f} s, {_rate(run):.1f} MB/s, "
               f"peak {run['peak_rss_mib']:.0f} MiB", file=sys.stderr)
 
-    # Rounds: every tool once per round, the fastest of the rounds kept, so that all of
+    # Rounds: every tool once per round, each one's median reported, so that all of
     # them see the same background load on a shared machine.
     ours_w, ours_r = ours_steps(big, work, sizes["main"], "main")
     tar_w, tar_r = tar3_steps(big, work, sizes["main"])
@@ -295,17 +309,16 @@ def main() -> None:
     for i in range(max(1, args.repeat)):
         for step in main_steps + small_steps:
             step.run()
-            print(f"  round {i + 1}: {step.name}: {step.best['seconds']:.2f} s best",
+            print(f"  round {i + 1}: {step.name}: {step.samples[-1]['seconds']:.2f} s",
                   file=sys.stderr)
     for step in main_steps + small_steps:
         runs.append(step.record())
         note(runs[-1])
-    ow, orr, tw = ours_w.record(), ours_r.record(), tar_w.record()
-    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(_rate(ow) / _rate(tw), 1.0)
+    ow, orr = ours_w.record(), ours_r.record()
+    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(ours_w, tar_w, 1.0)
     if rsteps:
-        rb, rr = rsteps[0].record(), rsteps[1].record()
-        cmp["write vs restic backup"] = _ratio(_rate(ow) / _rate(rb), 2.0)
-        cmp["verify+restore vs restic restore"] = _ratio(_rate(orr) / _rate(rr), 1.5)
+        cmp["write vs restic backup"] = _ratio(ours_w, rsteps[0], 2.0)
+        cmp["verify+restore vs restic restore"] = _ratio(ours_r, rsteps[1], 1.5)
     cmp["write peak RSS MiB"] = {"value": round(ow["peak_rss_mib"], 1), "target": "< 300",
                                  "met": ow["peak_rss_mib"] < 300}
     cmp["restore peak RSS MiB"] = {"value": round(orr["peak_rss_mib"], 1), "target": "< 300",
@@ -317,7 +330,7 @@ def main() -> None:
         runs.append(seed.record())
         note(runs[-1])
         ours_s, sd = small_steps[0].record(), seed.record()
-        cmp["write vs seed zstd -19 (speed)"] = _ratio(_rate(ours_s) / _rate(sd), 100.0)
+        cmp["write vs seed zstd -19 (speed)"] = _ratio(small_steps[0], seed, 100.0)
         extra = ours_s["output_bytes"] / sd["output_bytes"] - 1
         cmp["archives vs seed zstd -19 (size)"] = {
             "value": f"{extra * 100:+.2f} %", "target": "<= +5 %", "met": extra <= 0.05}
@@ -331,8 +344,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _ratio(value: float, target: float) -> dict[str, Any]:
-    return {"value": f"{value:.2f}x", "target": f">= {target:g}x", "met": value >= target}
+def _ratio(ours: Step, peer: Step, target: float) -> dict[str, Any]:
+    """How many times faster ours is (same tree): the ratio of the medians, and the range of
+    the per-round ratios (each round runs both under the same background load)."""
+    value = peer.median / ours.median
+    out = {"value": f"{value:.2f}x", "target": f">= {target:g}x", "met": value >= target}
+    if len(ours.samples) > 1 and len(peer.samples) == len(ours.samples):
+        per_round = [p["seconds"] / o["seconds"]
+                     for o, p in zip(ours.samples, peer.samples, strict=True)]
+        out["rounds"] = f"{min(per_round):.2f}x-{max(per_round):.2f}x"
+    return out
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from .beneath import StagingTree
 from .manifest import DIR, SYMLINK, FileEntry, sha256_file
 from .members import Expected, Plan, check_member, check_plan
 from .schema import ArchiveModel
-from .snapshot import BLOCK, ArchiveRecord
+from .snapshot import BLOCK, DEPTH, ArchiveRecord
 from .swap import move_into_place, rmtree
 from .tarstream import CappedReader, TarStream
 
@@ -95,31 +95,42 @@ def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapp
 
 
 def sha256_fileobj(fh: Any) -> tuple[str, int]:
+    """sha256 and size of an open file from its current position, read into one reused
+    buffer."""
     h = hashlib.sha256()
     size = 0
-    while data := fh.read(BLOCK):
-        h.update(data)
-        size += len(data)
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    while n := fh.readinto(buf):
+        h.update(view[:n])
+        size += n
     return h.hexdigest(), size
 
 
 class HashingReader:
-    """The archive file as the decompressor reads it: every byte handed over is hashed, so
-    the bytes extracted are the bytes compared with the manifest (a file swapped or
-    rewritten after it was verified is caught before its tree is used)."""
+    """The archive file as the decompressor reads it: every byte handed over is hashed (on
+    the ``hasher`` stage, overlapping decompression), so the bytes extracted are the bytes
+    compared with the manifest (a file swapped or rewritten after it was verified is caught
+    before its tree is used)."""
 
-    def __init__(self, fh: Any) -> None:
+    def __init__(self, fh: Any, hasher: Background | None = None) -> None:
         self.fh, self.sha, self.count = fh, hashlib.sha256(), 0
+        self.hasher = hasher
 
     def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
+        data = bytes(self.fh.read(n))
+        if self.hasher is not None:
+            self.hasher.hash(self.sha, data)
+        else:
+            self.sha.update(data)
         self.count += len(data)
-        return bytes(data)
+        return data
 
     def finish(self, path: Path, exp: Expected) -> None:
         while self.read(BLOCK):  # bytes after the zstd frame count too
             pass
+        if self.hasher is not None:
+            self.hasher.join()
         digest = self.sha.hexdigest()
         if self.count != exp.size or not hmac.compare_digest(digest, exp.sha256):
             raise IntegrityError(f"{path}: archive changed since it was verified (read "
@@ -168,7 +179,7 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
             io.submit(_write_all, fd, h, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        io.submit(_finish, fd, m, entry, h, archive, size=0)
+        io.submit(_finish, fd, m, entry, h, archive, size=0, always=True)
 
 
 def extract_to_staging(path: Path, exp: Expected, staging: Path | StagingTree, *,
@@ -214,7 +225,8 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
     except FileNotFoundError:
         raise IntegrityError(f"{path}: archive is missing", path=path,
                              expected=exp.sha256) from None
-    with fh, Background(name="vault-writer") as io:
+    with fh, Background(DEPTH, name="vault-writer") as io, \
+            Background(DEPTH, name="vault-archive-hasher") as hasher:
         size = os.fstat(fh.fileno()).st_size
         if size != exp.size and not verify_first:
             raise IntegrityError(f"{path}: archive changed since it was verified (size is "
@@ -225,8 +237,9 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
             digest, _ = sha256_fileobj(fh)
             _check_bytes(path, exp, exp.size, digest)
             fh.seek(0)
-        source = HashingReader(fh)
-        reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK)
+        source = HashingReader(fh, hasher)
+        reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK,
+                                                     read_across_frames=True)
         capped = CappedReader(reader, limit, path)
         stream = TarStream(capped)
         try:
