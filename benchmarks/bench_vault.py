@@ -6,6 +6,7 @@ peers, on the same generated tree, in one run.
 
 Runs (each in its own process; time and peak RSS measured around it, page cache warm):
   ours write     consistent SQLite copies + 3 tar.zst archives (one pass, hashed) + manifest
+                 (`_vault_child.py write`, a process of its own: start-up and imports count)
   ours restore   verify every archive's sha256 + safe restore with per-file hashes
   tar zstd -3    `tar -I 'zstd -T0 -3' -cf` (3 archives) then `sha256sum` of every file
   tar restore    `tar -I zstd -xf` then `sha256sum -c`
@@ -38,11 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-ARCHIVES = {  # archive -> (selection relative to the station root) as the ritual writes them
-    "snapshot_db.tar.zst": ["data"],
-    "snapshot_system.tar.zst": ["system"],
-    "snapshot_data.tar.zst": ["storage/ready", "broadcast/hls"],
-}
+CHILD = HERE / "_vault_child.py"  # our writer and restorer, each in its own process
 SEED = ("tar -I 'zstd -19' -cf {out}/snapshot_db.tar.zst -C {root}/data . && "
         "tar -I 'zstd -19' -cf {out}/snapshot_system.tar.zst -C {root}/system . && "
         "tar -I 'zstd -19' -cf {out}/snapshot_data.tar.zst -C {root} storage broadcast && sync")
@@ -126,43 +123,15 @@ def clean(path: Path) -> Path:
     return path
 
 
-# ----------------------------------------------------------- our writer/restorer (children)
-
-
-def _ours_write(root: Path, out: Path) -> None:
-    from vvtvlib.vault import ArchiveSpec, build_manifest, snapshot_databases, write_archives
-    from vvtvlib.vault.schema import write_manifest
-    staging = out / ".db-staging"
-    specs = [ArchiveSpec(out / name, staging if name == "snapshot_db.tar.zst" else root,
-                         tuple(selection),
-                         prepare=(lambda: snapshot_databases(root / "data", staging))
-                         if name == "snapshot_db.tar.zst" else None)
-             for name, selection in ARCHIVES.items()]
-    specs.sort(key=lambda s: s.prepare is None)  # the database copy starts first
-    records = write_archives(specs)
-    shutil.rmtree(staging)
-    manifest = build_manifest(station_id="bench", stamp="bench", generation=1,
-                              archives={k: r.to_manifest() for k, r in records.items()})
-    write_manifest(out / "last_manifest.json", manifest)
-
-
-def _ours_restore(out: Path, target: Path) -> None:
-    from vvtvlib.vault.restore import restore_archives
-    from vvtvlib.vault.schema import load_manifest
-    manifest = load_manifest(out / "last_manifest.json")
-    restore_archives([(out / name, rec) for name, rec in sorted(manifest.archives.items())],
-                     target)
-
-
 # ----------------------------------------------------------- the runs
 
 
 def ours_steps(root: Path, work: Path, size: int, label: str) -> list[Step]:
     out, target = work / f"ours-{label}", work / f"ours-{label}-restore"
-    return [Step(f"ours write ({label})", [sys.executable, __file__, "--_write", str(root),
+    return [Step(f"ours write ({label})", [sys.executable, str(CHILD), "write", str(root),
                                            str(out)], size, lambda: clean(out), output=out,
                  pattern="*.tar.zst"),
-            Step(f"ours verify+restore ({label})", [sys.executable, __file__, "--_restore",
+            Step(f"ours verify+restore ({label})", [sys.executable, str(CHILD), "restore",
                                                     str(out), str(target)], size,
                  lambda: shutil.rmtree(target, ignore_errors=True))]
 
@@ -271,13 +240,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds: run every tool N times, interleaved, and report each one's "
                         "median with the spread (for shared machines)")
-    p.add_argument("--_write", nargs=2, type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--_restore", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args._write:
-        return _ours_write(*args._write)
-    if args._restore:
-        return _ours_restore(*args._restore)
     from _tree import make_tree, tree_bytes  # numpy: not loaded by the measured children
 
     if args.seed_size_mb < 200 and not args.allow_small_seed and not args.skip_seed:

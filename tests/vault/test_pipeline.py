@@ -188,11 +188,11 @@ def test_a_write_error_mid_restore_leaves_the_target_untouched(tree: Path, tmp_p
     calls = {"n": 0}
     real = vault_restore._write_all
 
-    def write_all(fd: int, h: Any, data: bytes) -> None:
+    def write_all(fd: int, data: bytes) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise full
-        real(fd, h, data)
+        real(fd, data)
 
     monkeypatch.setattr(vault_restore, "_write_all", write_all)
     with pytest.raises(OSError) as caught:

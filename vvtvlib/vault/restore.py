@@ -139,14 +139,13 @@ class HashingReader:
                                  expected=exp.sha256, actual=digest)
 
 
-def _write_all(fd: int, h: Any, data: bytes) -> None:
-    h.update(data)
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path) -> None:
+def _close(fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
     try:
         # The signed mode, on the descriptor (no path, so no link, is involved).
         os.chmod(fd, entry.mode)
@@ -157,6 +156,9 @@ def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+
+
+def _check(entry: FileEntry, h: Any, archive: Path) -> None:
     digest = h.hexdigest()
     if digest != entry.sha256:
         raise IntegrityError(f"{archive}: member {entry.path} has sha256 {digest}, the "
@@ -164,9 +166,19 @@ def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path
                              expected=entry.sha256, actual=digest, member=entry.path)
 
 
+@dataclass
+class _Stages:
+    """Extraction overlaps on three more threads: the archive bytes hashed, each file's
+    bytes hashed, each file's bytes written."""
+
+    writer: Background
+    file_hasher: Background
+    archive_hasher: Background
+
+
 def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
-                  archive: Path, io: Background) -> None:
-    """Decompress here while the I/O thread hashes and writes the previous block; a hash
+                  archive: Path, st: _Stages) -> None:
+    """Decompress here while the other stages hash and write the previous blocks; a hash
     mismatch raises at the next member (or at the final join), before anything is moved."""
     h = hashlib.sha256()
     left = entry.size
@@ -176,10 +188,12 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
             if not chunk:
                 raise IntegrityError(f"{archive}: member {entry.path} is truncated",
                                      path=archive, member=entry.path)
-            io.submit(_write_all, fd, h, chunk, size=len(chunk))
+            st.file_hasher.hash(h, chunk)
+            st.writer.submit(_write_all, fd, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        io.submit(_finish, fd, m, entry, h, archive, size=0, always=True)
+        st.writer.submit(_close, fd, m, entry, size=0, always=True)
+    st.file_hasher.submit(_check, entry, h, archive, size=0)
 
 
 def extract_to_staging(path: Path, exp: Expected, staging: Path | StagingTree, *,
@@ -225,8 +239,10 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
     except FileNotFoundError:
         raise IntegrityError(f"{path}: archive is missing", path=path,
                              expected=exp.sha256) from None
-    with fh, Background(DEPTH, name="vault-writer") as io, \
+    with fh, Background(DEPTH, name="vault-writer") as writer, \
+            Background(DEPTH, name="vault-file-hasher") as file_hasher, \
             Background(DEPTH, name="vault-archive-hasher") as hasher:
+        stages = _Stages(writer, file_hasher, hasher)
         size = os.fstat(fh.fileno()).st_size
         if size != exp.size and not verify_first:
             raise IntegrityError(f"{path}: archive changed since it was verified (size is "
@@ -256,14 +272,15 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
                 if entry.type == SYMLINK:
                     tree.symlink(rel, m.linkname, path)
                     continue
-                _write_member(stream, tree.create_file(rel, path), entry, m, path, io)
+                _write_member(stream, tree.create_file(rel, path), entry, m, path, stages)
                 written += entry.size
                 if observer:
                     observer(RestoreProgress(path.name, rel, len(seen), total_files,
                                              written, exp.file_bytes))
             while capped.read(BLOCK):  # drain: zstd checks the frame checksum at the end
                 pass
-            io.join()
+            file_hasher.join()
+            writer.join()
         except tarfile.TarError as exc:
             raise IntegrityError(f"{path}: not a valid tar stream ({exc})", path=path) from None
         except zstd.ZstdError as exc:
