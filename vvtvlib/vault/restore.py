@@ -48,6 +48,7 @@ from .tarstream import CappedReader, TarStream
 
 DEFAULT_MAX_RATIO = 5000.0
 _HEADER_ALLOWANCE = 3 * 512 + 1024  # tar header (+ PAX header) room per member
+CLOSE_DEPTH = 64  # written files waiting to be closed (descriptors, not data)
 
 
 @dataclass
@@ -168,12 +169,18 @@ def _check(entry: FileEntry, h: Any, archive: Path) -> None:
 
 @dataclass
 class _Stages:
-    """Extraction overlaps on three more threads: the archive bytes hashed, each file's
-    bytes hashed, each file's bytes written."""
+    """Extraction overlaps on four more threads: the archive bytes hashed, each file's
+    bytes hashed, each file's bytes written, and each written file closed (signed mode,
+    mtime, writeback started: that may wait for the disk, so it waits on its own)."""
 
     writer: Background
     file_hasher: Background
     archive_hasher: Background
+    closer: Background
+
+
+def _hand_over(closer: Background, fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
+    closer.submit(_close, fd, m, entry, size=BLOCK, always=True)
 
 
 def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
@@ -192,7 +199,7 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
             st.writer.submit(_write_all, fd, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        st.writer.submit(_close, fd, m, entry, size=0, always=True)
+        st.writer.submit(_hand_over, st.closer, fd, m, entry, size=0, always=True)
     st.file_hasher.submit(_check, entry, h, archive, size=0)
 
 
@@ -239,10 +246,11 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
     except FileNotFoundError:
         raise IntegrityError(f"{path}: archive is missing", path=path,
                              expected=exp.sha256) from None
-    with fh, Background(DEPTH, name="vault-writer") as writer, \
+    with fh, Background(CLOSE_DEPTH, name="vault-closer") as closer, \
+            Background(DEPTH, name="vault-writer") as writer, \
             Background(DEPTH, name="vault-file-hasher") as file_hasher, \
             Background(DEPTH, name="vault-archive-hasher") as hasher:
-        stages = _Stages(writer, file_hasher, hasher)
+        stages = _Stages(writer, file_hasher, hasher, closer)
         size = os.fstat(fh.fileno()).st_size
         if size != exp.size and not verify_first:
             raise IntegrityError(f"{path}: archive changed since it was verified (size is "
@@ -281,6 +289,7 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
                 pass
             file_hasher.join()
             writer.join()
+            closer.join()
         except tarfile.TarError as exc:
             raise IntegrityError(f"{path}: not a valid tar stream ({exc})", path=path) from None
         except zstd.ZstdError as exc:

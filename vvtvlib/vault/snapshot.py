@@ -48,6 +48,7 @@ LONG_WINDOW_LOG = 24  # 16 MiB: within every decoder's default limit (27)
 JOB_SIZE = 8 << 20
 DEPTH = 8  # blocks queued per stage: memory stays flat whatever the input
 WRITEBACK = 8 << 20  # start writing the archive back to disk every 8 MiB
+FLUSH_DEPTH = 64  # writeback requests queued (ranges, not data)
 STORE_PROBE = 128 * 1024  # bytes of a file's first block compressed to judge it
 STORE_MIN = 64 * 1024  # smaller files are always compressed
 STORE_SAVING = 0.03  # saving below this at level 1: the file is stored
@@ -184,23 +185,27 @@ class _ArchiveFile:
     starts it without dropping them), so the fsync at the end overlaps the work instead of
     following it."""
 
-    def __init__(self, fd: int, writeback: bool) -> None:
+    def __init__(self, fd: int, flusher: Background | None) -> None:
         self.fd = fd
         self.sha = hashlib.sha256()
         self.size = 0
         self._flushed = 0
-        self._writeback = writeback
+        self._flusher = flusher  # starting writeback may wait for the disk: its own thread
 
     def write(self, parts: Sequence[bytes | memoryview]) -> None:
         for part in parts:
             self.sha.update(part)
         _writev_all(self.fd, parts)
         self.size += sum(len(p) for p in parts)
-        if self._writeback and self.size - self._flushed >= WRITEBACK:
-            with contextlib.suppress(OSError, AttributeError):
-                os.posix_fadvise(self.fd, self._flushed, self.size - self._flushed,
-                                 os.POSIX_FADV_DONTNEED)
+        if self._flusher is not None and self.size - self._flushed >= WRITEBACK:
+            self._flusher.submit(_writeback, self.fd, self._flushed, self.size - self._flushed,
+                                 size=WRITEBACK)
             self._flushed = self.size
+
+
+def _writeback(fd: int, offset: int, length: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _writev_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
@@ -275,11 +280,13 @@ class _Pipeline:
     hasher: Background
     packer: Background
     out: Background
+    flusher: Background
     comp: _Compressor
     probe: zstd.ZstdCompressor | None  # None: never store
 
     def stages(self) -> list[Background]:
-        return [self.packer, self.out, self.hasher]  # producers before their consumers
+        # producers before their consumers
+        return [self.packer, self.out, self.hasher, self.flusher]
 
 
 def _copy_file(full: Path, st: os.stat_result, p: _Pipeline) -> Any:
@@ -335,11 +342,12 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
     tmp = out_path.with_name(f".{out_path.name}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     inline = not pipeline
-    archive = _ArchiveFile(fd, writeback=durable)
+    flusher = Background(FLUSH_DEPTH, name="vault-flush", inline=inline)
+    archive = _ArchiveFile(fd, flusher if durable else None)
     out = Background(DEPTH, name="vault-archive", inline=inline)
     packer = Background(DEPTH, name="vault-compressor", inline=inline)
     hasher = Background(DEPTH, name="vault-hasher", inline=inline)
-    p = _Pipeline(hasher, packer, out,
+    p = _Pipeline(hasher, packer, out, flusher,
                   _Compressor(compressor(level, long=long, threads=threads), out, archive),
                   zstd.ZstdCompressor(level=1) if store else None)
     entries: list[FileEntry] = []
