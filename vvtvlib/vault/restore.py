@@ -169,14 +169,20 @@ def _check(entry: FileEntry, h: Any, archive: Path) -> None:
 
 @dataclass
 class _Stages:
-    """Extraction overlaps on four more threads: the archive bytes hashed, each file's
-    bytes hashed, each file's bytes written, and each written file closed (signed mode,
-    mtime, writeback started: that may wait for the disk, so it waits on its own)."""
+    """Extraction overlaps on more threads: the archive bytes hashed, each file's bytes
+    hashed, each file's bytes written (two writers, files taken in turn: writing into the
+    page cache is the heaviest stage), and each written file closed (signed mode, mtime,
+    writeback started: that may wait for the disk, so it waits on its own)."""
 
-    writer: Background
+    writers: list[Background]
     file_hasher: Background
     archive_hasher: Background
     closer: Background
+    turn: int = 0
+
+    def next_writer(self) -> Background:
+        self.turn += 1
+        return self.writers[self.turn % len(self.writers)]
 
 
 def _hand_over(closer: Background, fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
@@ -189,6 +195,7 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
     mismatch raises at the next member (or at the final join), before anything is moved."""
     h = hashlib.sha256()
     left = entry.size
+    writer = st.next_writer()
     try:
         while left:
             chunk = src.read(min(BLOCK, left))
@@ -196,10 +203,10 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
                 raise IntegrityError(f"{archive}: member {entry.path} is truncated",
                                      path=archive, member=entry.path)
             st.file_hasher.hash(h, chunk)
-            st.writer.submit(_write_all, fd, chunk, size=len(chunk))
+            writer.submit(_write_all, fd, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        st.writer.submit(_hand_over, st.closer, fd, m, entry, size=0, always=True)
+        writer.submit(_hand_over, st.closer, fd, m, entry, size=0, always=True)
     st.file_hasher.submit(_check, entry, h, archive, size=0)
 
 
@@ -248,9 +255,10 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
                              expected=exp.sha256) from None
     with fh, Background(CLOSE_DEPTH, name="vault-closer") as closer, \
             Background(DEPTH, name="vault-writer") as writer, \
+            Background(DEPTH, name="vault-writer-2") as writer2, \
             Background(DEPTH, name="vault-file-hasher") as file_hasher, \
             Background(DEPTH, name="vault-archive-hasher") as hasher:
-        stages = _Stages(writer, file_hasher, hasher, closer)
+        stages = _Stages([writer, writer2], file_hasher, hasher, closer)
         size = os.fstat(fh.fileno()).st_size
         if size != exp.size and not verify_first:
             raise IntegrityError(f"{path}: archive changed since it was verified (size is "
@@ -289,6 +297,7 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
                 pass
             file_hasher.join()
             writer.join()
+            writer2.join()
             closer.join()
         except tarfile.TarError as exc:
             raise IntegrityError(f"{path}: not a valid tar stream ({exc})", path=path) from None
