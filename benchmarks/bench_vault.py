@@ -237,7 +237,7 @@ def main() -> None:
     p.add_argument("--skip-seed", action="store_true")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--out", type=Path, default=Path("reports/bench/vault.json"))
-    p.add_argument("--repeat", type=int, default=1,
+    p.add_argument("--repeat", type=int, default=3,
                    help="rounds: run every tool N times, interleaved, and report each one's "
                         "median with the spread (for shared machines)")
     args = p.parse_args()
