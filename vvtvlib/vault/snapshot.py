@@ -340,6 +340,8 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
     rels = walk(root_dir, roots, exclude)
     stats: list[tuple[str, os.stat_result]] = [(rel, os.lstat(root_dir / rel)) for rel in rels]
     total = sum(st.st_size for _, st in stats if stat.S_ISREG(st.st_mode))
+    cctx = compressor(level, long=long, threads=threads)
+    probe = zstd.ZstdCompressor(level=1) if store else None
     tmp = out_path.with_name(f".{out_path.name}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     inline = not pipeline
@@ -348,9 +350,7 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
     out = Background(DEPTH, name="vault-archive", inline=inline)
     packer = Background(DEPTH, name="vault-compressor", inline=inline)
     hasher = Background(DEPTH, name="vault-hasher", inline=inline)
-    p = _Pipeline(hasher, packer, out, flusher,
-                  _Compressor(compressor(level, long=long, threads=threads), out, archive),
-                  zstd.ZstdCompressor(level=1) if store else None)
+    p = _Pipeline(hasher, packer, out, flusher, _Compressor(cctx, out, archive), probe)
     entries: list[FileEntry] = []
     pending: dict[int, Any] = {}  # entry index -> hash object still being fed
     done = 0
