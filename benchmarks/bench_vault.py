@@ -15,7 +15,9 @@ Runs (each in its own process; time and peak RSS measured around it, page cache 
                  next to ours on that same tree (speed ratio and size difference)
 
 Every command is timed until its output is on disk: ours fsyncs its archives and flushes a
-restored tree before it returns, so each peer's command ends with `sync`.
+restored tree before it returns, so each peer's command ends with `sync`. Every tool runs
+``--repeat`` times (default 3), interleaved; each one's median is reported with the range of
+its rounds, and each comparison with the range of its per-round ratios.
 """
 
 from __future__ import annotations
