@@ -11,11 +11,11 @@ rotations take effect within one second without a restart.
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets as _secrets
 import sqlite3
 import threading
-import builtins
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
