@@ -77,12 +77,13 @@ class ApiLab:
                  clock: Clock = SYSTEM_CLOCK, config: ApiConfig | None = None,
                  limits_uri: str = "memory://",
                  emulators: list[EmulatorProcess] | None = None,
-                 pool: dict[str, Any] | None = None) -> None:
+                 pool: dict[str, Any] | None = None, messy_rate: float = 0.0) -> None:
         self.root = Path(root)
         self.models, self.clock, self.config = models, clock, config
         self.limits_uri, self.pool_settings = limits_uri, pool or {"cache_ttl_s": 0}
         self.emulators = list(emulators or [])
         self.owns_emulators = emulators is None
+        self.messy_rate = messy_rate
         self.server: ServerThread | None = None
         self.http = httpx.Client(timeout=30)
         self.base_url = ""
@@ -91,7 +92,8 @@ class ApiLab:
         if not (self.root / "api" / "configs" / "api.toml").exists():
             api_init(self.root, port=free_port())
         if self.owns_emulators:
-            self.emulators = start_emulators(parse_models(self.models))
+            self.emulators = start_emulators(parse_models(self.models),
+                                             messy_rate=self.messy_rate)
         cfg = config_for(self.emulators, pool=self.pool_settings)
         app = create_app(self.root, clock=self.clock, limits_uri=self.limits_uri,
                          pool_config=cfg, config=self.config)
