@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import vvtvlib.api
 from vvtvlib.api.lab import ApiLab
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.pool.emulator import EmulatorProcess, start_emulators, stop_all
 
 HERE = Path(__file__).resolve().parent
-CURL_CLIENT = HERE / "hmac_client.sh"
+CURL_CLIENT = Path(vvtvlib.api.__file__).resolve().parent / "templates" / "hmac_client.sh"
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,8 @@ def api_init(root: str | Path | None, *, force: bool = False, port: int = 7070,
         atomic_write(lay.bin / name, "#!/usr/bin/env bash\n# thin wrapper over vvtvctl\n"
                      "set -euo pipefail\nROOT=\"${VVTV_ROOT:-$(cd \"$(dirname \"$0\")/../..\" "
                      "&& pwd)}\"\n" + line + "\n", mode=0o755)
+    client = Path(__file__).resolve().parent / "templates" / "hmac_client.sh"
+    atomic_write(lay.bin / "hmac_client.sh", client.read_bytes(), mode=0o755)
     for log in (lay.access_log, lay.error_log, lay.audit_log):
         log.touch(exist_ok=True)
     for name, text in DASHBOARDS.items():
