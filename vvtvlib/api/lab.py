@@ -158,3 +158,94 @@ def infer_body(seed: str = "jazz", task: str = "expand_queries",
 
     payload = {"seed": seed} if task == "expand_queries" else sample_payload(task)
     return {"task": task, "strategy": strategy, "payload": payload}
+
+
+# -- what the drill shows ---------------------------------------------------------------------
+CURL_CLIENT = Path(__file__).resolve().parent / "templates" / "hmac_client.sh"
+SEED_BODY = '{"task":"expand_queries","strategy":"FASTEST","payload":{"seed":"abc"}}'
+EXPECTED_STATUS = {"AUTH_FAILED": 401, "NONCE_REPLAY": 409, "BODY_TOO_LARGE": 413,
+                   "SCHEMA_INVALID": 422, "RATE_LIMITED": 429, "PROVIDER_FAILED": 502,
+                   "NOT_READY": 503, "DEADLINE_EXCEEDED": 504, "QUOTA_EXCEEDED": 402}
+
+
+def curl(base_url: str, client: Client, method: str, target: str, body: str = "",
+         **env: str) -> tuple[int, dict[str, Any]]:
+    """The seed's curl client (``hmac_client.sh``): (status, parsed JSON body)."""
+    import os
+    import subprocess
+
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BASE": base_url, "KEY": client.key,
+         "SECRET": client.secret, **env}
+    out = subprocess.run(["bash", str(CURL_CLIENT), method, target, body], capture_output=True,
+                         text=True, env=e, check=True, timeout=60).stdout
+    lines = out.rstrip("\n").split("\n")
+    return int(lines[-1]), json.loads("\n".join(lines[:-1]))
+
+
+def error_tour(lab: ApiLab, client: Client, quota_requests: int,
+               suspend: Any = None) -> list[dict[str, Any]]:
+    """Provoke every error code once through the curl client; one row per answer.
+    ``suspend(tenant_id)`` suspends a tenant (the drill runs `vvtvctl tenants suspend`)."""
+    rows: list[dict[str, Any]] = []
+
+    def show(expected: str, status: int, body: dict[str, Any]) -> None:
+        rows.append({"expected": expected, "status": status, "error": body.get("error"),
+                     "message": body.get("message"), "request_id": body.get("request_id")})
+
+    def c(t: Client, body: str = SEED_BODY, **env: str) -> tuple[int, dict[str, Any]]:
+        return curl(lab.base_url, t, "POST", "/v1/infer", body, **env)
+
+    show("AUTH_FAILED", *c(client, SIG="A" * 44))
+    show("AUTH_FAILED", *c(client, TS=str(int(time.time() * 1000) - 360_000)))
+    nonce = str(uuid.uuid4())
+    c(client, NONCE=nonce)
+    show("NONCE_REPLAY", *c(client, NONCE=nonce))
+    big = lab.root / "big.json"
+    big.write_bytes(b"a" * (1024 * 1024 + 1))
+    show("BODY_TOO_LARGE", *c(client, "", BODY_FILE=str(big)))
+    show("SCHEMA_INVALID", *c(client, '{"task":"write_poem","payload":{}}'))
+    gone = lab.tenant("Suspended")
+    (suspend or (lambda tid: lab.tenants.set_status(tid, "suspended")))(gone.tenant_id)
+    time.sleep(1.0)  # within one second, no restart
+    show("AUTH_FAILED", *c(gone))
+    tiny = lab.tenant("Tiny", rpm=60, burst=1)
+    c(tiny)
+    show("RATE_LIMITED", *c(tiny))
+    for em in lab.emulators:
+        em.faults(down=True)
+    show("PROVIDER_FAILED", *c(client, '{"task":"expand_queries","payload":{"seed":"down"}}'))
+    time.sleep(1.1)  # the readiness probe is refreshed once a second
+    r = lab.call(None, "GET", "/v1/health/ready")
+    show("NOT_READY", r.status_code, r.json())
+    for em in lab.emulators:
+        em.clear_faults()
+        em.faults(latency_ms=2000)
+    show("DEADLINE_EXCEEDED", *c(client, '{"task":"expand_queries","payload":{"seed":"slow"},'
+                                         '"hints":{"deadline_ms":200}}'))
+    for em in lab.emulators:
+        em.clear_faults()
+    small = lab.tenant("Small", plan="free")
+    for i in range(quota_requests):
+        lab.call(small, "POST", "/v1/infer", infer_body(f"q{i}"))
+    show("QUOTA_EXCEEDED", *c(small))
+    return rows
+
+
+def as_expected(row: dict[str, Any]) -> bool:
+    if row["error"] != row["expected"]:
+        return False
+    return bool(row["status"] == EXPECTED_STATUS[row["error"]] or
+                (row["error"] == "AUTH_FAILED" and row["status"] == 403))
+
+
+def paced(lab: ApiLab, client: Client, n: int, rps: float) -> list[dict[str, Any]]:
+    """``n`` inferences at ``rps``: when each went and how it was answered."""
+    t0 = time.monotonic()
+    rows = []
+    for i in range(n):
+        r = lab.call(client, "POST", "/v1/infer", infer_body(f"paced {i}"))
+        rows.append({"at_s": time.monotonic() - t0, "status": r.status_code,
+                     "retry_after": r.headers.get("retry-after"),
+                     "warning": r.headers.get("x-quota-warning") or ""})
+        time.sleep(max(0.0, (i + 1) / rps - (time.monotonic() - t0)))
+    return rows
