@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.plugins.system import need
 from vvtvlib.api.jwtauth import Jwks, verify
 from vvtvlib.cli.vvtvctl import app
 
@@ -38,7 +39,12 @@ def test_init_lays_out_the_seeds_tree(root: Path) -> None:
                 "logs/audit/api_requests.jsonl", "dashboards/api_health.json",
                 "dashboards/tenant_usage.json"):
         assert (root / rel).exists(), rel
+    need(Path("/usr/share/modsecurity-crs/rules").is_dir(), "modsecurity-crs")
+    conf = (root / "api/gateway/nginx.conf").read_text()
+    assert "listen 127.0.0.1:17901;" in conf and "modsecurity on;" in conf
+    assert "proxy_params.conf" in conf and "X-Gateway-Token" not in conf  # the token: 0600 file
     for secret in ("vault/keys/api_master.key", "api/gateway/gateway.token",
+                   "api/gateway/proxy_params.conf",
                    "vault/keys/api_ca.key", "api/gateway/tls/server.key"):
         assert stat.S_IMODE((root / secret).stat().st_mode) == 0o600, secret
     toml = (root / "api/configs/api.toml").read_text()

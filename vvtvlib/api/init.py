@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from dataclasses import asdict, dataclass
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import tomli_w
 
-from vvtvlib.core.errors import UsageError
+from vvtvlib.core.errors import DependencyMissing, UsageError
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.pool.config import lab_config, providers_path, write_pool_config
 from vvtvlib.pool.tasks import copy_schemas
 
-from . import jwtauth
+from . import gateway, jwtauth
 from .config import ApiConfig, ApiLayout, ServerSettings
 from .pki import CA, write_pair
 from .secrets import MasterKey, new_master_key
@@ -99,7 +100,10 @@ def api_init(root: str | Path | None, *, force: bool = False, port: int = 7070,
                lay.tls / "server.key")
     if force or not lay.master_key.exists():
         new_master_key(lay.master_key)
-    atomic_write(lay.gateway_token, secrets.token_hex(32) + "\n", mode=0o600)
+    token = secrets.token_hex(32)
+    atomic_write(lay.gateway_token, token + "\n", mode=0o600)
+    with contextlib.suppress(DependencyMissing):  # no ModSecurity/CRS: `up --profile nginx`
+        gateway.render(lay, cfg, token)           # says so; the embedded profile needs none
     TenantStore(lay.tenants_db, MasterKey.load(lay.master_key)).close()
     copy_schemas(lay.schemas)
     for name, line in BIN.items():
