@@ -90,6 +90,9 @@ def test_replay_is_409_and_the_nonce_is_case_insensitive(lab: ApiLab, acme: Clie
           "NONCE_REPLAY")
     error(lab.call(acme, "POST", "/v1/infer", infer_body("replay"), nonce=nonce.upper()), 409,
           "NONCE_REPLAY")
+    lab.gateway.usage.flush()
+    rows = lab.tenants.usage(acme.tenant_id, 0, 2**62)
+    assert [r.status for r in rows].count(409) >= 2  # a replay is attributed to its tenant
 
 
 def test_a_nonce_is_recorded_only_after_the_signature_holds(lab: ApiLab, acme: Client) -> None:

@@ -252,9 +252,9 @@ class Gateway:
         tenant = self.tenants.tenant(key.tenant_id)
         if tenant is None:
             raise AuthFailed("unknown or inactive API key")
+        call.tenant, call.auth, call.key_id = tenant, "hmac", key.public_key  # it is them
         if not self.limits.once(f"nonce:{tenant.id}:{nonce.lower()}", self.nonce_ttl_ms):
             raise NonceReplay("this nonce was already used")
-        call.tenant, call.auth, call.key_id = tenant, "hmac", key.public_key
 
     def _jwt(self, call: Call, token: str) -> None:
         a = self.config.auth
