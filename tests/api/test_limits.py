@@ -118,3 +118,29 @@ def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         open_store("etcd://x")
     assert shutil.which("bash")
+
+
+def test_a_redis_outage_is_one_error_of_the_tree() -> None:
+    from vvtvlib.api.errors import LimitsUnavailable
+    from vvtvlib.api.pipeline import status_for
+
+    exe = need_tool("redis-server")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+                            stdout=subprocess.DEVNULL)
+    try:
+        import time
+
+        for _ in range(100):
+            try:
+                s = open_store(f"redis://127.0.0.1:{port}/0")
+                break
+            except Exception:
+                time.sleep(0.05)
+        assert s.once(key(), 1000)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    with pytest.raises(LimitsUnavailable) as exc:
+        s.take(key(), 5, 1, 1)
+    assert status_for(exc.value) == (503, "NOT_READY")

@@ -7,14 +7,15 @@
     ├── NonceReplay       CheckFailed   NONCE_REPLAY
     ├── BodyTooLarge      UsageError    BODY_TOO_LARGE
     ├── RateLimited       CheckFailed   RATE_LIMITED     (``retry_after_s``)
-    └── QuotaExceeded     CheckFailed   QUOTA_EXCEEDED
+    ├── QuotaExceeded     CheckFailed   QUOTA_EXCEEDED
+    └── LimitsUnavailable DependencyMissing NOT_READY (the limits backend does not answer)
 The pool's own errors (``ProviderFailed``, ``DeadlineExceeded``, ``NotReady``,
 ``SchemaInvalid``) are used as they are.
 """
 
 from __future__ import annotations
 
-from vvtvlib.core.errors import CheckFailed, UsageError, VVTVError
+from vvtvlib.core.errors import CheckFailed, DependencyMissing, UsageError, VVTVError
 
 
 class ApiError(VVTVError):
@@ -49,5 +50,9 @@ class QuotaExceeded(ApiError, CheckFailed):
     code = "QUOTA_EXCEEDED"
 
 
-__all__ = ["ApiError", "AuthFailed", "BodyTooLarge", "Forbidden", "NonceReplay",
-           "QuotaExceeded", "RateLimited"]
+class LimitsUnavailable(ApiError, DependencyMissing):
+    code = "NOT_READY"
+
+
+__all__ = ["ApiError", "AuthFailed", "BodyTooLarge", "Forbidden", "LimitsUnavailable",
+           "NonceReplay", "QuotaExceeded", "RateLimited"]

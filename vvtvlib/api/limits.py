@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
 from vvtvlib.core.errors import ConfigError, DependencyMissing
+
+from .errors import LimitsUnavailable
 
 EPS = 1e-9
 
@@ -162,22 +164,30 @@ class RedisStore:
         self._take = self._r.register_script(TAKE_LUA)
         self._reserve = self._r.register_script(RESERVE_LUA)
 
+    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import redis
+
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError:
+            raise LimitsUnavailable("the limits backend does not answer; retry later") from None
+
     def take(self, key: str, capacity: float, rate_per_s: float, cost: float) -> Decision:
-        ok, wait, tokens = self._take(keys=[key], args=[capacity, rate_per_s, cost])
+        ok, wait, tokens = self._run(self._take, keys=[key], args=[capacity, rate_per_s, cost])
         w = float(wait)
         return Decision(bool(ok), math.inf if w < 0 else w, float(tokens))
 
     def once(self, key: str, ttl_ms: int) -> bool:
-        return bool(self._r.set(key, b"1", nx=True, px=ttl_ms))
+        return bool(self._run(self._r.set, key, b"1", nx=True, px=ttl_ms))
 
     def reserve(self, keys: list[str], amounts: list[int], limits: list[int],
                 seeds: list[int], ttl_ms: int) -> Reservation:
-        out = self._reserve(keys=keys, args=[*amounts, *limits, *seeds, ttl_ms])
+        out = self._run(self._reserve, keys=keys, args=[*amounts, *limits, *seeds, ttl_ms])
         return Reservation(bool(out[0]), tuple(int(v) for v in out[1:]))
 
     def adjust(self, key: str, delta: int) -> None:
         if delta:
-            self._r.incrby(key, delta)
+            self._run(self._r.incrby, key, delta)
 
     def close(self) -> None:
         self._r.close()

@@ -24,6 +24,7 @@ from .errors import (
     AuthFailed,
     BodyTooLarge,
     Forbidden,
+    LimitsUnavailable,
     NonceReplay,
     QuotaExceeded,
     RateLimited,
@@ -82,7 +83,7 @@ Observer = Callable[[Call], None]
 STATUS: list[tuple[type[Exception], int]] = [
     (BodyTooLarge, 413), (AuthFailed, 401), (Forbidden, 403), (NonceReplay, 409),
     (RateLimited, 429), (QuotaExceeded, 402), (SchemaInvalid, 422), (ProviderFailed, 502),
-    (NotReady, 503), (DeadlineExceeded, 504),
+    (NotReady, 503), (LimitsUnavailable, 503), (DeadlineExceeded, 504),
 ]
 
 
