@@ -260,3 +260,15 @@ def test_unknown_routes_keep_the_error_body(lab: ApiLab) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     r = lab.call(None, "GET", "/v1/infer")
     assert r.status_code == 405 and r.json()["error"] == "METHOD_NOT_ALLOWED"
+
+
+def test_an_error_outside_the_pipeline_keeps_the_error_body(lab: ApiLab, acme: Client,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    async def broken(*_: object) -> None:
+        raise KeyError("/etc/vvtv/internal")
+    monkeypatch.setattr(lab.gateway, "handle", broken)
+    r = lab.call(acme, "POST", "/v1/infer", infer_body("outside"))
+    assert r.status_code == 500 and r.json()["error"] == "INTERNAL_ERROR"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "/etc/vvtv" not in r.text and "Traceback" not in r.text

@@ -492,10 +492,21 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
                         {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
                         media_type="application/json")
 
+    async def last_resort(request: Request, exc: Exception) -> Response:
+        """Starlette's outermost handler: whatever escaped, the client gets the error body."""
+        rid = str(uuid.uuid4())
+        gw.log.error("unexpected error", request_id=rid, route=request.url.path,
+                     error=type(exc).__name__)
+        return Response(orjson.dumps({"error": "INTERNAL_ERROR",
+                                      "message": public_message(exc), "request_id": rid}),
+                        500, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
+                        media_type="application/json")
+
     routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
     routes.append(Route("/{rest:path}", fallback,
                         methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={Exception: last_resort})
     app.state.gateway = gw
     return app
 
