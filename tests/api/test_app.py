@@ -199,6 +199,19 @@ def test_rate_limit_429_with_retry_after_and_route_weights(lab: ApiLab, clock: F
     assert got == [200] * 5 + [429]
 
 
+def test_tokens_per_minute(lab: ApiLab, clock: FakeClock) -> None:
+    t = lab.tenant("Tokens", rpm=6000, burst=100)
+    lab.tenants.set_limits(t.tenant_id, tpm=600)  # 600 tokens: two reservations of 256
+    clock.advance(1.0)
+    got = [lab.call(t, "POST", "/v1/infer", infer_body(f"tpm {i}")) for i in range(4)]
+    codes = [r.status_code for r in got]
+    assert codes[0] == 200 and 429 in codes
+    refused = got[codes.index(429)]
+    assert refused.json()["error"] == "RATE_LIMITED" and "tokens" in refused.json()["message"]
+    clock.advance(60.0)  # a minute refills the bucket
+    assert lab.call(t, "POST", "/v1/infer", infer_body("tpm later")).status_code == 200
+
+
 def test_limits_change_without_restart(lab: ApiLab, clock: FakeClock) -> None:
     t = lab.tenant("Raised", rpm=60, burst=1)
     assert lab.call(t, "POST", "/v1/infer", infer_body("raise")).status_code == 200

@@ -90,6 +90,16 @@ def test_retry_after_is_the_time_until_the_cost_is_back(store: LimitStore) -> No
     assert not d.allowed and 1.5 < d.retry_after_s <= 2.0
 
 
+def test_force_takes_into_debt_and_gives_back(store: LimitStore) -> None:
+    k = key()
+    assert store.take(k, 10, 0.0001, 8).allowed
+    d = store.take(k, 10, 0.0001, 5, force=True)  # settle: 5 more than reserved
+    assert d.allowed and d.remaining == pytest.approx(-3, abs=0.01)
+    assert not store.take(k, 10, 0.0001, 1).allowed
+    d = store.take(k, 10, 0.0001, -20, force=True)  # a refund, capped at the capacity
+    assert d.remaining == pytest.approx(10, abs=0.01)
+
+
 def test_memory_bucket_refills_on_the_injected_clock() -> None:
     clock = FakeClock()
     s = MemoryStore(clock)

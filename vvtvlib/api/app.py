@@ -299,6 +299,14 @@ class Gateway:
             wait = d.retry_after_s if math.isfinite(d.retry_after_s) else 60
             raise RateLimited("the tenant's rate limit is exhausted; retry later",
                               retry_after_s=max(1, math.ceil(wait)))
+        if t.tpm_limit and call.quota:  # tokens per minute: reserve, settle afterwards
+            d = self.limits.take(f"tpm:{t.id}", float(t.tpm_limit), t.tpm_limit / 60.0,
+                                 TOKENS_RESERVED)
+            if not d.allowed:
+                wait = d.retry_after_s if math.isfinite(d.retry_after_s) else 60
+                raise RateLimited("the tenant's tokens per minute are exhausted; retry later",
+                                  retry_after_s=max(1, math.ceil(wait)))
+            call.tpm_reserved = TOKENS_RESERVED
 
     def _quota_keys(self, tid: str) -> tuple[list[str], str]:
         month = self.clock.now().astimezone(UTC).strftime("%Y%m")
@@ -328,6 +336,11 @@ class Gateway:
 
     # -- observers --------------------------------------------------------------------------
     def settle_quota(self, call: Call) -> None:
+        t = call.tenant
+        if call.tpm_reserved and t is not None and t.tpm_limit:
+            used = call.tokens_in + call.tokens_out if call.status == 200 else 0
+            self.limits.take(f"tpm:{t.id}", float(t.tpm_limit), t.tpm_limit / 60.0,
+                             used - call.tpm_reserved, force=True)
         if not call.reserved:
             return
         req_key, tok_key = list(call.reserved)

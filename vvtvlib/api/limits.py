@@ -4,7 +4,8 @@ Every operation is one atomic check-and-consume: under a lock in memory, one Lua
 ``SET NX PX``) on Redis with the time read inside the script from the server's clock, so
 no caller ever reads, decides and writes later. One contract test suite runs against both.
 
-* ``take``: a token bucket (capacity, refill per second, cost) -> ``Decision``
+* ``take``: a token bucket (capacity, refill per second, cost) -> ``Decision``; with
+  ``force`` the cost is taken even into debt (settling a reservation with the real count)
 * ``once``: a key recorded for ``ttl_ms`` unless already present (nonces, once-a-day gates)
 * ``reserve``: several counters raised together only if each stays within its limit
   (monthly quotas reserved at admission), seeded from the database when absent
@@ -43,7 +44,8 @@ class Reservation:
 class LimitStore(Protocol):
     uri: str
 
-    def take(self, key: str, capacity: float, rate_per_s: float, cost: float) -> Decision: ...
+    def take(self, key: str, capacity: float, rate_per_s: float, cost: float,
+             force: bool = False) -> Decision: ...
     def once(self, key: str, ttl_ms: int) -> bool: ...
     def reserve(self, keys: list[str], amounts: list[int], limits: list[int],
                 seeds: list[int], ttl_ms: int) -> Reservation: ...
@@ -52,10 +54,14 @@ class LimitStore(Protocol):
 
 
 def bucket_step(tokens: float, last: float, now: float, capacity: float, rate: float,
-                cost: float) -> tuple[float, Decision]:
+                cost: float, force: bool = False) -> tuple[float, Decision]:
     """The bucket math, shared by the memory backend and mirrored by the Lua script:
-    refill since ``last`` (capped at capacity), then take ``cost`` if it is there."""
+    refill since ``last`` (capped at capacity), then take ``cost`` if it is there (or
+    anyway with ``force``: a negative cost gives tokens back, up to the capacity)."""
     tokens = min(capacity, tokens + max(0.0, now - last) * rate)
+    if force:
+        tokens = min(capacity, tokens - cost)
+        return tokens, Decision(True, 0.0, tokens)
     if tokens + EPS >= cost:
         tokens -= cost
         return tokens, Decision(True, 0.0, tokens)
@@ -75,11 +81,12 @@ class MemoryStore:
         self._counters: dict[str, int] = {}
         self._ops = 0
 
-    def take(self, key: str, capacity: float, rate_per_s: float, cost: float) -> Decision:
+    def take(self, key: str, capacity: float, rate_per_s: float, cost: float,
+             force: bool = False) -> Decision:
         with self._lock:
             now = self.clock.monotonic()
             tokens, last = self._buckets.get(key, (capacity, now))
-            tokens, decision = bucket_step(tokens, last, now, capacity, rate_per_s, cost)
+            tokens, decision = bucket_step(tokens, last, now, capacity, rate_per_s, cost, force)
             self._buckets[key] = (tokens, now)
             return decision
 
@@ -122,7 +129,8 @@ if tokens == nil then tokens = cap; last = now end
 if now > last then tokens = tokens + (now - last) * rate end
 if tokens > cap then tokens = cap end
 local ok = 0; local wait = 0
-if tokens + 1e-9 >= cost then tokens = tokens - cost; ok = 1
+if ARGV[4] == '1' then tokens = math.min(cap, tokens - cost); ok = 1
+elseif tokens + 1e-9 >= cost then tokens = tokens - cost; ok = 1
 elseif rate > 0 then wait = (cost - tokens) / rate else wait = -1 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
            'ts', string.format('%.17g', now))
@@ -172,8 +180,10 @@ class RedisStore:
         except redis.RedisError:
             raise LimitsUnavailable("the limits backend does not answer; retry later") from None
 
-    def take(self, key: str, capacity: float, rate_per_s: float, cost: float) -> Decision:
-        ok, wait, tokens = self._run(self._take, keys=[key], args=[capacity, rate_per_s, cost])
+    def take(self, key: str, capacity: float, rate_per_s: float, cost: float,
+             force: bool = False) -> Decision:
+        ok, wait, tokens = self._run(self._take, keys=[key],
+                                     args=[capacity, rate_per_s, cost, int(force)])
         w = float(wait)
         return Decision(bool(ok), math.inf if w < 0 else w, float(tokens))
 

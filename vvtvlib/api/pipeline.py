@@ -65,6 +65,7 @@ class Call:
     hedge: bool = False
     bytes_out: int = 0
     reserved: dict[str, int] = field(default_factory=dict)  # quota counter key -> amount
+    tpm_reserved: int = 0  # tokens taken from the tokens-per-minute bucket at admission
     response_headers: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # quota warnings, rotations
 
