@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from . import drill_cmds, evidence_cmds, hibernation_cmds, ritual_cmds, slo_cmds, station_cmds
+from . import (
+    api_cmds,
+    drill_cmds,
+    evidence_cmds,
+    hibernation_cmds,
+    ritual_cmds,
+    slo_cmds,
+    station_cmds,
+)
 from .common import run_app
 from .pool_cmds import register as register_pool
+from .tenants_cmds import register as register_tenants
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
@@ -14,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds):
     module.register(app)
 register_pool(app)
+api_cmds.register(app)
+register_tenants(app)
 
 main = run_app(app)
 
