@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -92,7 +93,7 @@ def test_metrics_and_audit_add_up_across_workers(live: Live) -> None:
     assert json.loads(res.stdout)["ok"] is True
     lines = [json.loads(x) for x in lay.audit_log.read_text().splitlines()]
     ids = Counter(x["request_id"] for x in lines if x.get("kind") == "request")
-    for _, status, rid in sent:
+    for _, _, rid in sent:
         assert ids[rid] == 1, rid
     statuses = {x["request_id"]: x["status"] for x in lines if x.get("kind") == "request"}
     assert all(statuses[rid] == status for _, status, rid in sent)

@@ -367,6 +367,15 @@ class TenantStore:
                 " ts >= ? AND ts < ? ORDER BY ts", (tenant_id, from_ms, to_ms)).fetchall()
         return [UsageEvent(*r) for r in rows]
 
+    def usage_all(self, from_ms: int, to_ms: int) -> list[UsageEvent]:
+        """Every tenant's events in ``[from_ms, to_ms)``, in a stable order (rollups)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT ts, tenant_id, route, tokens_in, tokens_out, duration_ms, status,"
+                " request_id, bytes_in, bytes_out FROM usage_events WHERE ts >= ? AND ts < ?"
+                " ORDER BY tenant_id, ts, request_id", (from_ms, to_ms)).fetchall()
+        return [UsageEvent(*r) for r in rows]
+
     def month_totals(self, tenant_id: str, month_start_ms: int) -> tuple[int, int]:
         """(requests, tokens) billed this month: answered inference calls recorded so far
         (a refused or failed call gives its reservation back)."""
