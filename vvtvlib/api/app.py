@@ -481,7 +481,8 @@ class Gateway:
         if a.rotate_every_s and not self.limits.once(f"rotate:{t.id}", a.rotate_every_s * 1000):
             raise RateLimited("keys can be rotated once per 24 h",
                               retry_after_s=a.rotate_every_s)
-        creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s)
+        creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s,
+                                        min_interval_s=a.rotate_every_s)
         call.events.append({"key_rotated": creds.api_public_key})
         return 200, {"request_id": call.request_id, **creds.to_dict()}
 

@@ -148,10 +148,13 @@ def rotate(tenant: str = TenantArg,
            revoke_now: bool = typer.Option(False, "--revoke-now",
                                            help="The old keys stop now (a leaked key)."),
            root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
-    """A new key works now; the old one until T0+7d (or now with --revoke-now)."""
+    """A new key works now; the old one until T0+7d (or now with --revoke-now). A second
+    rotation within 24 h is refused (exit 1), except with --revoke-now."""
     with errors_to_exit(as_json):
-        grace = load_api_config(root).auth.key_grace_s
-        creds = open_tenants(root).rotate(tenant, grace_s=grace, revoke_now=revoke_now)
+        auth = load_api_config(root).auth
+        creds = open_tenants(root).rotate(tenant, grace_s=auth.key_grace_s,
+                                          revoke_now=revoke_now,
+                                          min_interval_s=auth.rotate_every_s)
         _audit(root, "rotate", creds.tenant_id, new_key=key_fingerprint(creds.api_public_key),
                old_key_expires_at=creds.old_key_expires_at)
         if revoke_now:
