@@ -218,3 +218,25 @@ def test_several_processes_keep_the_chain_whole(tmp_path: Path) -> None:
     for t in range(4):  # each writer's lines in its own order
         mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"{t}-")]
         assert mine == sorted(mine)
+
+
+def test_every_dashboard_query_names_a_metric_the_api_exports(lab: ApiLab,
+                                                              tour: dict[str, Any]) -> None:
+    """dashboards/api_health.json and tenant_usage.json (built with grafana-foundation-sdk)
+    against a live scrape of pool-api."""
+    from vvtvlib.ops.dashboards import API_BOARDS, dashboard_queries
+    from vvtvlib.ops.generate import REPO
+    from vvtvlib.ops.promql import metric_names_in
+
+    text = lab.http.get(lab.base_url + "/metrics").text
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    sampled = set(re.findall(r"^([a-zA-Z_:][\w:]*)[{ ]", text, re.M))
+    for board in API_BOARDS:
+        doc = json.loads((REPO / "dashboards" / f"{board}.json").read_text())
+        assert doc["uid"] == f"vvtv-{board.replace('_', '-')}" and doc["panels"]
+        names = {n for q in dashboard_queries(json.dumps(doc)) for n in metric_names_in(q)}
+        assert names, board
+        for name in names:
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert name in sampled or base in declared or \
+                base.removesuffix("_total") in declared, (board, name)

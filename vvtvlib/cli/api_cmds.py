@@ -45,8 +45,10 @@ def init(root: Path = RootOpt,
             except ValueError:
                 raise UsageError("--provider-ports must be numbers separated by commas"
                                  ) from None
+        from vvtvlib.ops.dashboards import api_dashboards
+
         r = api_init(root, force=force, port=port, gateway_port=gateway_port,
-                     tls_port=tls_port, provider_ports=ports)
+                     tls_port=tls_port, provider_ports=ports, dashboards=api_dashboards())
         if as_json:
             emit_json(r.to_dict())
         else:
