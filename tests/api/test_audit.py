@@ -240,3 +240,34 @@ def test_every_dashboard_query_names_a_metric_the_api_exports(lab: ApiLab,
             base = re.sub(r"_(bucket|count|sum)$", "", name)
             assert name in sampled or base in declared or \
                 base.removesuffix("_total") in declared, (board, name)
+
+
+def test_one_trace_through_api_pool_and_provider_logs(tmp_path: Path) -> None:
+    """`traceparent` travels API -> pool -> provider: the same trace id in
+    logs/api_access.log, logs/pool.jsonl and the emulator's call log, each hop a child span."""
+    from vvtvlib.pool.emulator.process import EmulatorProcess, free_port, stop_all
+
+    em_log = tmp_path / "emulator_m1.jsonl"
+    em = EmulatorProcess("m1", free_port(), "0", log=str(em_log)).start()
+    try:
+        with ApiLab(tmp_path / "root", emulators=[em]) as lab:
+            who = lab.tenant("Tracer")
+            trace_id, parent = "5e" * 16, "7a" * 8
+            r = lab.call(who, "POST", "/v1/infer", infer_body("follow me"),
+                         headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+            assert r.status_code == 200, r.text
+            rid = r.headers["x-request-id"]
+            logs = lab.root / "logs"
+    finally:
+        stop_all([em])
+    access = [json.loads(x) for x in (logs / "api_access.log").read_text().splitlines()]
+    api_row = next(x for x in access if x["request_id"] == rid)
+    pool_rows = [json.loads(x) for x in (logs / "pool.jsonl").read_text().splitlines()]
+    pool_row = next(x for x in pool_rows if x["trace_id"] == trace_id)
+    em_rows = [json.loads(x) for x in em_log.read_text().splitlines()]
+    em_row = next(x for x in em_rows if x["trace_id"] == trace_id)
+    assert api_row["trace_id"] == trace_id and pool_row["outcome"] == "ok"
+    spans = {parent, api_row["span_id"], pool_row["span_id"], em_row["span_id"]}
+    assert len(spans) == 4  # four distinct spans of one trace
+    assert em_row["path"] == "/api/chat" and em_row["status"] == 200
+    assert "follow me" not in (logs / "pool.jsonl").read_text() + em_log.read_text()

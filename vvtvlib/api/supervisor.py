@@ -124,7 +124,9 @@ class Supervisor:
         pool_cfg = load_pool_config(providers_path(lay.root))
         for p in pool_cfg.providers:
             cmd = command_for(p)
-            if cmd is not None:
+            if cmd is not None:  # its call log carries the callers' W3C traces
+                lay.logs.mkdir(parents=True, exist_ok=True)
+                cmd += ["--log", str(lay.logs / f"emulator_{p.id}.jsonl")]
                 self._add(f"emulator:{p.id}", cmd, p.base_url)
         uri = "memory://"
         if self.limits == "redis":
