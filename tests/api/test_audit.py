@@ -271,3 +271,21 @@ def test_one_trace_through_api_pool_and_provider_logs(tmp_path: Path) -> None:
     assert len(spans) == 4  # four distinct spans of one trace
     assert em_row["path"] == "/api/chat" and em_row["status"] == 200
     assert "follow me" not in (logs / "pool.jsonl").read_text() + em_log.read_text()
+
+
+def test_a_log_edited_behind_the_writer_is_refused_and_nothing_is_dropped(
+        tmp_path: Path) -> None:
+    path = tmp_path / "api_requests.jsonl"
+    w = AuditWriter(path)
+    for i in range(3):
+        w.add({"kind": "request", "request_id": f"r{i}"})
+    assert w.flush() == 3
+    with path.open("a") as fh:  # a line written outside the evidence writer
+        fh.write('{"kind":"request","request_id":"forged"}\n')
+    w.add({"kind": "request", "request_id": "r3"})
+    from vvtvlib.core.evidence import EvidenceTampered
+
+    with pytest.raises(EvidenceTampered):
+        w.flush()
+    assert w.pending() == 1  # kept, never re-anchored over the forged line
+    assert verify_chain(path).first_bad_line == 4
