@@ -160,9 +160,16 @@ def test_metrics_name_every_api_and_pool_metric(lab: ApiLab, tour: dict[str, Any
               mn.LLMPOOL_CACHE_MISSES):
         assert m.series()[0] in text, m.name
     assert f'api_rate_limited_total{{tenant_id="{tour["tiny"].tenant_id}"}}' in text
+    # a caller cannot mint label values: an unknown key or tenant-like headers are "unknown"
+    body = json.dumps(infer_body("labels")).encode()
+    h = lab.sign(tour["acme"], "POST", "/v1/infer", body)
+    h.update({"X-Api-Key": "vvtv-pub-evil0000000000", "X-Tenant-Id": "t_evil00000000"})
+    assert lab.call(None, "POST", "/v1/infer", body, headers=h).status_code == 401
+    text = lab.http.get(lab.base_url + "/metrics").text
     tenants = set(re.findall(r'tenant_id="([^"]*)"', text))
-    known = {t.id for t in lab.gateway.tenants.all()} | {"unknown"}
-    assert tenants <= known
+    assert "unknown" in tenants and not any("evil" in t for t in tenants)
+    assert all(re.fullmatch(r"t_[0-9a-f]{12}|unknown", t) for t in tenants), tenants
+    assert {t.id for t in lab.gateway.tenants.all()} >= {tour["acme"].tenant_id}
 
 
 def test_tenant_events_from_the_cli_join_the_chain(lab: ApiLab) -> None:
