@@ -234,7 +234,7 @@ def main() -> int:
             limits = "memory" if workers == 1 else "redis"
             st = api_up(root, workers=workers, limits=limits, timeout_s=90)
             try:
-                pids = [c["pid"] for c in st["children"] if c["name"] in ("pool-api", "redis")]
+                pids = [c["pid"] for c in st["processes"] if c["name"] in ("pool-api", "redis")]
                 port = int(st["base_url"].rsplit(":", 1)[1])
                 asyncio.run(Load(port, ours_req).closed(1.0))  # warm-up
                 for conns in ([1, CONNECTIONS] if workers == 1 else [CONNECTIONS]):

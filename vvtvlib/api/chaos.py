@@ -390,6 +390,20 @@ class ChaosVerdict:
     activities: list[ActivityRecord]
     journal: str
 
+    @property
+    def ran_clean(self) -> bool:
+        """Completed, and every method activity and rollback succeeded (the steady state
+        may still have failed: that is the SLO's verdict, not the run's)."""
+        return self.status == "completed" and all(
+            a.status == "succeeded" for a in self.activities if a.phase in ("method",
+                                                                             "rollback"))
+
+    @property
+    def steady_state_held(self) -> bool:
+        return not self.deviated and all(
+            isinstance(a.output, dict) and a.output.get("within_slo") is True
+            for a in self.activities if a.phase in ("before", "after"))
+
 
 def read_journal(path: str | Path) -> ChaosVerdict:
     """A Chaos Toolkit journal as a typed record. ``passed``: the experiment completed, the
