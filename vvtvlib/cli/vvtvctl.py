@@ -9,6 +9,7 @@ from . import (
     drill_cmds,
     evidence_cmds,
     hibernation_cmds,
+    obs_cmds,
     ritual_cmds,
     slo_cmds,
     station_cmds,
@@ -24,6 +25,7 @@ for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill
     module.register(app)
 register_pool(app)
 api_cmds.register(app)
+obs_cmds.register(app)
 register_tenants(app)
 
 main = run_app(app)

@@ -1,0 +1,74 @@
+"""Live observability: ``obs up|down|status`` (Prometheus + Alertmanager for a lab root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vvtvlib.ops.obs import obs_down, obs_status, obs_up
+
+from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
+
+obs = typer.Typer(no_args_is_help=True,
+                  help="Live observability: Prometheus and Alertmanager for a lab station.")
+
+
+@obs.command("up")
+def up(root: Path = RootOpt,
+       time_scale: float = typer.Option(1.0, "--time-scale",
+                                        help="Lab setting: divide rule `for:` and burn-rate "
+                                             "windows by this factor (>= 1)."),
+       scrape_interval: str = typer.Option("2s", "--scrape-interval",
+                                           help="Prometheus scrape and rule interval."),
+       receiver: str | None = typer.Option(None, "--receiver",
+                                           help="On-call receiver webhook URL (default: "
+                                                "the running `oncall receiver`)."),
+       timeout: float = typer.Option(30, "--timeout", help="Seconds to wait for ready."),
+       as_json: bool = JsonOpt) -> None:
+    """Start Prometheus (station, pool-api, emulators; the generated rules) and
+    Alertmanager (severity routes to the on-call receiver) on free ports."""
+    with errors_to_exit(as_json):
+        st = obs_up(root, time_scale=time_scale, scrape_interval=scrape_interval,
+                    receiver_url=receiver, timeout_s=timeout)
+        if as_json:
+            emit_json(st.to_dict())
+        else:
+            out.print(f"prometheus {st.prometheus_url}  alertmanager {st.alertmanager_url}")
+            out.print(f"scraping {len(st.targets)} targets; pages to {st.receiver_url}")
+            out.print(st.banner)
+
+
+@obs.command("down")
+def down(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
+    """Stop Prometheus and Alertmanager (their data folders stay under <root>/obs)."""
+    with errors_to_exit(as_json):
+        ran = obs_down(root)
+        if as_json:
+            emit_json({"was_running": ran})
+        else:
+            out.print("stopped" if ran else "was not running")
+
+
+@obs.command("status")
+def status(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
+    """Ready, targets up, rules loaded, alerts firing, the time scale (exit 1 when down)."""
+    with errors_to_exit(as_json):
+        st = obs_status(root)
+        if as_json:
+            emit_json(st.to_dict())
+        elif not st.running:
+            out.print("not running")
+        else:
+            out.print(f"prometheus {st.prometheus_url}  alertmanager {st.alertmanager_url}  "
+                      f"ready={all(st.ready.values())} rules={st.rules_loaded}")
+            for url, health in sorted(st.targets.items()):
+                out.print(f"  {health:7} {url}")
+            out.print(f"firing: {', '.join(st.firing) or 'none'}")
+            out.print(st.banner)
+        if not (st.running and all(st.ready.values())):
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(obs, name="obs")
