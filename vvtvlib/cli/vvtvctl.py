@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from . import drill_cmds, evidence_cmds, hibernation_cmds, ritual_cmds, slo_cmds, station_cmds
+from . import (
+    drill_cmds,
+    evidence_cmds,
+    flags_cmds,
+    hibernation_cmds,
+    oncall_cmds,
+    ritual_cmds,
+    slo_cmds,
+    station_cmds,
+)
 from .common import run_app
 from .pool_cmds import register as register_pool
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
 
-for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds):
+for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds,
+               flags_cmds, oncall_cmds):
     module.register(app)
 register_pool(app)
 
