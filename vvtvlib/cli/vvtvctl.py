@@ -8,8 +8,10 @@ from . import (
     api_cmds,
     drill_cmds,
     evidence_cmds,
+    flags_cmds,
     hibernation_cmds,
     obs_cmds,
+    oncall_cmds,
     ritual_cmds,
     slo_cmds,
     station_cmds,
@@ -21,7 +23,8 @@ from .tenants_cmds import register as register_tenants
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
 
-for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds):
+for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds,
+               flags_cmds, oncall_cmds):
     module.register(app)
 register_pool(app)
 api_cmds.register(app)
