@@ -158,12 +158,13 @@ SEVERITY_ROUTES = ("critical", "page", "major", "minor", "ticket")
 
 
 def alertmanager_config(receiver_url: str, time_scale: float) -> dict[str, Any]:
-    """One route per severity, each to the on-call receiver (``?severity=`` says which),
-    with group timings shortened by the time scale."""
+    """One route per severity, each to the on-call receiver's webhook (the alert's
+    ``severity`` label travels in the body), with group timings shortened by the time
+    scale."""
     def sc(d: str) -> str:
         return scale_duration(d, time_scale, 1.0)
     receivers = [{"name": f"oncall-{s}", "webhook_configs": [
-        {"url": f"{receiver_url}?severity={s}", "send_resolved": True}]}
+        {"url": receiver_url, "send_resolved": True}]}
         for s in SEVERITY_ROUTES]
     return {
         "route": {"receiver": "oncall-critical", "group_by": ["alertname", "service"],
@@ -261,11 +262,12 @@ def _ready(url: str) -> bool:
 
 def default_receiver_url(root: str | Path | None) -> str:
     """The on-call receiver's webhook: ``<root>/oncall/receiver.json`` (``url``) when the
-    receiver runs, else ``$VVTV_ONCALL_RECEIVER``, else ``http://127.0.0.1:9095/alerts``."""
+    receiver runs, else ``$VVTV_ONCALL_RECEIVER``, else ``http://127.0.0.1:9095/`` (its
+    default port)."""
     path = resolve_root(root) / "oncall" / "receiver.json"
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
         return str(json.loads(path.read_text())["url"])
-    return os.environ.get("VVTV_ONCALL_RECEIVER", "http://127.0.0.1:9095/alerts")
+    return os.environ.get("VVTV_ONCALL_RECEIVER", "http://127.0.0.1:9095/")
 
 
 def obs_up(root: str | Path | None, *, time_scale: float = 1.0, scrape_interval: str = "2s",

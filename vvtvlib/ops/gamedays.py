@@ -1,0 +1,461 @@
+"""Game days: Chaos Toolkit experiments (``chaos/gameday-*.json``) whose steady state is the
+SLO probes on the live Prometheus of ``vvtvctl obs``, with the paging path checked.
+
+Activities (plain functions, JSON arguments, JSON-able results, for Chaos Toolkit):
+
+    begin(root, gameday)                       a fresh record; obs must run
+    mark(root, gameday, event)                 a timestamped event (fault start / end)
+    restart_encoder(root, gameday)             SIGTERM the station's FFmpeg; wait for the
+                                               supervisor's restart (a fault window)
+    probes: obs_ready, segment_age_below, alerts_quiet, segment_age_criterion,
+            alert_expectations, paging_path
+    rollback: ensure_encoder_up
+
+Every activity appends to ``<root>/obs/gamedays/<gameday>/record.json``; ``run_gameday``
+runs the experiment with the venv's ``chaos``, then ``render_report`` writes the journal and
+a Markdown report (SLI timeline with the fault window, alert states, pages, PASS/FAIL per
+criterion, the lab time scale) to ``reports/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from vvtvlib.core.errors import CheckFailed, DependencyMissing, StationNotRunning, UsageError
+from vvtvlib.core.fsio import atomic_write
+from vvtvlib.core.layout import StationLayout
+
+from .generate import REPO
+from .obs import PromClient, lab_banner, obs_dir, read_obs_state
+from .runbooks import anchors
+
+GAMEDAYS = ("encoder-restart", "kill-provider", "io-throttle", "gateway-latency")
+
+
+# -- the record ------------------------------------------------------------------------------
+@dataclass
+class Event:
+    t: float
+    event: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Criterion:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Record:
+    gameday: str
+    started: float
+    time_scale: float
+    events: list[Event] = field(default_factory=list)
+    criteria: list[Criterion] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+
+    def fault_window(self) -> tuple[float, float] | None:
+        start = [e.t for e in self.events if e.event == "fault-start"]
+        end = [e.t for e in self.events if e.event == "fault-end"]
+        if not start:
+            return None
+        return start[0], end[-1] if end else time.time()
+
+
+def _record_path(root: str, gameday: str) -> Path:
+    return obs_dir(root) / "gamedays" / gameday / "record.json"
+
+
+def load_record(root: str, gameday: str) -> Record:
+    try:
+        d = json.loads(_record_path(root, gameday).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"no game day {gameday!r} has begun under {root}") from None
+    d["events"] = [Event(**e) for e in d["events"]]
+    d["criteria"] = [Criterion(**c) for c in d["criteria"]]
+    return Record(**d)
+
+
+def _save(root: str, rec: Record) -> None:
+    atomic_write(_record_path(root, rec.gameday), json.dumps(asdict(rec), indent=2) + "\n")
+
+
+def _prom(root: str) -> PromClient:
+    state = read_obs_state(root)
+    if state is None:
+        raise DependencyMissing(f"obs is not running for {root}: `vvtvctl obs up` first")
+    return PromClient(state.prometheus_url)
+
+
+def _judge(root: str, gameday: str, name: str, passed: bool, detail: str) -> bool:
+    rec = load_record(root, gameday)
+    rec.criteria = [c for c in rec.criteria if c.name != name] + [Criterion(name, passed,
+                                                                            detail)]
+    _save(root, rec)
+    return passed
+
+
+# -- activities ------------------------------------------------------------------------------
+def begin(root: str, gameday: str) -> dict[str, Any]:
+    state = read_obs_state(root)
+    if state is None:
+        raise DependencyMissing(f"obs is not running for {root}: `vvtvctl obs up` first")
+    rec = Record(gameday, time.time(), state.time_scale, [Event(time.time(), "begin")])
+    _save(root, rec)
+    return {"gameday": gameday, "banner": lab_banner(state.time_scale)}
+
+
+def mark(root: str, gameday: str, event: str, **detail: Any) -> dict[str, Any]:
+    rec = load_record(root, gameday)
+    rec.events.append(Event(time.time(), event, detail))
+    _save(root, rec)
+    return {"event": event, "t": rec.events[-1].t}
+
+
+def observe(root: str, gameday: str, seconds: float | str = 20) -> dict[str, Any]:
+    """Let the fault play out while Prometheus records (seconds, real time)."""
+    mark(root, gameday, "observe", seconds=float(seconds))
+    time.sleep(float(seconds))
+    return mark(root, gameday, "observed")
+
+
+def obs_ready(root: str, wait_s: float = 30.0) -> bool:
+    """Prometheus answers and every target is up (waits up to ``wait_s`` for the first
+    scrapes of a Prometheus just started)."""
+    prom = _prom(root)
+    deadline = time.monotonic() + wait_s
+    while True:
+        targets = prom.get("targets")["activeTargets"]
+        if targets and all(t["health"] == "up" for t in targets):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
+def segment_age_below(root: str, max_s: float = 10.0) -> bool:
+    age = _prom(root).scalar("max(stream_segment_age_seconds)")
+    return age is not None and age < max_s
+
+
+def alerts_quiet(root: str, names: list[str]) -> bool:
+    states = _prom(root).alert_states()
+    return not any(states.get(n) == "firing" for n in names)
+
+
+def _encoder(root: str) -> psutil.Process:
+    from vvtvlib.station.control import status
+
+    st = status(StationLayout.at(root))
+    if not st.up or st.pid is None:
+        raise StationNotRunning(f"the station at {root} is not running", path=root)
+    for p in psutil.Process(st.pid).children(recursive=True):
+        if "ffmpeg" in p.name():
+            return p
+    raise CheckFailed("the station runs no encoder (FFmpeg) to restart")
+
+
+def restart_encoder(root: str, gameday: str = "encoder-restart",
+                    timeout_s: float = 60.0) -> dict[str, Any]:
+    """Stop the encoder with SIGTERM (as an operator's restart does); the station's
+    supervisor starts a new one. The fault window is from the signal to the new encoder."""
+    old = _encoder(root)
+    mark(root, gameday, "fault-start", action="SIGTERM encoder", pid=old.pid)
+    old.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            new = _encoder(root)
+            if new.pid != old.pid:
+                took = time.time() - load_record(root, gameday).fault_window()[0]  # type: ignore[index]
+                mark(root, gameday, "fault-end", new_pid=new.pid, restart_s=round(took, 2))
+                return {"old_pid": old.pid, "new_pid": new.pid, "restart_s": round(took, 2)}
+        except CheckFailed:
+            pass
+        time.sleep(0.2)
+    mark(root, gameday, "fault-end", new_pid=None)
+    raise CheckFailed(f"no new encoder within {timeout_s:g} s")
+
+
+def ensure_encoder_up(root: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Rollback: the station runs an encoder again (waits for the supervisor)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return {"encoder_pid": _encoder(root).pid}
+        except CheckFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _series(root: str, expr: str, start: float, end: float, step: float = 1.0
+            ) -> list[tuple[float, float]]:
+    res = _prom(root).query_range(expr, start, end, step)
+    return [(float(t), float(v)) for t, v in res[0]["values"]] if res else []
+
+
+def longest_above(points: list[tuple[float, float]], threshold: float) -> float:
+    """The longest stretch (seconds) during which consecutive samples exceed threshold."""
+    best, since = 0.0, None
+    for t, v in points:
+        if v > threshold:
+            since = t if since is None else since
+            best = max(best, t - since)
+        else:
+            since = None
+    return best
+
+
+def segment_age_criterion(root: str, gameday: str, threshold_s: float = 10.0,
+                          max_over_s: float = 120.0) -> bool:
+    """Seed: ``stream_segment_age_seconds`` never exceeds ``threshold_s`` for more than
+    ``max_over_s`` (real seconds, not scaled), from the begin of the game day to now."""
+    rec = load_record(root, gameday)
+    pts = _series(root, "max(stream_segment_age_seconds)", rec.started, time.time())
+    if not pts:
+        return _judge(root, gameday, "segment age", False, "no samples of "
+                      "stream_segment_age_seconds in Prometheus")
+    over = longest_above(pts, threshold_s)
+    peak = max(v for _, v in pts)
+    return _judge(root, gameday, "segment age", over <= max_over_s,
+                  f"peak {peak:.1f} s; above {threshold_s:g} s for at most {over:.0f} s "
+                  f"(limit {max_over_s:g} s), {len(pts)} samples")
+
+
+def fired_alerts(root: str, start: float, end: float) -> dict[str, list[float]]:
+    """alertname -> times at which it was firing (Prometheus's ``ALERTS`` series)."""
+    res = _prom(root).query_range('ALERTS{alertstate="firing"}', start, end, 1.0)
+    out: dict[str, list[float]] = {}
+    for s in res:
+        out.setdefault(s["metric"]["alertname"], []).extend(float(t) for t, _ in s["values"])
+    return out
+
+
+def alert_expectations(root: str, gameday: str, firing: list[str], quiet: list[str]
+                       ) -> bool:
+    rec = load_record(root, gameday)
+    fired = fired_alerts(root, rec.started, time.time())
+    ok = True
+    for name in firing:
+        hit = name in fired
+        ok &= _judge(root, gameday, f"{name} fires", hit,
+                     "fired" if hit else "never fired during the game day")
+    for name in quiet:
+        hit = name in fired
+        ok &= _judge(root, gameday, f"{name} stays quiet", not hit,
+                     f"fired for {len(fired[name])} s" if hit else "never fired")
+    return ok
+
+
+def _runbook_ok(url: str) -> tuple[bool, str]:
+    path, _, anchor = url.partition("#")
+    file = REPO / path
+    if not file.is_file():
+        return False, f"{path} does not exist"
+    return (anchor in anchors(file)), f"{url} " + ("exists" if anchor in anchors(file)
+                                                  else "has no such anchor")
+
+
+def _receiver_pages(receiver: str) -> list[dict[str, Any]]:
+    return list(httpx.get(receiver.rstrip("/") + "/pages", timeout=5).json())
+
+
+def _rule_annotations(root: str, alertname: str) -> dict[str, Any]:
+    for g in _prom(root).get("rules")["groups"]:
+        for r in g["rules"]:
+            if r.get("name") == alertname and r.get("type") == "alerting":
+                return {**r.get("labels", {}), **r.get("annotations", {})}
+    raise UsageError(f"no alerting rule named {alertname!r} is loaded")
+
+
+def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
+                timeout_s: float = 60.0) -> bool:
+    """Alertmanager delivered ``alert`` to the on-call receiver, which paged L1 (the
+    escalation applied), and the runbook anchor in the alert exists.
+
+    ``synthetic``: for a game day in which no alert should fire, a copy of ``alert``'s rule
+    (labels and runbook) is posted to Alertmanager as ``GameDayPagingCheck`` and resolved
+    after, so the path is proven without a real incident."""
+    state = read_obs_state(root)
+    if state is None:
+        raise DependencyMissing(f"obs is not running for {root}")
+    meta = _rule_annotations(root, alert)
+    name = "GameDayPagingCheck" if synthetic else alert
+    body: list[dict[str, Any]] = [{"labels": {"alertname": name, "severity": meta.get("severity", "critical"),
+                        "service": meta.get("service", ""), "gameday": gameday},
+             "annotations": {"runbook_url": meta.get("runbook_url", ""),
+                             "summary": f"game day {gameday}: paging path check for {alert}"}}]
+    if synthetic:
+        httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body,
+                   timeout=5).raise_for_status()
+    deadline = time.monotonic() + timeout_s
+    pages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        pages = [p for p in _receiver_pages(state.receiver_url) if p["alert"] == name]
+        if pages:
+            break
+        time.sleep(0.5)
+    if synthetic:
+        body[0]["endsAt"] = datetime.now(UTC).isoformat()
+        httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body, timeout=5)
+    rec = load_record(root, gameday)
+    rec.pages.extend(pages)
+    _save(root, rec)
+    delivered = bool(pages)
+    _judge(root, gameday, f"{name} delivered to the receiver", delivered,
+           f"{len(pages)} page(s)" if delivered else f"no page within {timeout_s:g} s")
+    l1 = [p for p in pages if p.get("level") == 1]
+    escalated = bool(l1) and bool(l1[0].get("person"))
+    _judge(root, gameday, "the escalation paged L1", escalated,
+           f"L1 {l1[0].get('role')} {l1[0].get('person')} paged={l1[0].get('paged')}"
+           if l1 else "no L1 page")
+    rb_ok, rb_detail = _runbook_ok(str(meta.get("runbook_url", "")))
+    _judge(root, gameday, "the runbook anchor in the page exists", rb_ok, rb_detail)
+    return delivered and escalated and rb_ok
+
+
+# -- running and reporting ------------------------------------------------------------------
+@dataclass
+class GamedayResult:
+    gameday: str
+    passed: bool
+    journal: Path
+    report: Path
+    criteria: list[Criterion]
+
+
+def experiment_path(gameday: str) -> Path:
+    if gameday not in GAMEDAYS:
+        raise UsageError(f"unknown game day {gameday!r}; one of {', '.join(GAMEDAYS)}")
+    return REPO / "chaos" / f"gameday-{gameday}.json"
+
+
+def run_gameday(gameday: str, root: str | Path, out_dir: str | Path, *,
+                observe_s: float = 20.0, timeout_s: float = 600.0) -> GamedayResult:
+    """Run ``chaos/gameday-<gameday>.json`` against the station at ``root`` (with obs and
+    the receiver up), then write its journal and report into ``out_dir``."""
+    exp = experiment_path(gameday)
+    if not exp.is_file():
+        raise DependencyMissing(f"{exp.name} is not in this release yet")
+    root = str(Path(root).absolute())
+    out = Path(out_dir).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    journal = out / f"gameday-{gameday}-{stamp}.journal.json"
+    chaos = Path(sys.executable).with_name("chaos")
+    if not chaos.exists():
+        raise DependencyMissing("chaos (chaostoolkit) is not installed in this environment")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VVTV_GAMEDAY_ROOT": root,
+           "VVTV_GAMEDAY_OBSERVE_S": f"{observe_s:g}"}
+    proc = subprocess.run([str(chaos), "--no-version-check", "--log-file",
+                           str(out / f"gameday-{gameday}-{stamp}.chaostoolkit.log"), "run",
+                           str(exp), "--journal-path", str(journal), "--rollback-strategy",
+                           "always"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+    if not journal.exists():
+        raise CheckFailed(f"chaos wrote no journal: {proc.stderr[-500:]}")
+    report = render_report(root, gameday, journal, out / f"gameday-{gameday}-{stamp}.md")
+    data = json.loads(journal.read_text())
+    rec = load_record(root, gameday) if journal_passed(data) else Record(gameday, 0, 1.0)
+    passed = journal_passed(data) and bool(rec.criteria) and all(c.passed
+                                                                  for c in rec.criteria)
+    return GamedayResult(gameday, passed, journal, report, rec.criteria)
+
+
+def journal_passed(data: dict[str, Any]) -> bool:
+    """Chaos Toolkit's journal: completed, not deviated, the steady state met before and
+    after, every method activity succeeded."""
+    ss = data.get("steady_states") or {}
+    return (data.get("status") == "completed" and not data.get("deviated")
+            and all((ss.get(w) or {}).get("steady_state_met") for w in ("before", "after"))
+            and all(r.get("status") == "succeeded" for r in data.get("run", [])))
+
+
+def _fmt(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+
+def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
+    """A Markdown report for someone who was not there."""
+    data = json.loads(journal.read_text())
+    try:
+        rec = load_record(root, gameday)
+    except UsageError:  # the steady state did not hold before: nothing began
+        rec = Record(gameday, time.time(), 1.0)
+    exp = data["experiment"]
+    with_end = time.time()
+    window = rec.fault_window()
+    lines = [f"# Game day: {exp['title']}", "",
+             f"> {lab_banner(rec.time_scale)}", "",
+             exp.get("description", ""), "",
+             f"* Began {datetime.fromtimestamp(rec.started, UTC).isoformat(timespec='seconds')}"
+             f", ran {data.get('duration', 0):.0f} s; Chaos Toolkit status **{data['status']}**"
+             f", deviated: {data['deviated']}.",
+             f"* Fault window: {_fmt(window[0])} -> {_fmt(window[1])} UTC "
+             f"({window[1] - window[0]:.1f} s)." if window else "* No fault window recorded.",
+             "", "## Verdict per criterion", "", "| criterion | result | detail |",
+             "|---|---|---|"]
+    for c in rec.criteria:
+        lines.append(f"| {c.name} | {'PASS' if c.passed else 'FAIL'} | {c.detail} |")
+    verdict = journal_passed(data) and bool(rec.criteria) and all(c.passed
+                                                                   for c in rec.criteria)
+    ss = data.get("steady_states") or {}
+    for when in ("before", "after"):
+        got = ss.get(when) or {}
+        for p in got.get("probes", []):
+            lines.append(f"| steady state {when}: {p['activity']['name']} | "
+                         f"{'PASS' if p.get('tolerance_met') else 'FAIL'} | "
+                         f"output {p.get('output')} |")
+    lines += ["", f"**Overall: {'PASS' if verdict else 'FAIL'}**", "",
+              "## What was done", "", "| time (UTC) | phase | activity | status |",
+              "|---|---|---|---|"]
+    for phase, runs in (("method", data.get("run", [])),
+                        ("rollback", data.get("rollbacks", []))):
+        for r in runs:
+            lines.append(f"| {r.get('start', '')[11:19]} | {phase} | "
+                         f"{r['activity']['name']} | {r['status']} |")
+    lines += ["", "## Events", ""]
+    lines += [f"* {_fmt(e.t)} {e.event} {json.dumps(e.detail) if e.detail else ''}"
+              for e in rec.events]
+    try:
+        pts = _series(root, "max(stream_segment_age_seconds)", rec.started - 5, with_end, 2.0)
+        fired = fired_alerts(root, rec.started - 5, with_end)
+    except (DependencyMissing, httpx.HTTPError):
+        pts, fired = [], {}
+    lines += ["", "## SLI timeline: newest segment age (s), every 2 s",
+              "", "`*` marks the fault window.", "", "```"]
+    for t, v in pts:
+        inside = window is not None and window[0] <= t <= window[1]
+        lines.append(f"{_fmt(t)} {'*' if inside else ' '} {v:6.1f} {'#' * min(60, int(v))}")
+    lines += ["```", "", "## Alerts firing during the game day", ""]
+    lines += ([f"* {n}: firing at {_fmt(min(ts))} .. {_fmt(max(ts))} ({len(ts)} s)"
+               for n, ts in sorted(fired.items())] or ["* none"])
+    lines += ["", "## Pages received by the on-call receiver", ""]
+    lines += ([f"* {p['alert']}: L{p.get('level')} {p.get('role')} -> {p.get('person')} "
+               f"(paged={p.get('paged')}) at {p.get('at')} {p.get('note', '')}"
+               for p in rec.pages] or ["* none"])
+    lines += ["", f"Journal: `{journal.name}`. Record: `{_record_path(root, gameday)}`.", ""]
+    atomic_write(out, "\n".join(lines))
+    return out
+
+
+__all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_expectations",
+           "alerts_quiet", "begin", "ensure_encoder_up", "experiment_path", "fired_alerts",
+           "load_record", "longest_above", "mark", "obs_ready", "observe", "paging_path",
+           "render_report", "restart_encoder", "run_gameday", "segment_age_below",
+           "segment_age_criterion"]
