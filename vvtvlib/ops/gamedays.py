@@ -296,8 +296,9 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
         raise DependencyMissing(f"obs is not running for {root}")
     meta = _rule_annotations(root, alert)
     name = "GameDayPagingCheck" if synthetic else alert
-    body: list[dict[str, Any]] = [{"labels": {"alertname": name, "severity": meta.get("severity", "critical"),
-                        "service": meta.get("service", ""), "gameday": gameday},
+    labels = {"alertname": name, "severity": meta.get("severity", "critical"),
+              "service": meta.get("service", ""), "gameday": gameday}
+    body: list[dict[str, Any]] = [{"labels": labels,
              "annotations": {"runbook_url": meta.get("runbook_url", ""),
                              "summary": f"game day {gameday}: paging path check for {alert}"}}]
     if synthetic:
