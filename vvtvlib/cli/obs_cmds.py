@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from vvtvlib.core.layout import resolve_root
+from vvtvlib.ops.gamedays import GAMEDAYS, experiment_path, run_gameday
 from vvtvlib.ops.obs import obs_down, obs_status, obs_up
 
 from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
@@ -70,5 +72,47 @@ def status(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
             raise typer.Exit(1)
 
 
+gameday = typer.Typer(no_args_is_help=True,
+                      help="Chaos Toolkit game days against the live Prometheus of `obs`.")
+
+
+@gameday.command("list")
+def gameday_list(as_json: bool = JsonOpt) -> None:
+    """The game days and their experiment files."""
+    rows = [{"name": g, "experiment": str(experiment_path(g).relative_to(experiment_path(g)
+                                                                         .parents[1])),
+             "present": experiment_path(g).is_file()} for g in GAMEDAYS]
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['name']:16} {r['experiment']}{'' if r['present'] else ' (missing)'}")
+
+
+@gameday.command("run")
+def gameday_run(name: str = typer.Argument(..., help="encoder-restart | io-throttle | "
+                                                     "kill-provider | gateway-latency"),
+                root: Path = RootOpt,
+                out_dir: Path = typer.Option(Path("reports"), "--out",
+                                             help="Where the journal and report go."),
+                observe: float = typer.Option(20, "--observe",
+                                              help="Seconds the fault is watched."),
+                as_json: bool = JsonOpt) -> None:
+    """Run one game day (station, obs and the on-call receiver up); exit 1 on FAIL."""
+    with errors_to_exit(as_json):
+        r = run_gameday(name, resolve_root(root), out_dir, observe_s=observe)
+        if as_json:
+            emit_json({"gameday": r.gameday, "passed": r.passed, "journal": str(r.journal),
+                       "report": str(r.report),
+                       "criteria": [c.__dict__ for c in r.criteria]})
+        else:
+            for c in r.criteria:
+                out.print(f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}")
+            out.print(f"{'PASS' if r.passed else 'FAIL'}; report {r.report}")
+        if not r.passed:
+            raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(obs, name="obs")
+    app.add_typer(gameday, name="gameday")

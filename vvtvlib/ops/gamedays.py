@@ -133,14 +133,17 @@ def observe(root: str, gameday: str, seconds: float | str = 20) -> dict[str, Any
     return mark(root, gameday, "observed")
 
 
-def obs_ready(root: str, wait_s: float = 30.0) -> bool:
-    """Prometheus answers and every target is up (waits up to ``wait_s`` for the first
-    scrapes of a Prometheus just started)."""
+def obs_ready(root: str, quiet: list[str] | None = None, wait_s: float = 30.0) -> bool:
+    """Prometheus answers, every target is up and none of the ``quiet`` alerts is pending
+    or firing (waits up to ``wait_s``: a Prometheus just started evaluates its absent-metric
+    rules before its first scrapes)."""
     prom = _prom(root)
     deadline = time.monotonic() + wait_s
     while True:
         targets = prom.get("targets")["activeTargets"]
-        if targets and all(t["health"] == "up" for t in targets):
+        states = prom.alert_states()
+        if (targets and all(t["health"] == "up" for t in targets)
+                and not any(n in states for n in quiet or [])):
             return True
         if time.monotonic() > deadline:
             return False
