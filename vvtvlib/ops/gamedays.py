@@ -19,6 +19,7 @@ criterion, the lab time scale) to ``reports/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,7 +42,7 @@ from .generate import REPO
 from .obs import PromClient, lab_banner, obs_dir, read_obs_state
 from .runbooks import anchors
 
-GAMEDAYS = ("encoder-restart", "kill-provider", "io-throttle", "gateway-latency")
+GAMEDAYS = ("encoder-restart", "io-throttle", "kill-provider", "gateway-latency")
 
 
 # -- the record ------------------------------------------------------------------------------
@@ -333,6 +334,89 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
     return delivered and escalated and rb_ok
 
 
+# -- io-throttle -----------------------------------------------------------------------------
+def _station_pids(root: str) -> list[int]:
+    from vvtvlib.station.control import status
+
+    st = status(StationLayout.at(root))
+    if not st.up or st.pid is None:
+        raise StationNotRunning(f"the station at {root} is not running", path=root)
+    sup = psutil.Process(st.pid)
+    return [sup.pid, *(c.pid for c in sup.children(recursive=True))]
+
+
+def _throttle_file(root: str, gameday: str) -> Path:
+    return _record_path(root, gameday).with_name("throttle.json")
+
+
+def throttle_station_io(root: str, gameday: str = "io-throttle", bps: int | str = 262144
+                        ) -> dict[str, Any]:
+    """Limit the station's storage IO (its supervisor and every child, the encoder among
+    them) to ``bps`` bytes/s with cgroup v2 ``io.max`` where the kernel allows it, else
+    cgroup v1 ``blkio.throttle``; the storage's files are evicted from the page cache so
+    the encoder's reads meet the limit."""
+    from .iothrottle import apply_throttle, evict_cache, plan_throttle
+
+    bps = int(bps)
+    layout = StationLayout.at(root)
+    plan = plan_throttle(layout.storage)
+    evicted = evict_cache([p for p in layout.storage.rglob("*") if p.is_file()])
+    applied = apply_throttle(plan, _station_pids(root), bps,
+                             f"vvtv-gameday-{os.getpid()}-{int(time.time())}")
+    atomic_write(_throttle_file(root, gameday), json.dumps(applied.to_dict(), indent=2))
+    detail = {"mechanism": plan.mechanism, "device": plan.device, "bps": bps,
+              "cgroup": applied.cgroup, "processes": len(applied.pids),
+              "evicted_files": evicted, "note": plan.note}
+    mark(root, gameday, "fault-start", **detail)
+    return detail
+
+
+def lift_station_io(root: str, gameday: str = "io-throttle") -> dict[str, Any]:
+    """Method and rollback: the station's processes back in their cgroup, the limit gone
+    (does nothing when no throttle is in place)."""
+    from .iothrottle import Applied, io_done, lift_throttle
+
+    path = _throttle_file(root, gameday)
+    if not path.exists():
+        return {"lifted": False}
+    applied = Applied.from_dict(json.loads(path.read_text()))
+    through = io_done(applied)
+    moved = lift_throttle(applied)
+    path.unlink()
+    with contextlib.suppress(UsageError):
+        mark(root, gameday, "fault-end", moved_back=moved, bytes_through_limit=through)
+    return {"lifted": True, "moved_back": moved, "bytes_through_limit": through}
+
+
+def protect_buffer(root: str, gameday: str, min_minutes: float = 30.0, count: int = 3
+                   ) -> dict[str, Any]:
+    """The runbook's answer to a falling buffer: when ``queue_buffer_duration_minutes`` is
+    under ``min_minutes``, append the emergency loop to the queue."""
+    from vvtvlib.station.api import inject_emergency
+
+    buf = _prom(root).scalar("min(queue_buffer_duration_minutes)")
+    if buf is not None and buf >= min_minutes:
+        mark(root, gameday, "buffer-ok", minutes=round(buf, 1), floor=min_minutes)
+        return {"buffer_minutes": buf, "emergency": False}
+    res = inject_emergency(StationLayout.at(root), count, f"game day {gameday}: buffer low")
+    mark(root, gameday, "emergency-loop", minutes=buf, injected=count)
+    return {"buffer_minutes": buf, "emergency": True, "result": res}
+
+
+def stream_went_on(root: str, gameday: str) -> bool:
+    """The encoder kept producing frames during the fault window."""
+    rec = load_record(root, gameday)
+    window = rec.fault_window()
+    if window is None:
+        return _judge(root, gameday, "the stream goes on", False, "no fault window")
+    pts = _series(root, "sum(stream_encoder_frames_total)", window[0], window[1])
+    grew = len(pts) >= 2 and pts[-1][1] > pts[0][1]
+    frames = pts[-1][1] - pts[0][1] if len(pts) >= 2 else 0
+    return _judge(root, gameday, "the stream goes on", grew,
+                  f"{frames:.0f} frames encoded during the {window[1] - window[0]:.0f} s "
+                  "fault window")
+
+
 # -- running and reporting ------------------------------------------------------------------
 @dataclass
 class GamedayResult:
@@ -412,6 +496,9 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
              f", deviated: {data['deviated']}.",
              f"* Fault window: {_fmt(window[0])} -> {_fmt(window[1])} UTC "
              f"({window[1] - window[0]:.1f} s)." if window else "* No fault window recorded.",
+             *[f"* IO throttling: **{e.detail['mechanism']}** on device {e.detail['device']} "
+               f"at {e.detail['bps']} B/s for {e.detail['processes']} processes "
+               f"({e.detail['note']})." for e in rec.events if "mechanism" in e.detail],
              "", "## Verdict per criterion", "", "| criterion | result | detail |",
              "|---|---|---|"]
     for c in rec.criteria:
