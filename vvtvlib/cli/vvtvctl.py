@@ -10,9 +10,11 @@ from . import (
     flags_cmds,
     hibernation_cmds,
     oncall_cmds,
+    ops_cmds,
     ritual_cmds,
     slo_cmds,
     station_cmds,
+    streaming_cmds,
 )
 from .common import run_app
 from .pool_cmds import register as register_pool
@@ -21,7 +23,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
 
 for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds,
-               flags_cmds, oncall_cmds):
+               flags_cmds, oncall_cmds, ops_cmds, streaming_cmds):
     module.register(app)
 register_pool(app)
 
