@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from . import (
+    change_cmds,
     drill_cmds,
     evidence_cmds,
     flags_cmds,
     hibernation_cmds,
+    incident_cmds,
     oncall_cmds,
     ops_cmds,
     ritual_cmds,
@@ -23,7 +25,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
 
 for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill_cmds, slo_cmds,
-               flags_cmds, oncall_cmds, ops_cmds, streaming_cmds):
+               flags_cmds, oncall_cmds, ops_cmds, streaming_cmds, change_cmds, incident_cmds):
     module.register(app)
 register_pool(app)
 
