@@ -6,6 +6,7 @@ peers, on the same generated tree, in one run.
 
 Runs (each in its own process; time and peak RSS measured around it, page cache warm):
   ours write     consistent SQLite copies + 3 tar.zst archives (one pass, hashed) + manifest
+                 (`_vault_child.py write`, a process of its own: start-up and imports count)
   ours restore   verify every archive's sha256 + safe restore with per-file hashes
   tar zstd -3    `tar -I 'zstd -T0 -3' -cf` (3 archives) then `sha256sum` of every file
   tar restore    `tar -I zstd -xf` then `sha256sum -c`
@@ -14,7 +15,9 @@ Runs (each in its own process; time and peak RSS measured around it, page cache 
                  next to ours on that same tree (speed ratio and size difference)
 
 Every command is timed until its output is on disk: ours fsyncs its archives and flushes a
-restored tree before it returns, so each peer's command ends with `sync`.
+restored tree before it returns, so each peer's command ends with `sync`. Every tool runs
+``--repeat`` times (default 3), interleaved; each one's median is reported with the range of
+its rounds, and each comparison with the range of its per-round ratios.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,11 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-ARCHIVES = {  # archive -> (selection relative to the station root) as the ritual writes them
-    "snapshot_db.tar.zst": ["data"],
-    "snapshot_system.tar.zst": ["system"],
-    "snapshot_data.tar.zst": ["storage/ready", "broadcast/hls"],
-}
+CHILD = HERE / "_vault_child.py"  # our writer and restorer, each in its own process
 SEED = ("tar -I 'zstd -19' -cf {out}/snapshot_db.tar.zst -C {root}/data . && "
         "tar -I 'zstd -19' -cf {out}/snapshot_system.tar.zst -C {root}/system . && "
         "tar -I 'zstd -19' -cf {out}/snapshot_data.tar.zst -C {root} storage broadcast && sync")
@@ -86,21 +86,29 @@ class Step:
     output: Path | None = None  # measured after the run: the archives or repository
     pattern: str = "*"
     env: dict[str, str] | None = None
-    best: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self) -> None:
         self.reset()
         result = measure(self.cmd, self.env)
         if self.output is not None:
             result["output_bytes"] = dir_bytes(self.output, self.pattern)
-        if not self.best or result["seconds"] < self.best["seconds"]:
-            peak = max(result["peak_rss_mib"], self.best.get("peak_rss_mib", 0.0))
-            self.best = {**result, "peak_rss_mib": peak}
-        else:
-            self.best["peak_rss_mib"] = max(self.best["peak_rss_mib"], result["peak_rss_mib"])
+        self.samples.append(result)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s["seconds"] for s in self.samples)
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.name, "tree_bytes": self.tree_bytes, **self.best}
+        """The median run (time, CPU, output) with the spread of the rounds and the largest
+        peak RSS of any of them."""
+        secs = sorted(s["seconds"] for s in self.samples)
+        mid = min(self.samples, key=lambda s: abs(s["seconds"] - self.median))
+        return {"name": self.name, "tree_bytes": self.tree_bytes, **mid,
+                "seconds": self.median, "rounds": len(secs), "min_seconds": secs[0],
+                "max_seconds": secs[-1], "all_seconds": [round(x, 3) for x in
+                                                        (s["seconds"] for s in self.samples)],
+                "peak_rss_mib": max(s["peak_rss_mib"] for s in self.samples)}
 
 
 def sh(script: str) -> list[str]:
@@ -117,43 +125,15 @@ def clean(path: Path) -> Path:
     return path
 
 
-# ----------------------------------------------------------- our writer/restorer (children)
-
-
-def _ours_write(root: Path, out: Path) -> None:
-    from vvtvlib.vault import ArchiveSpec, build_manifest, snapshot_databases, write_archives
-    from vvtvlib.vault.schema import write_manifest
-    staging = out / ".db-staging"
-    specs = [ArchiveSpec(out / name, staging if name == "snapshot_db.tar.zst" else root,
-                         tuple(selection),
-                         prepare=(lambda: snapshot_databases(root / "data", staging))
-                         if name == "snapshot_db.tar.zst" else None)
-             for name, selection in ARCHIVES.items()]
-    specs.sort(key=lambda s: s.prepare is None)  # the database copy starts first
-    records = write_archives(specs)
-    shutil.rmtree(staging)
-    manifest = build_manifest(station_id="bench", stamp="bench", generation=1,
-                              archives={k: r.to_manifest() for k, r in records.items()})
-    write_manifest(out / "last_manifest.json", manifest)
-
-
-def _ours_restore(out: Path, target: Path) -> None:
-    from vvtvlib.vault.restore import restore_archives
-    from vvtvlib.vault.schema import load_manifest
-    manifest = load_manifest(out / "last_manifest.json")
-    restore_archives([(out / name, rec) for name, rec in sorted(manifest.archives.items())],
-                     target)
-
-
 # ----------------------------------------------------------- the runs
 
 
 def ours_steps(root: Path, work: Path, size: int, label: str) -> list[Step]:
     out, target = work / f"ours-{label}", work / f"ours-{label}-restore"
-    return [Step(f"ours write ({label})", [sys.executable, __file__, "--_write", str(root),
+    return [Step(f"ours write ({label})", [sys.executable, str(CHILD), "write", str(root),
                                            str(out)], size, lambda: clean(out), output=out,
                  pattern="*.tar.zst"),
-            Step(f"ours verify+restore ({label})", [sys.executable, __file__, "--_restore",
+            Step(f"ours verify+restore ({label})", [sys.executable, str(CHILD), "restore",
                                                     str(out), str(target)], size,
                  lambda: shutil.rmtree(target, ignore_errors=True))]
 
@@ -212,6 +192,8 @@ def report(runs: list[dict], cmp: dict[str, Any], args: argparse.Namespace,
     for r in runs:
         r["mb_per_s"] = round(_rate(r), 1)
         r["seconds"] = round(r["seconds"], 3)
+        r["min_seconds"] = round(r["min_seconds"], 3)
+        r["max_seconds"] = round(r["max_seconds"], 3)
         r["peak_rss_mib"] = round(r["peak_rss_mib"], 1)
         r["cpu_seconds"] = round(r["cpu_seconds"], 2)
         if "output_bytes" in r:
@@ -231,16 +213,19 @@ def report(runs: list[dict], cmp: dict[str, Any], args: argparse.Namespace,
 def markdown(rep: dict) -> str:
     lines = [f"`{rep['command']}` on {rep['machine']['cpus']} cores "
              f"({rep['machine']['platform']})", "",
-             "| run | tree MB | seconds | MB/s | output MB | ratio | peak RSS MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| run | tree MB | seconds (median) | min-max s | MB/s | output MB | ratio | "
+             "peak RSS MiB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rep["runs"]:
         out_mb = f"{r['output_bytes'] / 1e6:.1f}" if "output_bytes" in r else ""
+        spread = f"{r['min_seconds']:.2f}-{r['max_seconds']:.2f}"
         lines.append(f"| {r['name']} | {r['tree_bytes'] / 1e6:.1f} | {r['seconds']} | "
-                     f"{r['mb_per_s']} | {out_mb} | {r.get('ratio', '')} | "
+                     f"{spread} | {r['mb_per_s']} | {out_mb} | {r.get('ratio', '')} | "
                      f"{r['peak_rss_mib']} |")
-    lines += ["", "| comparison | value | target | met |", "|---|---:|---|---|"]
+    lines += ["", "| comparison | value (medians) | per round | target | met |",
+              "|---|---:|---:|---|---|"]
     for key, c in rep["comparisons"].items():
-        lines.append(f"| {key} | {c['value']} | {c['target']} | {'yes' if c['met'] else 'no'} |")
+        lines.append(f"| {key} | {c['value']} | {c.get('rounds', '')} | {c['target']} | "
+                     f"{'yes' if c['met'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -254,16 +239,10 @@ def main() -> None:
     p.add_argument("--skip-seed", action="store_true")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--out", type=Path, default=Path("reports/bench/vault.json"))
-    p.add_argument("--repeat", type=int, default=1,
-                   help="rounds: run every tool N times, interleaved, and keep each one's "
-                        "fastest (for shared machines)")
-    p.add_argument("--_write", nargs=2, type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--_restore", nargs=2, type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="rounds: run every tool N times, interleaved, and report each one's "
+                        "median with the spread (for shared machines)")
     args = p.parse_args()
-    if args._write:
-        return _ours_write(*args._write)
-    if args._restore:
-        return _ours_restore(*args._restore)
     from _tree import make_tree, tree_bytes  # numpy: not loaded by the measured children
 
     if args.seed_size_mb < 200 and not args.allow_small_seed and not args.skip_seed:
@@ -281,7 +260,7 @@ def main() -> None:
         print(f"  {run['name']}: {run['seconds']:.2f} s, {_rate(run):.1f} MB/s, "
               f"peak {run['peak_rss_mib']:.0f} MiB", file=sys.stderr)
 
-    # Rounds: every tool once per round, the fastest of the rounds kept, so that all of
+    # Rounds: every tool once per round, each one's median reported, so that all of
     # them see the same background load on a shared machine.
     ours_w, ours_r = ours_steps(big, work, sizes["main"], "main")
     tar_w, tar_r = tar3_steps(big, work, sizes["main"])
@@ -295,17 +274,16 @@ def main() -> None:
     for i in range(max(1, args.repeat)):
         for step in main_steps + small_steps:
             step.run()
-            print(f"  round {i + 1}: {step.name}: {step.best['seconds']:.2f} s best",
+            print(f"  round {i + 1}: {step.name}: {step.samples[-1]['seconds']:.2f} s",
                   file=sys.stderr)
     for step in main_steps + small_steps:
         runs.append(step.record())
         note(runs[-1])
-    ow, orr, tw = ours_w.record(), ours_r.record(), tar_w.record()
-    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(_rate(ow) / _rate(tw), 1.0)
+    ow, orr = ours_w.record(), ours_r.record()
+    cmp["write vs tar zstd -T0 -3 + sha256sum"] = _ratio(ours_w, tar_w, 1.0)
     if rsteps:
-        rb, rr = rsteps[0].record(), rsteps[1].record()
-        cmp["write vs restic backup"] = _ratio(_rate(ow) / _rate(rb), 2.0)
-        cmp["verify+restore vs restic restore"] = _ratio(_rate(orr) / _rate(rr), 1.5)
+        cmp["write vs restic backup"] = _ratio(ours_w, rsteps[0], 2.0)
+        cmp["verify+restore vs restic restore"] = _ratio(ours_r, rsteps[1], 1.5)
     cmp["write peak RSS MiB"] = {"value": round(ow["peak_rss_mib"], 1), "target": "< 300",
                                  "met": ow["peak_rss_mib"] < 300}
     cmp["restore peak RSS MiB"] = {"value": round(orr["peak_rss_mib"], 1), "target": "< 300",
@@ -317,7 +295,7 @@ def main() -> None:
         runs.append(seed.record())
         note(runs[-1])
         ours_s, sd = small_steps[0].record(), seed.record()
-        cmp["write vs seed zstd -19 (speed)"] = _ratio(_rate(ours_s) / _rate(sd), 100.0)
+        cmp["write vs seed zstd -19 (speed)"] = _ratio(small_steps[0], seed, 100.0)
         extra = ours_s["output_bytes"] / sd["output_bytes"] - 1
         cmp["archives vs seed zstd -19 (size)"] = {
             "value": f"{extra * 100:+.2f} %", "target": "<= +5 %", "met": extra <= 0.05}
@@ -331,8 +309,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _ratio(value: float, target: float) -> dict[str, Any]:
-    return {"value": f"{value:.2f}x", "target": f">= {target:g}x", "met": value >= target}
+def _ratio(ours: Step, peer: Step, target: float) -> dict[str, Any]:
+    """How many times faster ours is (same tree): the ratio of the medians, and the range of
+    the per-round ratios (each round runs both under the same background load)."""
+    value = peer.median / ours.median
+    out = {"value": f"{value:.2f}x", "target": f">= {target:g}x", "met": value >= target}
+    if len(ours.samples) > 1 and len(peer.samples) == len(ours.samples):
+        per_round = [p["seconds"] / o["seconds"]
+                     for o, p in zip(ours.samples, peer.samples, strict=True)]
+        out["rounds"] = f"{min(per_round):.2f}x-{max(per_round):.2f}x"
+    return out
 
 
 if __name__ == "__main__":

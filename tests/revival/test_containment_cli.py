@@ -41,7 +41,8 @@ LINK, DIRT = tarfile.SYMTYPE, tarfile.DIRTYPE
 
 
 def _members(path: Path) -> list[Member]:
-    raw = zstd.ZstdDecompressor().stream_reader(io.BytesIO(path.read_bytes())).read()
+    raw = zstd.ZstdDecompressor().stream_reader(io.BytesIO(path.read_bytes()),
+                                                  read_across_frames=True).read()
     out: list[Member] = []
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         for info in tf.getmembers():
@@ -167,7 +168,8 @@ def test_archive_swapped_after_verify_is_refused(synthetic: Synthetic, tmp_path:
 
     def swap_then_restore(snapshots: Path, *args: Any, **kw: Any) -> Any:
         path = snapshots / "snapshot_data.tar.zst"
-        raw = zstd.ZstdDecompressor().stream_reader(io.BytesIO(path.read_bytes())).read()
+        raw = zstd.ZstdDecompressor().stream_reader(io.BytesIO(path.read_bytes()),
+                                                  read_across_frames=True).read()
         path.write_bytes(zstd.ZstdCompressor(level=7, write_checksum=True).compress(raw))
         return original(snapshots, *args, **kw)
 

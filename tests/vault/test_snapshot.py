@@ -32,7 +32,8 @@ from .conftest import Keys, write_snapshot
 
 
 def _members(path: Path) -> list[tarfile.TarInfo]:
-    with open(path, "rb") as fh, zstd.ZstdDecompressor().stream_reader(fh) as raw, \
+    with open(path, "rb") as fh, \
+            zstd.ZstdDecompressor().stream_reader(fh, read_across_frames=True) as raw, \
             tarfile.open(fileobj=raw, mode="r|") as tf:
         return list(tf)
 
@@ -69,7 +70,8 @@ def test_archive_bytes_are_deterministic(tree: Path, tmp_path: Path) -> None:
 def test_policy_levels_and_ratio(tree: Path, tmp_path: Path) -> None:
     policy = SnapshotPolicy()
     assert policy.for_archive("snapshot_data.tar.zst").level == 1
-    assert policy.for_archive("snapshot_db.tar.zst").long
+    assert policy.for_archive("snapshot_db.tar.zst").level == 1
+    assert policy.thread_count("snapshot_db.tar.zst") == (os.cpu_count() or 1)
     rec = write_policy_archive(tmp_path / "snapshot_system.tar.zst", tree, ["system"], policy)
     assert rec.level == 1 and rec.ratio < 0.5  # text compresses even at level 1
     media = write_policy_archive(tmp_path / "snapshot_data.tar.zst", tree, ["storage/ready"],

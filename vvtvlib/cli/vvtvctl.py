@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import (
+    api_cmds,
     change_cmds,
     drill_cmds,
     evidence_cmds,
@@ -20,6 +21,7 @@ from . import (
 )
 from .common import run_app
 from .pool_cmds import register as register_pool
+from .tenants_cmds import register as register_tenants
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
@@ -28,6 +30,8 @@ for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill
                flags_cmds, oncall_cmds, ops_cmds, streaming_cmds, change_cmds, incident_cmds):
     module.register(app)
 register_pool(app)
+api_cmds.register(app)
+register_tenants(app)
 
 main = run_app(app)
 

@@ -6,7 +6,8 @@ restorer that M1 writes with and M3 restores from.
     schema     the ``vvtv.manifest/1`` model, builder and loader
     sqlite     consistent database copies, schema dump, integrity and table digests
     snapshot   the one-pass tar.zst writer and its per-archive level policy
-    background an ordered worker thread (hashing and writing overlap on two cores)
+    background ordered worker threads chained into pipelines (reading, hashing,
+               compressing and writing overlap on two cores)
     members    what an archive may hold: the snapshot-wide plan and the per-member check
     beneath    creating files beneath a staging folder without following any link
     tarstream  the capped, sequential tar reader

@@ -42,12 +42,13 @@ from .beneath import StagingTree
 from .manifest import DIR, SYMLINK, FileEntry, sha256_file
 from .members import Expected, Plan, check_member, check_plan
 from .schema import ArchiveModel
-from .snapshot import BLOCK, ArchiveRecord
+from .snapshot import BLOCK, DEPTH, ArchiveRecord
 from .swap import move_into_place, rmtree
 from .tarstream import CappedReader, TarStream
 
 DEFAULT_MAX_RATIO = 5000.0
 _HEADER_ALLOWANCE = 3 * 512 + 1024  # tar header (+ PAX header) room per member
+CLOSE_DEPTH = 64  # written files waiting to be closed (descriptors, not data)
 
 
 @dataclass
@@ -95,31 +96,42 @@ def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapp
 
 
 def sha256_fileobj(fh: Any) -> tuple[str, int]:
+    """sha256 and size of an open file from its current position, read into one reused
+    buffer."""
     h = hashlib.sha256()
     size = 0
-    while data := fh.read(BLOCK):
-        h.update(data)
-        size += len(data)
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    while n := fh.readinto(buf):
+        h.update(view[:n])
+        size += n
     return h.hexdigest(), size
 
 
 class HashingReader:
-    """The archive file as the decompressor reads it: every byte handed over is hashed, so
-    the bytes extracted are the bytes compared with the manifest (a file swapped or
-    rewritten after it was verified is caught before its tree is used)."""
+    """The archive file as the decompressor reads it: every byte handed over is hashed (on
+    the ``hasher`` stage, overlapping decompression), so the bytes extracted are the bytes
+    compared with the manifest (a file swapped or rewritten after it was verified is caught
+    before its tree is used)."""
 
-    def __init__(self, fh: Any) -> None:
+    def __init__(self, fh: Any, hasher: Background | None = None) -> None:
         self.fh, self.sha, self.count = fh, hashlib.sha256(), 0
+        self.hasher = hasher
 
     def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
+        data = bytes(self.fh.read(n))
+        if self.hasher is not None:
+            self.hasher.hash(self.sha, data)
+        else:
+            self.sha.update(data)
         self.count += len(data)
-        return bytes(data)
+        return data
 
     def finish(self, path: Path, exp: Expected) -> None:
         while self.read(BLOCK):  # bytes after the zstd frame count too
             pass
+        if self.hasher is not None:
+            self.hasher.join()
         digest = self.sha.hexdigest()
         if self.count != exp.size or not hmac.compare_digest(digest, exp.sha256):
             raise IntegrityError(f"{path}: archive changed since it was verified (read "
@@ -128,14 +140,13 @@ class HashingReader:
                                  expected=exp.sha256, actual=digest)
 
 
-def _write_all(fd: int, h: Any, data: bytes) -> None:
-    h.update(data)
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path) -> None:
+def _close(fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
     try:
         # The signed mode, on the descriptor (no path, so no link, is involved).
         os.chmod(fd, entry.mode)
@@ -146,6 +157,9 @@ def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+
+
+def _check(entry: FileEntry, h: Any, archive: Path) -> None:
     digest = h.hexdigest()
     if digest != entry.sha256:
         raise IntegrityError(f"{archive}: member {entry.path} has sha256 {digest}, the "
@@ -153,22 +167,47 @@ def _finish(fd: int, m: tarfile.TarInfo, entry: FileEntry, h: Any, archive: Path
                              expected=entry.sha256, actual=digest, member=entry.path)
 
 
+@dataclass
+class _Stages:
+    """Extraction overlaps on more threads: the archive bytes hashed, each file's bytes
+    hashed, each file's bytes written (two writers, files taken in turn: writing into the
+    page cache is the heaviest stage), and each written file closed (signed mode, mtime,
+    writeback started: that may wait for the disk, so it waits on its own)."""
+
+    writers: list[Background]
+    file_hasher: Background
+    archive_hasher: Background
+    closer: Background
+    turn: int = 0
+
+    def next_writer(self) -> Background:
+        self.turn += 1
+        return self.writers[self.turn % len(self.writers)]
+
+
+def _hand_over(closer: Background, fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
+    closer.submit(_close, fd, m, entry, size=BLOCK, always=True)
+
+
 def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
-                  archive: Path, io: Background) -> None:
-    """Decompress here while the I/O thread hashes and writes the previous block; a hash
+                  archive: Path, st: _Stages) -> None:
+    """Decompress here while the other stages hash and write the previous blocks; a hash
     mismatch raises at the next member (or at the final join), before anything is moved."""
     h = hashlib.sha256()
     left = entry.size
+    writer = st.next_writer()
     try:
         while left:
             chunk = src.read(min(BLOCK, left))
             if not chunk:
                 raise IntegrityError(f"{archive}: member {entry.path} is truncated",
                                      path=archive, member=entry.path)
-            io.submit(_write_all, fd, h, chunk, size=len(chunk))
+            st.file_hasher.hash(h, chunk)
+            writer.submit(_write_all, fd, chunk, size=len(chunk))
             left -= len(chunk)
     finally:
-        io.submit(_finish, fd, m, entry, h, archive, size=0)
+        writer.submit(_hand_over, st.closer, fd, m, entry, size=0, always=True)
+    st.file_hasher.submit(_check, entry, h, archive, size=0)
 
 
 def extract_to_staging(path: Path, exp: Expected, staging: Path | StagingTree, *,
@@ -214,7 +253,12 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
     except FileNotFoundError:
         raise IntegrityError(f"{path}: archive is missing", path=path,
                              expected=exp.sha256) from None
-    with fh, Background(name="vault-writer") as io:
+    with fh, Background(CLOSE_DEPTH, name="vault-closer") as closer, \
+            Background(DEPTH, name="vault-writer") as writer, \
+            Background(DEPTH, name="vault-writer-2") as writer2, \
+            Background(DEPTH, name="vault-file-hasher") as file_hasher, \
+            Background(DEPTH, name="vault-archive-hasher") as hasher:
+        stages = _Stages([writer, writer2], file_hasher, hasher, closer)
         size = os.fstat(fh.fileno()).st_size
         if size != exp.size and not verify_first:
             raise IntegrityError(f"{path}: archive changed since it was verified (size is "
@@ -225,8 +269,9 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
             digest, _ = sha256_fileobj(fh)
             _check_bytes(path, exp, exp.size, digest)
             fh.seek(0)
-        source = HashingReader(fh)
-        reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK)
+        source = HashingReader(fh, hasher)
+        reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK,
+                                                     read_across_frames=True)
         capped = CappedReader(reader, limit, path)
         stream = TarStream(capped)
         try:
@@ -243,14 +288,17 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verify_fi
                 if entry.type == SYMLINK:
                     tree.symlink(rel, m.linkname, path)
                     continue
-                _write_member(stream, tree.create_file(rel, path), entry, m, path, io)
+                _write_member(stream, tree.create_file(rel, path), entry, m, path, stages)
                 written += entry.size
                 if observer:
                     observer(RestoreProgress(path.name, rel, len(seen), total_files,
                                              written, exp.file_bytes))
             while capped.read(BLOCK):  # drain: zstd checks the frame checksum at the end
                 pass
-            io.join()
+            file_hasher.join()
+            writer.join()
+            writer2.join()
+            closer.join()
         except tarfile.TarError as exc:
             raise IntegrityError(f"{path}: not a valid tar stream ({exc})", path=path) from None
         except zstd.ZstdError as exc:

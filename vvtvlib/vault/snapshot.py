@@ -1,9 +1,22 @@
-"""The snapshot writer: ``tar.zst`` archives made in one pass per file.
+"""The snapshot writer: ``tar.zst`` archives made in one pass per file, as a pipeline.
 
 Each file is read once, in 1 MiB blocks; every block feeds the file's sha256 and the
 tar/zstd stream, so the manifest describes exactly the bytes archived. The archive itself is
 hashed as it is written. Tar is PAX with sorted members, numeric owners (no names) and the
-files' mtimes; zstd writes frame checksums and compresses on worker threads.
+files' mtimes.
+
+Four threads per archive overlap on two cores (hashlib, zstd and the file system calls
+release the GIL on large blocks), joined by bounded queues (``background.Background``): the
+reader (the calling thread: reads each block and checks the file did not change), the file
+hasher, the compressor, and the archive stage (hashes the archive bytes and writes them,
+starting writeback as it goes so the final fsync has little left). The first error of any
+stage stops the archive, is raised as that one error, and the partial file is removed.
+
+Incompressible files (media: the first block saves less than ``STORE_SAVING`` at level 1)
+are *stored*: their blocks go into zstd frames of raw blocks, written straight from the
+read buffer without any compression work; everything else (tar headers, padding, text,
+databases) goes into regular compressed frames with checksums. An archive is thus a
+sequence of standard zstd frames that ``zstd -t``, ``zstd -d`` and ``tar --zstd`` read.
 
 Member paths are relative to the station root (``data/plans.sqlite``,
 ``storage/ready/...``), so one restore into a root puts every tree in place.
@@ -11,20 +24,20 @@ Member paths are relative to the station root (``data/plans.sqlite``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import zstandard as zstd
 
-from vvtvlib.core.config import Section
 from vvtvlib.core.errors import IntegrityError, UnsafeArchive
 
 from .background import Background
@@ -33,34 +46,51 @@ from .manifest import DIR, FILE, SYMLINK, FileEntry, normalise_path, root_hash, 
 BLOCK = 1 << 20
 LONG_WINDOW_LOG = 24  # 16 MiB: within every decoder's default limit (27)
 JOB_SIZE = 8 << 20
+DEPTH = 8  # blocks queued per stage: memory stays flat whatever the input
+WRITEBACK = 8 << 20  # start writing the archive back to disk every 8 MiB
+FLUSH_DEPTH = 64  # writeback requests queued (ranges, not data)
+STORE_PROBE = 128 * 1024  # bytes of a file's first block compressed to judge it
+STORE_MIN = 64 * 1024  # smaller files are always compressed
+STORE_SAVING = 0.03  # saving below this at level 1: the file is stored
 _TAR_BLOCK = 512
 _ZEROS = bytes(BLOCK)
+_ZSTD_MAGIC = (0xFD2FB528).to_bytes(4, "little")
+_RAW_BLOCK = 128 * 1024  # zstd's largest block
+# Frame header descriptor: content size in 4 bytes, single segment, no checksum, no dict.
+_STORED_FHD = bytes([0xA0])
 
 
-class ArchiveLevel(Section):
+@dataclass(frozen=True)
+class ArchiveLevel:
     level: int = 3
-    long: bool = False  # long-distance matching: cheap, and finds SQLite's repeated rows
+    long: bool = False  # long-distance matching
     threads: int | None = None  # compressing threads (1: inline); None: the policy's
 
 
-class SnapshotPolicy(Section):
+def _default_archives() -> dict[str, ArchiveLevel]:
+    return {"snapshot_data.tar.zst": ArchiveLevel(level=1, threads=1),
+            "snapshot_db.tar.zst": ArchiveLevel(level=1),
+            "snapshot_system.tar.zst": ArchiveLevel(level=1, threads=1)}
+
+
+@dataclass(frozen=True)
+class SnapshotPolicy:
     """Per-archive zstd settings, chosen by measurement (README.md, "The vault").
 
-    Media is already compressed: level 1 on one worker thread stores it at disk speed.
-    Databases compress well: level 3 with long-distance matching is as small as level 9 at
-    about four times its speed. ``system/`` is mostly JSONL logs and TOML, where level 1
-    was smaller and faster than level 3.
+    Media is already compressed: it is stored (raw zstd blocks, see ``STORE_SAVING``), and
+    what is left (tar headers, playlists) takes level 1 on the archive's own thread.
+    Databases: level 1 on one worker per core; on the benchmark's databases level 3 was 6 %
+    smaller at 45 % more CPU, and long-distance matching 0.2 % smaller at 75 % more (the
+    database archive is the writer's longest path). ``system/`` is mostly JSONL logs and
+    TOML, where level 1 was smaller and faster than level 3.
     """
 
-    archives: dict[str, ArchiveLevel] = {
-        "snapshot_data.tar.zst": ArchiveLevel(level=1, threads=1),
-        "snapshot_db.tar.zst": ArchiveLevel(level=3, long=True),
-        "snapshot_system.tar.zst": ArchiveLevel(level=1, threads=1),
-    }
-    default: ArchiveLevel = ArchiveLevel(level=3, long=True)
+    archives: dict[str, ArchiveLevel] = field(default_factory=_default_archives)
+    default: ArchiveLevel = ArchiveLevel(level=3)
     threads: int = 0  # 0 = one zstd worker per core
     # never snapshotted: caches, scratch space and runtime files (pidfiles, sockets)
-    exclude: list[str] = ["storage/cache", "storage/tmp", "system/run"]
+    exclude: list[str] = field(
+        default_factory=lambda: ["storage/cache", "storage/tmp", "system/run"])
 
     def for_archive(self, archive_name: str) -> ArchiveLevel:
         return self.archives.get(archive_name, self.default)
@@ -73,16 +103,42 @@ class SnapshotPolicy(Section):
 
 
 def compressor(level: int, *, long: bool = False, threads: int = 0) -> zstd.ZstdCompressor:
-    """zstd with frame checksums, compressing on ``threads`` threads: 1 is the writing
-    thread itself (no hand-off: the cheapest for media at level 1), N > 1 are N zstd
-    workers, 0 is one worker per core (like ``zstd -T0``). The window
-    and job size are bounded so memory stays well under 300 MiB whatever the input."""
+    """zstd with frame checksums, compressing on ``threads`` threads: 1 is the compressing
+    stage itself (no hand-off: the cheapest at level 1), N > 1 are N zstd workers, 0 is one
+    worker per core (like ``zstd -T0``). The window and job size are bounded so memory stays
+    well under 300 MiB whatever the input."""
     workers = threads or (os.cpu_count() or 1)
     params = zstd.ZstdCompressionParameters.from_level(
         level, window_log=LONG_WINDOW_LOG if long else 0, enable_ldm=long,
         threads=workers if workers > 1 else 0, job_size=JOB_SIZE if workers > 1 else 0,
         write_checksum=True)
     return zstd.ZstdCompressor(compression_params=params)
+
+
+def stored_frame(data: bytes) -> list[bytes | memoryview]:
+    """``data`` (1 byte to 4 GiB) as one zstd frame of raw blocks, without compression work
+    or a copy: the parts after the header are views of ``data``. Single segment with the
+    content size in the header; no frame checksum (the bytes are the file's own, covered by
+    its sha256 in the manifest and by the archive's)."""
+    n = len(data)
+    if not 0 < n < 1 << 32:
+        raise ValueError(f"a stored frame holds 1 byte to 4 GiB, not {n}")
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [_ZSTD_MAGIC + _STORED_FHD + n.to_bytes(4, "little")]
+    for off in range(0, n, _RAW_BLOCK):
+        size = min(_RAW_BLOCK, n - off)
+        last = off + size == n
+        parts.append(((size << 3) | last).to_bytes(3, "little"))  # raw block type is 0
+        parts.append(view[off:off + size])
+    return parts
+
+
+def incompressible(block: bytes, probe: zstd.ZstdCompressor | None = None) -> bool:
+    """Whether ``block`` saves less than ``STORE_SAVING`` at zstd level 1 (judged on its
+    first ``STORE_PROBE`` bytes; ``probe``: a level-1 compressor of this thread's)."""
+    sample = block[:STORE_PROBE]
+    probe = probe or zstd.ZstdCompressor(level=1)
+    return len(probe.compress(sample)) >= len(sample) * (1 - STORE_SAVING)
 
 
 @dataclass(frozen=True)
@@ -124,28 +180,75 @@ class ArchiveRecord:
                 "files": [e.to_dict() for e in self.files]}
 
 
-class _HashingSink:
-    """The archive file: every compressed byte is hashed (on the hasher thread) on its way
-    to disk."""
+class _ArchiveFile:
+    """The last stage: every byte of the archive is hashed and written, in order. Writeback
+    to disk starts every ``WRITEBACK`` bytes (Linux: ``POSIX_FADV_DONTNEED`` on dirty pages
+    starts it without dropping them), so the fsync at the end overlaps the work instead of
+    following it."""
 
-    def __init__(self, fd: int, hasher: Background) -> None:
+    def __init__(self, fd: int, flusher: Background | None) -> None:
         self.fd = fd
-        self.hasher = hasher
         self.sha = hashlib.sha256()
         self.size = 0
+        self._flushed = 0
+        self._flusher = flusher  # starting writeback may wait for the disk: its own thread
 
-    def write(self, data: bytes) -> int:
-        data = bytes(data)  # the hasher keeps it after this call returns
-        self.hasher.hash(self.sha, data)
-        self.size += len(data)
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-        return len(data)
+    def write(self, parts: Sequence[bytes | memoryview]) -> None:
+        for part in parts:
+            self.sha.update(part)
+        _writev_all(self.fd, parts)
+        self.size += sum(len(p) for p in parts)
+        if self._flusher is not None and self.size - self._flushed >= WRITEBACK:
+            self._flusher.submit(_writeback, self.fd, self._flushed, self.size - self._flushed,
+                                 size=WRITEBACK)
+            self._flushed = self.size
 
-    def flush(self) -> None:
-        pass
+
+def _writeback(fd: int, offset: int, length: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _writev_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
+    views = [memoryview(p) for p in parts if len(p)]
+    while views:
+        n = os.writev(fd, views[:1024])  # IOV_MAX
+        while n and views:
+            if n >= len(views[0]):
+                n -= len(views.pop(0))
+            else:
+                views[0] = views[0][n:]
+                n = 0
+
+
+class _Compressor:
+    """The compressing stage: regular compressed frames, interrupted by stored frames for
+    incompressible files; hands every piece of output to the archive stage."""
+
+    def __init__(self, cctx: zstd.ZstdCompressor, out: Background, archive: _ArchiveFile,
+                 ) -> None:
+        self.cctx, self.out, self.archive = cctx, out, archive
+        self.cobj: Any = None
+
+    def _emit(self, parts: list[bytes | memoryview], size: int) -> None:
+        if size:
+            self.out.submit(self.archive.write, parts, size=size)
+
+    def compress(self, data: bytes) -> None:
+        if self.cobj is None:
+            self.cobj = self.cctx.compressobj()
+        z = self.cobj.compress(data)
+        self._emit([z], len(z))
+
+    def store(self, data: bytes) -> None:
+        self.end_frame()
+        self._emit(stored_frame(data), len(data))
+
+    def end_frame(self) -> None:
+        if self.cobj is not None:
+            z = self.cobj.flush()
+            self.cobj = None
+            self._emit([z], len(z))
 
 
 def normalise_link(full: Path, target: str) -> str:
@@ -173,20 +276,38 @@ def _tarinfo(rel: str, st: os.stat_result, kind: str, size: int, target: str = "
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def _copy_file(full: Path, st: os.stat_result, out: Any, hasher: Background) -> Any:
-    """Stream the file (as listed: ``st``) into ``out``, each block also to its sha256 (on
-    the hasher thread); returns the hash object, final once the hasher is joined."""
+@dataclass
+class _Pipeline:
+    hasher: Background
+    packer: Background
+    out: Background
+    flusher: Background
+    comp: _Compressor
+    probe: zstd.ZstdCompressor | None  # None: never store
+
+    def stages(self) -> list[Background]:
+        # producers before their consumers
+        return [self.packer, self.out, self.hasher, self.flusher]
+
+
+def _copy_file(full: Path, st: os.stat_result, p: _Pipeline) -> Any:
+    """Stream the file (as listed: ``st``) into the archive, each block also to its sha256
+    (on the hasher stage); returns the hash object, final once the hasher is joined."""
     h = hashlib.sha256()
     size = st.st_size
     done = 0
+    put: Callable[[bytes], None] = p.comp.compress
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         while done < size:
             chunk = os.read(fd, min(BLOCK, size - done))
             if not chunk:
                 break
-            hasher.hash(h, chunk)
-            out.write(chunk)
+            if done == 0 and p.probe is not None and size >= STORE_MIN \
+                    and incompressible(chunk, p.probe):
+                put = p.comp.store
+            p.hasher.hash(h, chunk)
+            p.packer.submit(put, chunk, size=len(chunk))
             done += len(chunk)
         grew = os.read(fd, 1) if done == size else b""
         now = os.fstat(fd)
@@ -199,48 +320,55 @@ def _copy_file(full: Path, st: os.stat_result, out: Any, hasher: Background) -> 
                              path=full)
     pad = -size % _TAR_BLOCK
     if pad:
-        out.write(_ZEROS[:pad])
+        p.packer.submit(p.comp.compress, _ZEROS[:pad], size=pad)
     return h
 
 
 def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterable[str],
                   *, level: int = 3, long: bool = False, threads: int = 0,
                   tree: str | None = None, exclude: Iterable[str] = (),
-                  observer: Observer | None = None, durable: bool = True) -> ArchiveRecord:
+                  observer: Observer | None = None, durable: bool = True,
+                  store: bool = True, pipeline: bool = True) -> ArchiveRecord:
     """Archive ``selection`` (files or folders relative to ``root_dir``, minus ``exclude``)
     into ``out_path``; written under a temporary name, fsynced (``durable``) and renamed
-    when complete. ``threads``: compressing threads, 1 = the writing thread, 0 = one per
-    core (file and archive hashing run on one more thread)."""
+    when complete. ``threads``: compressing threads, 1 = the compressing stage, 0 = one per
+    core. ``store``: incompressible files go in stored (raw) frames. ``pipeline=False`` runs
+    every stage in the calling thread (the same calls in the same order: the same bytes)."""
     start = time.perf_counter()
     out_path, root_dir = Path(out_path), Path(root_dir)
     roots = sorted({normalise_path(s, what="selector") for s in selection})
     rels = walk(root_dir, roots, exclude)
     stats: list[tuple[str, os.stat_result]] = [(rel, os.lstat(root_dir / rel)) for rel in rels]
     total = sum(st.st_size for _, st in stats if stat.S_ISREG(st.st_mode))
+    cctx = compressor(level, long=long, threads=threads)
+    probe = zstd.ZstdCompressor(level=1) if store else None
     tmp = out_path.with_name(f".{out_path.name}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    hasher = Background(name="vault-hasher")
-    sink = _HashingSink(fd, hasher)
+    inline = not pipeline
+    flusher = Background(FLUSH_DEPTH, name="vault-flush", inline=inline)
+    archive = _ArchiveFile(fd, flusher if durable else None)
+    out = Background(DEPTH, name="vault-archive", inline=inline)
+    packer = Background(DEPTH, name="vault-compressor", inline=inline)
+    hasher = Background(DEPTH, name="vault-hasher", inline=inline)
+    p = _Pipeline(hasher, packer, out, flusher, _Compressor(cctx, out, archive), probe)
     entries: list[FileEntry] = []
     pending: dict[int, Any] = {}  # entry index -> hash object still being fed
-    cctx = compressor(level, long=long, threads=threads)
     done = 0
     try:
-        writer = cctx.stream_writer(cast(IO[bytes], sink), closefd=False, write_size=BLOCK)
         for i, (rel, st) in enumerate(stats):
             full = root_dir / rel
             mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
-                writer.write(_tarinfo(rel, st, DIR, 0))
+                packer.submit(p.comp.compress, _tarinfo(rel, st, DIR, 0))
                 entries.append(FileEntry(rel, DIR, 0, mode, None))
             elif stat.S_ISLNK(st.st_mode):
                 target = normalise_link(full, os.readlink(full))
-                writer.write(_tarinfo(rel, st, SYMLINK, 0, target))
+                packer.submit(p.comp.compress, _tarinfo(rel, st, SYMLINK, 0, target))
                 entries.append(FileEntry(rel, SYMLINK, len(target.encode()), mode,
                                          hashlib.sha256(target.encode()).hexdigest(), target))
             elif stat.S_ISREG(st.st_mode):
-                writer.write(_tarinfo(rel, st, FILE, st.st_size))
-                pending[len(entries)] = _copy_file(full, st, writer, hasher)
+                packer.submit(p.comp.compress, _tarinfo(rel, st, FILE, st.st_size))
+                pending[len(entries)] = _copy_file(full, st, p)
                 entries.append(FileEntry(rel, FILE, st.st_size, mode, None))
                 done += st.st_size
             else:
@@ -248,24 +376,28 @@ def write_archive(out_path: str | Path, root_dir: str | Path, selection: Iterabl
                                     "refusing to archive it", path=full)
             if observer:
                 observer(ArchiveProgress(out_path.name, rel, i + 1, len(stats), done, total))
-        writer.write(bytes(2 * _TAR_BLOCK))  # end-of-archive marker
-        writer.flush(zstd.FLUSH_FRAME)
-        writer.close()
-        hasher.join()
+        packer.submit(p.comp.compress, bytes(2 * _TAR_BLOCK))  # end-of-archive marker
+        packer.submit(p.comp.end_frame)
+        for stage in p.stages():
+            stage.join()
         if durable:
             os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
+        for stage in p.stages():  # the rest of every queue is skipped
+            stage.fail(exc)
+            stage.close()
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        hasher.close()
+        for stage in p.stages():
+            stage.close()
     os.close(fd)
     for i, h in pending.items():
         e = entries[i]
         entries[i] = FileEntry(e.path, e.type, e.size, e.mode, h.hexdigest())
     os.replace(tmp, out_path)
-    return ArchiveRecord(out_path.name, sink.sha.hexdigest(), sink.size,
+    return ArchiveRecord(out_path.name, archive.sha.hexdigest(), archive.size,
                          tree or out_path.name.split(".")[0], root_hash(entries), entries,
                          roots, level, total, time.perf_counter() - start)
 

@@ -1,0 +1,272 @@
+"""API benchmark: the same load against (a) the emulator directly, (b) the full pool-api path
+and (c) a bare uvicorn hello-world, one uvicorn worker each, in one run.
+
+    python benchmarks/bench_api.py [--quick] [--seconds S] [--out reports/bench/api.json]
+
+(b) is HMAC, nonce, token bucket, quota reservation, usage events, FASTEST, a cache miss
+(every payload distinct) and the emulator at 0 ms. (d) Starlette's hello-world shows what
+the framework itself costs. The load generator is an asyncio HTTP/1.1 client sending
+pre-built requests (each with its own nonce and signature) over keep-alive connections:
+* throughput: closed loop, 16 connections, for S seconds -> rps and latency percentiles
+* latency at 100 rps: open loop, one request every 10 ms, for S seconds
+* the full path again with 4 connections (less contention in the pool's HTTP client)
+* a bad signature: rejections only, server CPU per rejection
+CPU per request = the server process's user+system CPU over the series / requests.
+
+Targets: (b) rps >= 20 % of (c)'s; (b) p95 - (a) p95 <= 5 ms at 100 rps; CPU per accepted
+request <= 1.5 ms; CPU per bad-signature rejection <= 0.2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import psutil  # noqa: E402
+
+from vvtvlib.api.canonical import headers as signed  # noqa: E402
+from vvtvlib.api.config import ApiConfig, Plan  # noqa: E402
+from vvtvlib.api.init import api_init  # noqa: E402
+from vvtvlib.api.tenants import open_tenants  # noqa: E402
+from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
+from vvtvlib.pool.emulator import start_emulators, stop_all  # noqa: E402
+from vvtvlib.pool.emulator.process import config_for, free_port  # noqa: E402
+from vvtvlib.pool.routing import percentile  # noqa: E402
+from vvtvlib.pool.tasks import build_messages  # noqa: E402
+
+TARGETS = {"rps_share_of_hello": 0.20, "added_p95_ms": 5.0, "cpu_ms_per_request": 1.5,
+           "cpu_ms_per_bad_signature": 0.2}
+CONNECTIONS = 16
+
+
+def request_bytes(method: str, target: str, body: bytes, headers: dict[str, str]) -> bytes:
+    h = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\n{h}\r\n").encode() + body
+
+
+async def _roundtrip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     req: bytes) -> int:
+    writer.write(req)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+class Load:
+    def __init__(self, port: int, make: Any) -> None:
+        self.port, self.make, self.i = port, make, 0
+
+    def next(self) -> bytes:
+        self.i += 1
+        req: bytes = self.make(self.i)
+        return req
+
+    async def closed(self, seconds: float) -> tuple[list[float], list[int]]:
+        lat: list[float] = []
+        codes: list[int] = []
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            r, w = await asyncio.open_connection("127.0.0.1", self.port)
+            while time.perf_counter() < end:
+                req = self.next()
+                t = time.perf_counter()
+                codes.append(await _roundtrip(r, w, req))
+                lat.append((time.perf_counter() - t) * 1000)
+            w.close()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        return lat, codes
+
+    async def open(self, rps: float, seconds: float) -> tuple[list[float], list[int]]:
+        lat: list[float] = []
+        codes: list[int] = []
+        idle: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+        for _ in range(8):
+            idle.put_nowait(await asyncio.open_connection("127.0.0.1", self.port))
+
+        async def one(req: bytes, due: float) -> None:
+            r, w = await idle.get()
+            codes.append(await _roundtrip(r, w, req))
+            lat.append((time.perf_counter() - due) * 1000)  # from when it was due
+            idle.put_nowait((r, w))
+        t0, tasks = time.perf_counter(), []
+        for k in range(int(rps * seconds)):
+            due = t0 + k / rps
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(self.next(), due)))
+        await asyncio.gather(*tasks)
+        while not idle.empty():
+            idle.get_nowait()[1].close()
+        return lat, codes
+
+
+def cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def series(name: str, pid: int, load: Load, mode: str, seconds: float,
+           ok: int = 200) -> dict[str, Any]:
+    c0, t0 = cpu_s(pid), time.perf_counter()
+    if mode == "closed":
+        lat, codes = asyncio.run(load.closed(seconds))
+    else:
+        lat, codes = asyncio.run(load.open(100, seconds))
+    wall, cpu = time.perf_counter() - t0, cpu_s(pid) - c0
+    accepted = codes.count(ok)
+    return {"series": name, "mode": mode, "requests": len(codes), "accepted": accepted,
+            "rps": round(len(codes) / wall, 1),
+            "p50_ms": round(percentile(lat, 50) or 0, 3),
+            "p95_ms": round(percentile(lat, 95) or 0, 3),
+            "p99_ms": round(percentile(lat, 99) or 0, 3),
+            "cpu_ms_per_request": round(cpu * 1000 / max(1, accepted), 3)}
+
+
+def uvicorn(app: str, port: int, env: dict[str, str] | None = None,
+            factory: bool = False) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    if factory:
+        cmd.append("--factory")
+    proc = subprocess.Popen(cmd, cwd=str(HERE), env={**os.environ, **(env or {})})
+    import httpx
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/health/ready", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{app} did not start")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="2 s per series (a smoke run)")
+    p.add_argument("--seconds", type=float, default=15.0, help="seconds per series")
+    p.add_argument("--size-mb", type=int, default=0, help="ignored (run_all passes it)")
+    p.add_argument("--out", type=Path, default=Path("reports/bench/api.json"))
+    p.add_argument("--root", type=Path, default=Path("lab/bench_api"))
+    args = p.parse_args()
+    seconds = 2.0 if args.quick else args.seconds
+    import shutil
+    shutil.rmtree(args.root, ignore_errors=True)
+    api_init(args.root, port=free_port())
+    em = start_emulators([("bench", "0")])[0]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        write_pool_config(providers_path(args.root),
+                          config_for([em], pool={"hedge_after_ms": 10_000}))
+        plans = {n: Plan(rpm=10**7, burst=10**7, requests_month=10**9, tokens_month=10**12)
+                 for n in ("free", "pro", "enterprise")}
+        import tomli_w
+        (args.root / "api/configs/api.toml").write_text(
+            tomli_w.dumps(ApiConfig(plans=plans).model_dump()))
+        store = open_tenants(args.root)
+        t = store.create("Bench", "pro", 10**7, 10**7, ["infer", "usage"])
+        store.close()
+        api_port, hello_port, star_port = free_port(), free_port(), free_port()
+        api = uvicorn("vvtvlib.api.app:app_from_env", api_port,
+                      {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent)},
+                      factory=True)
+        hello = uvicorn("_hello_asgi:app", hello_port)
+        star = uvicorn("_hello_asgi:starlette_app", star_port)
+        procs += [api, hello, star]
+
+        def api_req(i: int, bad: bool = False) -> bytes:
+            body = json.dumps({"task": "expand_queries", "strategy": "FASTEST",
+                               "payload": {"seed": f"bench {i} {uuid.uuid4().hex[:8]}"}}
+                              ).encode()
+            h = signed(t.api_public_key, t.api_secret, "POST", "/v1/infer", body,
+                       ts_ms=int(time.time() * 1000), nonce=str(uuid.uuid4()))
+            if bad:
+                h["X-Signature"] = "A" * 43 + "="
+            return request_bytes("POST", "/v1/infer", body, h)
+
+        def emu_req(i: int) -> bytes:
+            payload = {"seed": f"bench {i} {uuid.uuid4().hex[:8]}"}
+            body = json.dumps({"model": "bench", "messages": build_messages("expand_queries",
+                                                                            payload),
+                               "format": "json", "stream": False,
+                               "options": {"temperature": 0}}).encode()
+            return request_bytes("POST", "/api/chat", body, {})
+
+        def hello_req(i: int) -> bytes:
+            return request_bytes("POST", "/hello", b'{"x":1}', {})
+
+        assert em.proc is not None
+        runs = {"a_emulator": (em.proc.pid, Load(em.port, emu_req)),
+                "b_full_path": (api.pid, Load(api_port, api_req)),
+                "c_hello_uvicorn": (hello.pid, Load(hello_port, hello_req)),
+                "d_hello_starlette": (star.pid, Load(star_port, hello_req))}
+        results: list[dict[str, Any]] = []
+        for mode in ("closed", "open"):
+            for name, (pid, load) in runs.items():
+                results.append(series(name, pid, load, mode, seconds))
+                print(json.dumps(results[-1]), flush=True)
+        B_CONN = 4  # CPU per request without 16-way contention in the pool's HTTP client
+        global CONNECTIONS
+        CONNECTIONS, keep = B_CONN, CONNECTIONS
+        few = series("b_full_path_4_connections", api.pid, Load(api_port, api_req), "closed",
+                     seconds)
+        CONNECTIONS = keep
+        print(json.dumps(few), flush=True)
+        bad = series("b_bad_signature", api.pid, Load(api_port, lambda i: api_req(i, True)),
+                     "closed", seconds, ok=401)
+        print(json.dumps(bad), flush=True)
+        by = {(r["series"], r["mode"]): r for r in results}
+        b_closed, c_closed = by[("b_full_path", "closed")], by[("c_hello_uvicorn", "closed")]
+        b_open, a_open = by[("b_full_path", "open")], by[("a_emulator", "open")]
+        ratios = {
+            "rps_share_of_hello": round(b_closed["rps"] / c_closed["rps"], 3),
+            "rps_share_of_emulator": round(b_closed["rps"] / by[("a_emulator", "closed")]["rps"],
+                                           3),
+            "starlette_share_of_bare_asgi": round(by[("d_hello_starlette", "closed")]["rps"] /
+                                                  c_closed["rps"], 3),
+            "added_p95_ms": round(b_open["p95_ms"] - a_open["p95_ms"], 3),
+            "cpu_ms_per_request": b_closed["cpu_ms_per_request"],
+            "cpu_ms_per_request_4_connections": few["cpu_ms_per_request"],
+            "cpu_ms_per_bad_signature": bad["cpu_ms_per_request"],
+        }
+        verdict = {
+            "rps_share_of_hello": ratios["rps_share_of_hello"] >= TARGETS["rps_share_of_hello"],
+            "added_p95_ms": ratios["added_p95_ms"] <= TARGETS["added_p95_ms"],
+            "cpu_ms_per_request": ratios["cpu_ms_per_request"] <= TARGETS["cpu_ms_per_request"],
+            "cpu_ms_per_bad_signature":
+                ratios["cpu_ms_per_bad_signature"] <= TARGETS["cpu_ms_per_bad_signature"]}
+        out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+               "seconds_per_series": seconds, "connections": CONNECTIONS, "workers": 1,
+               "series": results + [few, bad], "ratios": ratios, "targets": TARGETS,
+               "met": verdict}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2))
+        print(json.dumps({"ratios": ratios, "met": verdict}, indent=2))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        stop_all([em])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""`vvtvctl api up` for real, in both profiles, driven by the seed's curl client
+(``hmac_client.sh``: bash printf | openssl dgst -sha256 -hmac | base64 | curl).
+
+* embedded: pool-api with ``--workers 2 --limits redis`` (the limit holds across workers)
+* nginx: Debian nginx in front (TLS, mTLS, ModSecurity + CRS, limit_req, body limit)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.plugins.system import need, need_tool
+from vvtvlib.api.canonical import headers as signed_headers
+from vvtvlib.api.config import ApiLayout, load_api_config
+from vvtvlib.api.init import api_init
+from vvtvlib.api.pki import CA, write_pair
+from vvtvlib.api.supervisor import api_down, api_status, api_up
+from vvtvlib.pool.config import load_pool_config, providers_path, write_pool_config
+from vvtvlib.pool.emulator.process import free_port
+
+from .conftest import CURL_CLIENT
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
+BODY = '{"task":"expand_queries","strategy":"FASTEST","payload":{"seed":"abc"}}'
+
+
+def vvtvctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "vvtvlib.cli.vvtvctl", *args],
+                         capture_output=True, text=True, check=False, timeout=120)
+    if check and out.returncode != 0:
+        raise AssertionError(f"vvtvctl {' '.join(args)}: {out.stderr}")
+    return out
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    key: str
+    secret: str
+
+
+@dataclass
+class Live:
+    root: Path
+    profile: str
+    base: str
+    status: dict[str, Any]
+
+    def tenant(self, name: str, *, rpm: int = 6000, burst: int = 1000,
+               scopes: str = '["infer","usage"]') -> Tenant:
+        out = vvtvctl("tenants", "create", "--root", str(self.root), "--name", name,
+                      "--plan", "pro", "--rpm", str(rpm), "--burst", str(burst),
+                      "--scopes", scopes, "--json")
+        d = json.loads(out.stdout)
+        return Tenant(d["tenant_id"], d["api_public_key"], d["api_secret"])
+
+    def curl(self, t: Tenant, method: str, target: str, body: str = "",
+             base: str | None = None, **env: str) -> tuple[int, Any, str]:
+        e = {"PATH": os.environ["PATH"], "BASE": base or self.base, "KEY": t.key,
+             "SECRET": t.secret, **env}
+        out = subprocess.run(["bash", str(CURL_CLIENT), method, target, body],
+                             capture_output=True, text=True, env=e, check=True, timeout=60)
+        lines = out.stdout.rstrip("\n").split("\n")
+        text = "\n".join(lines[:-1]).strip()
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            parsed = None
+        return int(lines[-1]), parsed, text
+
+
+def _fast_providers(root: Path) -> None:
+    cfg = load_pool_config(providers_path(root))
+    provs = [p.model_copy(update={
+        "base_url": f"http://127.0.0.1:{free_port()}",
+        "emulator": p.emulator.model_copy(update={"latency_ms": "1:3", "error_rate": 0.0,
+                                                  "messy_rate": 0.0})})
+        for p in cfg.providers if p.emulator is not None]
+    write_pool_config(providers_path(root), cfg.model_copy(update={"providers": provs}))
+
+
+def _start(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Live:
+    need_tool("curl")
+    need_tool("openssl")
+    root = tmp_path_factory.mktemp(f"live-{profile}")
+    api_init(root, port=free_port(), gateway_port=free_port(), tls_port=free_port())
+    _fast_providers(root)
+    if profile == "nginx":
+        need_tool("nginx")
+        need(Path("/usr/share/modsecurity-crs/rules").is_dir(), "modsecurity-crs")
+        st = api_up(root, profile="nginx")
+    else:
+        need_tool("redis-server")
+        st = api_up(root, profile="embedded", workers=2, limits="redis")
+    return Live(root, profile, st["base_url"], st)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """pool-api alone: 2 uvicorn workers sharing Redis limits."""
+    lv = _start("embedded", tmp_path_factory)
+    yield lv
+    assert api_down(lv.root)["graceful"]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """nginx in front of pool-api (1 worker, memory limits)."""
+    lv = _start("nginx", tmp_path_factory)
+    yield lv
+    assert api_down(lv.root)["graceful"]
+
+
+@pytest.fixture(params=["embedded", "gateway"])
+def live(request: pytest.FixtureRequest) -> Live:
+    lv: Live = request.getfixturevalue(request.param)
+    return lv
+
+
+def test_up_reports_every_process(live: Live) -> None:
+    st = api_status(live.root)
+    assert st["up"] and st["ready"]
+    names = {p["name"] for p in st["processes"]}
+    assert {"pool-api", "emulator:phi3-mini", "emulator:qwen-7b", "emulator:gemma-9b"} <= names
+    assert all(p["alive"] for p in st["processes"])
+    if live.profile == "nginx":
+        assert "nginx" in names and st["urls"]["gateway_tls"].startswith("https://")
+        assert (live.root / "api/gateway/nginx.conf").exists()
+    else:
+        assert "redis" in names and st["limits"].startswith("redis://")
+        assert st["workers"] == 2
+    out = vvtvctl("api", "status", "--root", str(live.root), "--json")
+    assert json.loads(out.stdout)["base_url"] == live.base
+
+
+def test_the_seeds_curl_client(live: Live) -> None:
+    t = live.tenant("CurlCo")
+    status, body, _ = live.curl(t, "POST", "/v1/infer", BODY)
+    assert status == 200, body
+    assert body["tenant_id"] == t.tenant_id and body["content"]["must_include"]
+    r = httpx.get(live.base + "/v1/health/ready")
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-request-id"]
+
+
+def test_curl_client_errors(live: Live, tmp_path: Path) -> None:
+    t = live.tenant("Errors")
+    now = int(time.time() * 1000)
+    cases: list[tuple[dict[str, str], str, int, str]] = [
+        ({"SIG": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, BODY, 401, "AUTH_FAILED"),
+        ({"KEY": "vvtv-pub-ffffffffffffffff"}, BODY, 401, "AUTH_FAILED"),
+        ({"TS": str(now - 6 * 60_000)}, BODY, 401, "AUTH_FAILED"),
+        ({"TS": "yesterday"}, BODY, 401, "AUTH_FAILED"),
+        ({"NONCE": str(uuid.uuid4())[:-1] + "|"}, BODY, 401, "AUTH_FAILED"),
+        ({}, '{"task":"write_poem","payload":{}}', 422, "SCHEMA_INVALID"),
+    ]
+    for env, body, status, code in cases:
+        got, parsed, text = live.curl(t, "POST", "/v1/infer", body, **env)
+        assert (got, parsed["error"] if parsed else text) == (status, code), env
+        assert "Traceback" not in text
+    nonce = str(uuid.uuid4())
+    assert live.curl(t, "POST", "/v1/infer", BODY, NONCE=nonce)[0] == 200
+    got, parsed, _ = live.curl(t, "POST", "/v1/infer", BODY, NONCE=nonce)
+    assert (got, parsed["error"]) == (409, "NONCE_REPLAY")
+    big = tmp_path / "big.json"
+    big.write_bytes(b"a" * (1024 * 1024 + 1))
+    got, parsed, _ = live.curl(t, "POST", "/v1/infer", "", BODY_FILE=str(big))
+    assert (got, parsed["error"]) == (413, "BODY_TOO_LARGE")
+
+
+def test_suspension_reaches_running_workers(live: Live) -> None:
+    t = live.tenant("Suspended")
+    assert live.curl(t, "POST", "/v1/infer", BODY)[0] == 200
+    vvtvctl("tenants", "suspend", t.tenant_id, "--root", str(live.root))
+    time.sleep(1.0)  # the contract: within one second, no restart
+    got, parsed, _ = live.curl(t, "POST", "/v1/infer", BODY)
+    assert (got, parsed["error"]) == (403, "AUTH_FAILED")
+    vvtvctl("tenants", "resume", t.tenant_id, "--root", str(live.root))
+    time.sleep(1.0)
+    assert live.curl(t, "POST", "/v1/infer", BODY)[0] == 200
+
+
+def test_usage_is_per_tenant_and_the_query_is_signed(live: Live) -> None:
+    a, b = live.tenant("UsageA"), live.tenant("UsageB")
+    for _ in range(2):
+        assert live.curl(b, "POST", "/v1/infer", BODY)[0] == 200
+    got, body, _ = live.curl(a, "GET", "/v1/usage?from=2020-01-01")
+    assert got == 200 and body["tenant_id"] == a.tenant_id and body["requests"] == 0
+    deadline = time.monotonic() + 10  # other workers write their batches every 0.5 s
+    while True:
+        got, body, _ = live.curl(b, "GET", "/v1/usage?from=2020-01-01")
+        assert got == 200
+        if body["requests"] >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert body["by_route"]["/v1/infer"]["requests"] == 2
+    got, body, _ = live.curl(a, "GET", f"/v1/usage?from=2020-01-01&tenant_id={b.tenant_id}")
+    assert (got, body["error"]) == (403, "AUTH_FAILED")
+    # sign one query, send another
+    h = signed_headers(a.key, a.secret, "GET", "/v1/usage?from=2020-01-01",
+                       b"", ts_ms=int(time.time() * 1000), nonce=str(uuid.uuid4()))
+    r = httpx.get(live.base + "/v1/usage?from=2019-01-01", headers=h)
+    assert r.status_code == 401 and r.json()["error"] == "AUTH_FAILED"
+
+
+def test_forged_client_headers_straight_to_pool_api_are_ignored(live: Live) -> None:
+    t = live.tenant("Forged")
+    vvtvctl("tenants", "map-cert", t.tenant_id, "--cn", "forged-cn", "--root", str(live.root))
+    api = live.status["urls"]["pool_api"]
+    r = httpx.post(api + "/v1/infer", content=BODY, headers={
+        "X-Client-Verify": "SUCCESS", "X-Client-S-DN": "CN=forged-cn,O=VVTV Lab",
+        "X-Gateway-Token": "forged"})
+    assert r.status_code == 401 and r.json()["error"] == "AUTH_FAILED"
+
+
+def test_the_limit_holds_exactly_across_workers(embedded: Live) -> None:
+    live = embedded
+    burst, rpm = 10, 1  # refill 1/60 per second: none within the burst's second
+    t = live.tenant("Exact", rpm=rpm, burst=burst)
+    bodies = [json.dumps({"task": "expand_queries", "payload": {"seed": f"x{i}"}}).encode()
+              for i in range(40)]
+
+    def one(b: bytes) -> int:
+        h = {"Content-Type": "application/json",
+             **signed_headers(t.key, t.secret, "POST", "/v1/infer", b,
+                              ts_ms=int(time.time() * 1000), nonce=str(uuid.uuid4()))}
+        with httpx.Client(timeout=30) as c:  # one connection each: both workers serve
+            return c.post(live.base + "/v1/infer", content=b, headers=h).status_code
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(one, bodies))
+    refill = int((time.monotonic() - t0) * rpm / 60)
+    assert codes.count(200) == burst + refill and codes.count(429) == 40 - burst - refill
+
+
+def test_workers_need_a_shared_backend(live: Live) -> None:
+    out = vvtvctl("api", "up", "--root", str(live.root), "--workers", "2", "--limits",
+                  "memory", check=False)
+    assert out.returncode == 2 and "--limits redis" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# -- the nginx gateway ----------------------------------------------------------------------
+def tls_context(ca: str, pair: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(str(pair) + ".pem", str(pair) + ".key")
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("certs")
+
+
+def test_mtls_through_the_gateway(gateway: Live, certs: Path) -> None:
+    live = gateway
+    t = live.tenant("Partner")
+    vvtvctl("tenants", "map-cert", t.tenant_id, "--cn", "partner-co", "--root", str(live.root))
+    vvtvctl("api", "cert", "issue", "--cn", "partner-co", "--out", str(certs),
+            "--root", str(live.root))
+    lay = ApiLayout(live.root)
+    tls = live.status["urls"]["gateway_tls"]
+    ca = str(lay.tls / "ca.pem")
+    time.sleep(1.0)  # the mapping reaches the worker within a second
+    with httpx.Client(verify=tls_context(ca, certs / "partner-co")) as c:
+        r = c.post(tls + "/v1/infer", content=BODY,
+                   headers={"Content-Type": "application/json",
+                            "X-Client-S-DN": "CN=someone-else"})  # overwritten by nginx
+    assert r.status_code == 200, r.text
+    assert r.json()["tenant_id"] == t.tenant_id
+    assert r.headers["x-request-id"] == r.json()["request_id"]
+    # a certificate from another CA is refused by nginx
+    other = CA.create("Some Other CA")
+    write_pair(*other.issue("partner-co", server=False), certs / "evil.pem", certs / "evil.key")
+    with httpx.Client(verify=tls_context(ca, certs / "evil")) as c:
+        r = c.post(tls + "/v1/infer", content=BODY, headers={"Content-Type": "application/json"})
+    assert r.status_code == 403 and r.json()["error"] == "AUTH_FAILED"
+    # TLS without a client certificate: the HMAC client still works
+    got, body, _ = live.curl(t, "POST", "/v1/infer", BODY, base=tls, CURL_OPTS=f"--cacert {ca}")
+    assert got == 200
+
+
+def test_the_waf_stands_in_front_of_infer(gateway: Live) -> None:
+    live = gateway
+    t = live.tenant("Attacker")
+    evil = json.dumps({"task": "expand_queries", "payload": {
+        "seed": "1' UNION SELECT password FROM users -- <script>alert(1)</script>"}})
+    got, body, _ = live.curl(t, "POST", "/v1/infer", evil)
+    assert (got, body["error"]) == (403, "AUTH_FAILED")
+    conf = (live.root / "api/gateway/nginx.conf").read_text()
+    assert "modsecurity on;" in conf and "client_max_body_size 1m;" in conf
+    assert "limit_req zone=perip" in conf
+    assert load_api_config(live.root).server.body_limit == 1024 * 1024

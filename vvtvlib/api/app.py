@@ -1,0 +1,528 @@
+"""pool-api: the public routes over the pool (Starlette under uvicorn).
+
+``create_app(root)`` builds the app for a station root; ``app_from_env`` is uvicorn's factory
+(``VVTV_ROOT``, ``VVTV_API_LIMITS``). The request path is ``Gateway.stages`` then the route
+then ``Gateway.observers`` (see ``pipeline.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import math
+import os
+import re
+import threading
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
+from vvtvlib.core.log import get_logger
+from vvtvlib.pool import InferRequest, NotReady, Pool, SchemaInvalid
+from vvtvlib.pool.config import PoolConfig
+
+from . import canonical, jwtauth
+from .config import ApiConfig, ApiLayout, load_api_config
+from .errors import AuthFailed, BodyTooLarge, Forbidden, NonceReplay, QuotaExceeded, RateLimited
+from .limits import LimitStore, open_store
+from .pipeline import Call, Observer, Stage, public_message, status_for
+from .secrets import MasterKey
+from .tenants import TenantStore, UsageEvent, month_start
+from .usage import summarize
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+CN_RE = re.compile(r"(?:^|[,/])CN=([^,/]+)")
+INFER_KEYS = {"task", "strategy", "payload", "hints"}
+HINT_KEYS = {"deadline_ms", "max_tokens"}
+TOKENS_RESERVED = 256  # tokens reserved per inference at admission, settled afterwards
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    name: str
+    path: str
+    method: str
+    weight: float
+    scope: str | None  # None: no authentication (health)
+    quota: bool
+    handler: Callable[[Call], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class UsageWriter:
+    """Usage events buffered in memory and written to ``usage_events`` in batches."""
+
+    def __init__(self, store: TenantStore) -> None:
+        self.store = store
+        self._buf: list[UsageEvent] = []
+        self._lock = threading.Lock()
+
+    def add(self, event: UsageEvent) -> None:
+        with self._lock:
+            self._buf.append(event)
+
+    def flush(self) -> None:
+        with self._lock:
+            buf, self._buf = self._buf, []
+        self.store.record_usage(buf)
+
+
+class Gateway:
+    def __init__(self, root: str | Path | None, *, clock: Clock = SYSTEM_CLOCK,
+                 limits_uri: str | None = None, pool_config: PoolConfig | None = None,
+                 config: ApiConfig | None = None) -> None:
+        self.layout = ApiLayout(root)
+        self.config = config or load_api_config(root)
+        self.clock = clock
+        master = MasterKey.load(self.layout.master_key)
+        self.tenants = TenantStore(self.layout.tenants_db, master, clock=clock)
+        self.limits: LimitStore = open_store(limits_uri or os.environ.get("VVTV_API_LIMITS")
+                                             or self.config.limits.backend, clock)
+        self.pool_config = pool_config
+        self.pool: Pool | None = None
+        self.usage = UsageWriter(self.tenants)
+        tok = self.layout.gateway_token
+        self.gateway_token = tok.read_text().strip().encode() if tok.exists() else b""
+        self._jwks: jwtauth.Jwks | None = None
+        self._jwks_mtime = -1.0
+        self._jwks_checked = -1e9
+        self._month_seed: dict[tuple[str, str], tuple[int, int]] = {}
+        self._probe: dict[str, float | None] = {}
+        self._probed_at = -1e9
+        self._probe_lock: asyncio.Lock | None = None
+        self.log = get_logger("pool-api", path=self.layout.error_log)
+        a = self.config.auth
+        self.skew_ms, self.nonce_ttl_ms = a.skew_s * 1000, a.nonce_ttl_s * 1000
+        w = self.config.weights
+        self.routes = [
+            RouteSpec("health", "/v1/health/ready", "GET", 0, None, False, self.health),
+            RouteSpec("infer", "/v1/infer", "POST", w.infer, "infer", True, self.infer),
+            RouteSpec("usage", "/v1/usage", "GET", w.usage, "usage", False, self.usage_route),
+            RouteSpec("keys_rotate", "/v1/keys/rotate", "POST", w.keys_rotate, "keys:rotate",
+                      False, self.rotate),
+        ]
+        self.stages: list[Stage] = [self.read_body, self.authenticate, self.admit,
+                                    self.rate_limit, self.reserve_quota]
+        self.observers: list[Observer] = [self.settle_quota, self.record_usage]
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._probe_lock = asyncio.Lock()
+        cfg = self.pool_config
+        self.pool = Pool(cfg, root=self.layout.root) if cfg else Pool.from_root(self.layout.root)
+        self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        self._flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flusher
+        self.usage.flush()
+        if self.pool is not None:
+            await self.pool.aclose()
+        self.limits.close()
+        self.tenants.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await asyncio.to_thread(self.usage.flush)
+            except Exception as exc:  # a locked or full disk must not stop the API
+                self.log.error("usage flush failed", error=type(exc).__name__)
+
+    # -- the request path ------------------------------------------------------------------
+    async def handle(self, request: Request, spec: RouteSpec) -> Response:
+        scope = request.scope
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        trusted = self._from_gateway(headers)
+        rid = headers.get("x-request-id", "") if trusted else ""
+        if not REQUEST_ID_RE.match(rid):
+            rid = str(uuid.uuid4())
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        qs: bytes = scope.get("query_string", b"")
+        client = scope.get("client") or ("", 0)
+        call = Call(rid, scope["method"], raw_path + (b"?" + qs if qs else b""),
+                    scope["path"], qs.decode("latin-1"), headers, b"",
+                    headers.get("x-real-ip", client[0]) if trusted else client[0],
+                    self._now_ms(), route=spec.name, weight=spec.weight, scope=spec.scope,
+                    quota=spec.quota, request=request)
+        call.path = spec.path
+        body: dict[str, Any]
+        try:
+            if spec.scope is not None:
+                for stage in self.stages:
+                    await stage(call)
+            status, body = await spec.handler(call)
+        except Exception as exc:
+            status, code = status_for(exc)
+            if status == 500:
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                self.log.error("unexpected error", request_id=rid, route=spec.path,
+                               error=type(exc).__name__, detail=str(exc)[:200],
+                               where=f"{Path(where.filename).name}:{where.lineno}")
+            if isinstance(exc, RateLimited):
+                call.response_headers["Retry-After"] = str(exc.retry_after_s)
+            body = {"error": code, "message": public_message(exc), "request_id": rid}
+            call.code = code
+        call.status = status
+        payload = orjson.dumps(body)
+        call.bytes_out = len(payload)
+        for observer in self.observers:
+            try:
+                observer(call)
+            except Exception as exc:
+                self.log.error("observer failed", request_id=rid, error=type(exc).__name__)
+        hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff",
+                **call.response_headers}
+        return Response(payload, status, hdrs, media_type="application/json")
+
+    def _from_gateway(self, headers: dict[str, str]) -> bool:
+        tok = headers.get("x-gateway-token")
+        return bool(self.gateway_token and tok and
+                    hmac.compare_digest(tok.encode("latin-1"), self.gateway_token))
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    # -- stages -----------------------------------------------------------------------------
+    async def read_body(self, call: Call) -> None:
+        limit = self.config.server.body_limit
+        cl = call.headers.get("content-length", "")
+        if cl.isdigit() and int(cl) > limit:
+            raise BodyTooLarge(f"the body is larger than {limit} bytes")
+        chunks, n = [], 0
+        async for chunk in call.request.stream():
+            n += len(chunk)
+            if n > limit:
+                raise BodyTooLarge(f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+        call.body = b"".join(chunks)
+
+    async def authenticate(self, call: Call) -> None:
+        h = call.headers
+        bearer = h.get("authorization", "")
+        if bearer[:7].lower() == "bearer ":
+            try:
+                self._jwt(call, bearer[7:].strip())
+                return
+            except AuthFailed:
+                if "x-api-key" not in h:
+                    raise
+        if "x-api-key" in h:
+            self._hmac(call)
+        elif self._from_gateway(h) and h.get("x-client-verify") == "SUCCESS":
+            m = CN_RE.search(h.get("x-client-s-dn", ""))
+            tid = self.tenants.tenant_for_cn(m.group(1)) if m else None
+            tenant = self.tenants.tenant(tid) if tid else None
+            if tenant is None:
+                raise AuthFailed("the client certificate is not mapped to a tenant")
+            call.tenant, call.auth = tenant, "mtls"
+        else:
+            raise AuthFailed("no credentials: sign the request (X-Api-Key, X-Timestamp, "
+                             "X-Nonce, X-Signature) or send a bearer token")
+
+    def _hmac(self, call: Call) -> None:
+        h = call.headers
+        key = self.tenants.key(h.get("x-api-key", ""))
+        now = call.at_ms
+        if key is None or not key.usable_at(now):
+            raise AuthFailed("unknown or inactive API key")
+        ts, nonce, sig = h.get("x-timestamp", ""), h.get("x-nonce", ""), h.get("x-signature", "")
+        if not canonical.TS_RE.match(ts):
+            raise AuthFailed("X-Timestamp must be epoch milliseconds (digits only)")
+        if abs(now - int(ts)) > self.skew_ms:
+            raise AuthFailed(f"X-Timestamp is more than {self.skew_ms // 1000} s away from "
+                             "the server's clock")
+        if not canonical.NONCE_RE.match(nonce):
+            raise AuthFailed("X-Nonce must be a UUID")
+        if not sig or not canonical.verify(key.secret, sig, call.method, call.target,
+                                           call.body, ts, nonce):
+            raise AuthFailed("the signature does not match")
+        tenant = self.tenants.tenant(key.tenant_id)
+        if tenant is None:
+            raise AuthFailed("unknown or inactive API key")
+        call.tenant, call.auth, call.key_id = tenant, "hmac", key.public_key  # it is them
+        if not self.limits.once(f"nonce:{tenant.id}:{nonce.lower()}", self.nonce_ttl_ms):
+            raise NonceReplay("this nonce was already used")
+
+    def _jwt(self, call: Call, token: str) -> None:
+        a = self.config.auth
+        claims = jwtauth.verify(token, self.jwks(), now_s=call.at_ms / 1000,
+                                max_ttl_s=a.jwt_max_ttl_s, issuer=a.jwt_issuer,
+                                audience=a.jwt_audience)
+        tenant = self.tenants.tenant(claims.tenant_id)
+        if tenant is None:
+            raise AuthFailed("the bearer token names an unknown tenant")
+        call.tenant, call.auth, call.key_id = tenant, "jwt", claims.kid
+        call.events.append({"jwt_scopes": list(claims.scopes)})
+
+    def jwks(self) -> jwtauth.Jwks:
+        now = self.clock.monotonic()
+        if self._jwks is None or now - self._jwks_checked > 1.0:
+            self._jwks_checked = now
+            path = self.layout.jwks
+            mtime = path.stat().st_mtime if path.exists() else 0.0
+            if self._jwks is None or mtime != self._jwks_mtime:
+                self._jwks, self._jwks_mtime = jwtauth.Jwks.load(path, self.clock), mtime
+        return self._jwks
+
+    async def admit(self, call: Call) -> None:
+        t = call.tenant
+        assert t is not None
+        if not t.active:
+            raise Forbidden("the tenant is suspended")
+        allowed = set(t.scopes)
+        if call.auth == "jwt":
+            allowed &= set(next((e["jwt_scopes"] for e in call.events if "jwt_scopes" in e),
+                                []))
+        if call.scope not in allowed:
+            raise Forbidden(f"the scope {call.scope!r} is not allowed for this tenant")
+
+    async def rate_limit(self, call: Call) -> None:
+        t = call.tenant
+        assert t is not None
+        if call.weight <= 0:
+            return
+        d = self.limits.take(f"rl:{t.id}", float(t.rps_burst), t.rpm_limit / 60.0, call.weight)
+        if not d.allowed:
+            wait = d.retry_after_s if math.isfinite(d.retry_after_s) else 60
+            raise RateLimited("the tenant's rate limit is exhausted; retry later",
+                              retry_after_s=max(1, math.ceil(wait)))
+        if t.tpm_limit and call.quota:  # tokens per minute: reserve, settle afterwards
+            d = self.limits.take(f"tpm:{t.id}", float(t.tpm_limit), t.tpm_limit / 60.0,
+                                 TOKENS_RESERVED)
+            if not d.allowed:
+                wait = d.retry_after_s if math.isfinite(d.retry_after_s) else 60
+                raise RateLimited("the tenant's tokens per minute are exhausted; retry later",
+                                  retry_after_s=max(1, math.ceil(wait)))
+            call.tpm_reserved = TOKENS_RESERVED
+
+    def _quota_keys(self, tid: str) -> tuple[list[str], str]:
+        month = self.clock.now().astimezone(UTC).strftime("%Y%m")
+        return [f"q:{tid}:{month}:req", f"q:{tid}:{month}:tok"], month
+
+    async def reserve_quota(self, call: Call) -> None:
+        t = call.tenant
+        if not call.quota or t is None:
+            return
+        plan = self.config.plan(t.plan)
+        keys, month = self._quota_keys(t.id)
+        seed = self._month_seed.get((t.id, month))
+        if seed is None:
+            start = int(month_start(self.clock.now()).timestamp() * 1000)
+            seed = self._month_seed[(t.id, month)] = self.tenants.month_totals(t.id, start)
+        amounts = [1, TOKENS_RESERVED]
+        limits = [plan.requests_month, plan.tokens_month]
+        r = self.limits.reserve(keys, amounts, limits, list(seed), 40 * 86400 * 1000)
+        if not r.allowed:
+            raise QuotaExceeded("the tenant's monthly quota is used up")
+        call.reserved = dict(zip(keys, amounts, strict=True))
+        used = max(u / lim for u, lim in zip(r.used, limits, strict=True))
+        level = 90 if used >= 0.9 else 80 if used >= 0.8 else 0
+        if level:
+            call.response_headers["X-Quota-Warning"] = f"{level}%"
+            call.events.append({"quota_warning": level, "used": round(used, 4)})
+
+    # -- observers --------------------------------------------------------------------------
+    def settle_quota(self, call: Call) -> None:
+        t = call.tenant
+        if call.tpm_reserved and t is not None and t.tpm_limit:
+            used = call.tokens_in + call.tokens_out if call.status == 200 else 0
+            self.limits.take(f"tpm:{t.id}", float(t.tpm_limit), t.tpm_limit / 60.0,
+                             used - call.tpm_reserved, force=True)
+        if not call.reserved:
+            return
+        req_key, tok_key = list(call.reserved)
+        if call.status != 200:  # not billed: give the reservation back
+            self.limits.adjust(req_key, -call.reserved[req_key])
+            self.limits.adjust(tok_key, -call.reserved[tok_key])
+        else:
+            self.limits.adjust(tok_key, call.tokens_in + call.tokens_out
+                               - call.reserved[tok_key])
+
+    def record_usage(self, call: Call) -> None:
+        if call.tenant is None:
+            return
+        self.usage.add(UsageEvent(call.at_ms, call.tenant.id, call.path, call.tokens_in,
+                                  call.tokens_out, int(call.duration_ms), call.status,
+                                  call.request_id, len(call.body), call.bytes_out))
+
+    # -- routes -----------------------------------------------------------------------------
+    async def ready(self) -> bool:
+        assert self.pool is not None and self._probe_lock is not None
+        async with self._probe_lock:
+            if self.clock.monotonic() - self._probed_at > 1.0:
+                self._probe = await self.pool.probe()
+                self._probed_at = self.clock.monotonic()
+        return any(self._probe.get(m.id) is not None for m in self.pool.usable())
+
+    async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
+        if not await self.ready():
+            raise NotReady("no provider is healthy")
+        assert self.pool is not None
+        return 200, {"status": "ready", "request_id": call.request_id,
+                     "providers": [{"id": h.id, "up": self._probe.get(h.id) is not None,
+                                    "breaker": h.breaker, "enabled": h.enabled}
+                                   for h in self.pool.health()]}
+
+    async def infer(self, call: Call) -> tuple[int, dict[str, Any]]:
+        req = parse_infer(call.body, call.tenant_id or "")
+        call.task, call.strategy = req.task, req.strategy
+        assert self.pool is not None
+        r = await self.pool.infer(req)
+        call.tokens_in, call.tokens_out = r.tokens_in, r.tokens_out
+        call.provider, call.from_cache, call.hedge = r.winner_provider, r.from_cache, r.hedge
+        return 200, {"request_id": call.request_id, "tenant_id": call.tenant_id,
+                     "winner_model": r.winner_model, "strategy_used": r.strategy_used,
+                     "duration_ms": r.duration_ms, "from_cache": r.from_cache,
+                     "content": r.content}
+
+    async def usage_route(self, call: Call) -> tuple[int, dict[str, Any]]:
+        from urllib.parse import parse_qs
+
+        t = call.tenant
+        assert t is not None
+        q = {k: v[-1] for k, v in parse_qs(call.query, keep_blank_values=True).items()}
+        if q.get("tenant_id", t.id) != t.id:
+            raise Forbidden("a tenant can read only its own usage")
+        unknown = set(q) - {"from", "to", "tenant_id"}
+        if unknown:
+            raise SchemaInvalid(f"unknown query parameter {sorted(unknown)[0]!r}")
+        now = self.clock.now()
+        start = parse_when(q.get("from"), month_start(now))
+        end = parse_when(q.get("to"), now, end_of_day=True)
+        if end < start:
+            raise SchemaInvalid("'to' is before 'from'")
+        await asyncio.to_thread(self.usage.flush)
+        events = self.tenants.usage(t.id, int(start.timestamp() * 1000),
+                                    int(end.timestamp() * 1000) + 1)
+        plan = self.config.plan(t.plan)
+        keys, _ = self._quota_keys(t.id)
+        summary = summarize(events)
+        return 200, {"request_id": call.request_id, "tenant_id": t.id,
+                     "from": start.isoformat(), "to": end.isoformat(), **summary,
+                     "plan": t.plan, "quota": {"requests_month": plan.requests_month,
+                                               "tokens_month": plan.tokens_month}}
+
+    async def rotate(self, call: Call) -> tuple[int, dict[str, Any]]:
+        t = call.tenant
+        assert t is not None
+        a = self.config.auth
+        if a.rotate_every_s and not self.limits.once(f"rotate:{t.id}", a.rotate_every_s * 1000):
+            raise RateLimited("keys can be rotated once per 24 h",
+                              retry_after_s=a.rotate_every_s)
+        creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s)
+        call.events.append({"key_rotated": creds.api_public_key})
+        return 200, {"request_id": call.request_id, **creds.to_dict()}
+
+
+def parse_when(text: str | None, default: datetime, *, end_of_day: bool = False) -> datetime:
+    if text is None or text == "":
+        return default
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise SchemaInvalid("'from' and 'to' must be ISO dates (2026-01-31) or epoch ms"
+                            ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    if end_of_day and len(text) == 10:
+        dt = dt.replace(hour=23, minute=59, second=59, microsecond=999000)
+    return dt
+
+
+def parse_infer(body: bytes, tenant_id: str) -> InferRequest:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise SchemaInvalid("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise SchemaInvalid("the body must be a JSON object")
+    extra = set(data) - INFER_KEYS
+    if extra:
+        raise SchemaInvalid(f"unknown field {sorted(extra)[0]!r}")
+    task, strategy = data.get("task"), data.get("strategy", "FASTEST")
+    payload, hints = data.get("payload"), data.get("hints") or {}
+    if not isinstance(task, str):
+        raise SchemaInvalid("'task' must be a string")
+    if not isinstance(strategy, str):
+        raise SchemaInvalid("'strategy' must be a string")
+    if not isinstance(payload, dict):
+        raise SchemaInvalid("'payload' must be an object")
+    if not isinstance(hints, dict) or set(hints) - HINT_KEYS:
+        raise SchemaInvalid("'hints' may hold only deadline_ms and max_tokens")
+    for k in HINT_KEYS:
+        v = hints.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0
+                              or v > 600_000):
+            raise SchemaInvalid(f"hints.{k} must be a positive integer")
+    from vvtvlib.pool.records import parse_strategy
+    from vvtvlib.pool.tasks import parse_task
+
+    parse_task(task)
+    parse_strategy(strategy)
+    return InferRequest(task, payload, strategy.upper(), tenant_id, hints.get("deadline_ms"),
+                        hints.get("max_tokens"))
+
+
+def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
+    gw = Gateway(root, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    def endpoint(spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            return await gw.handle(request, spec)
+        return run
+
+    known = {s.path for s in gw.routes}
+
+    async def fallback(request: Request) -> Response:
+        rid = str(uuid.uuid4())
+        status, code = (405, "METHOD_NOT_ALLOWED") if request.url.path in known \
+            else (404, "NOT_FOUND")
+        return Response(orjson.dumps({"error": code, "message": "no such route or method",
+                                      "request_id": rid}), status,
+                        {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
+                        media_type="application/json")
+
+    async def last_resort(request: Request, exc: Exception) -> Response:
+        """Starlette's outermost handler: whatever escaped, the client gets the error body."""
+        rid = str(uuid.uuid4())
+        gw.log.error("unexpected error", request_id=rid, route=request.url.path,
+                     error=type(exc).__name__)
+        return Response(orjson.dumps({"error": "INTERNAL_ERROR",
+                                      "message": public_message(exc), "request_id": rid}),
+                        500, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
+                        media_type="application/json")
+
+    routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
+    routes.append(Route("/{rest:path}", fallback,
+                        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]))
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={Exception: last_resort})
+    app.state.gateway = gw
+    return app
+
+
+def app_from_env() -> Starlette:
+    return create_app(os.environ.get("VVTV_ROOT"))

@@ -1,0 +1,31 @@
+"""Usage summaries from ``usage_events`` (``GET /v1/usage``; billing rollups build on it)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from .tenants import UsageEvent
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))
+    return float(s[k])
+
+
+def summarize(events: list[UsageEvent]) -> dict[str, Any]:
+    def block(evs: list[UsageEvent]) -> dict[str, Any]:
+        d = [float(e.duration_ms) for e in evs]
+        return {"requests": len(evs), "errors": sum(1 for e in evs if e.status >= 400),
+                "tokens_in": sum(e.tokens_in for e in evs),
+                "tokens_out": sum(e.tokens_out for e in evs),
+                "bytes_in": sum(e.bytes_in for e in evs),
+                "bytes_out": sum(e.bytes_out for e in evs),
+                "p50_ms": percentile(d, 50), "p95_ms": percentile(d, 95)}
+    by_route: dict[str, list[UsageEvent]] = defaultdict(list)
+    for e in events:
+        by_route[e.route].append(e)
+    return {**block(events), "by_route": {r: block(v) for r, v in sorted(by_route.items())}}
