@@ -15,7 +15,7 @@ from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
 flags = typer.Typer(no_args_is_help=True, help="Feature flags (ops/flags/features.toml).")
 
 FileOpt = typer.Option(None, "--file",
-                       help="Flags file (default <root>/configs/features.toml).")
+                       help="Flags file (default <root>/system/configs/features.toml).")
 
 
 def flags_file(root: Path | None, file: Path | None) -> Path:

@@ -1,6 +1,6 @@
 """Feature flags read by running services without a restart.
 
-The file is ``<root>/configs/features.toml`` (the repository's ``ops/flags/features.toml``
+The file is ``<root>/system/configs/features.toml`` (the repository's ``ops/flags/features.toml``
 holds the same defaults). ``FlagWatcher.current()`` costs one ``stat``: a service calls it
 each cycle (the station supervisor every 0.3 s, the pool on each request) and sees a change
 within a second. A file that does not parse or validate keeps the last good flags; the
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import read_toml
 from .errors import ConfigError
-from .layout import resolve_root
+from .layout import StationLayout
 
 
 class _Section(BaseModel):
@@ -75,7 +75,7 @@ DEFAULTS = Features()
 
 
 def flags_path(root: str | Path | None = None) -> Path:
-    return resolve_root(root) / "configs" / "features.toml"
+    return StationLayout.at(root).configs / "features.toml"
 
 
 def parse_features(data: dict[str, Any], source: str | Path = "<flags>") -> Features:
