@@ -43,6 +43,22 @@ from .obs import PromClient, lab_banner, obs_dir, read_obs_state
 from .runbooks import anchors
 
 GAMEDAYS = ("encoder-restart", "io-throttle", "kill-provider", "gateway-latency")
+_API_P95 = ('histogram_quantile(0.95, sum by (le) (rate(api_http_duration_ms_bucket'
+            '{route="/v1/infer"}[10s])))')
+_API_5XX = ('100 * (sum(rate(api_requests_total{code=~"5.."}[10s])) or vector(0)) '
+            '/ sum(rate(api_requests_total[10s]))')
+# The SLIs each report plots (title, PromQL), read back from Prometheus.
+TIMELINES: dict[str, list[tuple[str, str]]] = {
+    "encoder-restart": [("newest segment age (s)", "max(stream_segment_age_seconds)")],
+    "io-throttle": [("newest segment age (s)", "max(stream_segment_age_seconds)"),
+                    ("encoder frames per second",
+                     "sum(rate(stream_encoder_frames_total[4s]))")],
+    "kill-provider": [("API /v1/infer p95 (ms), 10 s windows", _API_P95),
+                      ("API 5xx (% of requests), 10 s windows", _API_5XX),
+                      ("pool hedged calls per second", "sum(rate(llmpool_hedges_total[10s]))")],
+    "gateway-latency": [("API /v1/infer p95 (ms), 10 s windows", _API_P95),
+                        ("API 5xx (% of requests), 10 s windows", _API_5XX)],
+}
 
 
 # -- the record ------------------------------------------------------------------------------
@@ -417,6 +433,65 @@ def stream_went_on(root: str, gameday: str) -> bool:
                   "fault window")
 
 
+# -- kill-provider and gateway-latency (the public API under load) ---------------------------
+def kill_provider(root: str, gameday: str = "kill-provider") -> dict[str, Any]:
+    """Take the provider FASTEST prefers down (its emulator answers 503) under load."""
+    from vvtvlib.api.chaos import kill_best_provider
+
+    out = kill_best_provider(root)
+    mark(root, gameday, "fault-start", action="provider down (503)", **out)
+    return out
+
+
+def heal_providers(root: str, gameday: str = "kill-provider") -> dict[str, Any]:
+    """Method and rollback: every provider healed."""
+    from vvtvlib.api.chaos import heal_all
+
+    out = heal_all(root)
+    with contextlib.suppress(UsageError):
+        rec = load_record(root, gameday)
+        if rec.fault_window() is not None and not any(e.event == "fault-end"
+                                                      for e in rec.events):
+            mark(root, gameday, "fault-end", healed=out)
+    return out
+
+
+def pool_took_over(root: str, gameday: str) -> bool:
+    """During the fault window a breaker opened and the pool hedged (llmpool_* in
+    Prometheus)."""
+    rec = load_record(root, gameday)
+    window = rec.fault_window()
+    if window is None:
+        return _judge(root, gameday, "breaker opens, hedge takes over", False,
+                      "no fault window")
+    span = f"{max(2, int(time.time() - window[0]) + 2)}s"
+    prom = _prom(root)
+    opened = prom.scalar(f"sum(increase(llmpool_breaker_open_total[{span}]))") or 0.0
+    hedges = prom.scalar(f"sum(increase(llmpool_hedges_total[{span}]))") or 0.0
+    return _judge(root, gameday, "breaker opens, hedge takes over",
+                  opened > 0 and hedges > 0,
+                  f"breaker openings {opened:.0f}, hedged calls {hedges:.0f} in the last "
+                  f"{span} (Prometheus)")
+
+
+def api_slo_held(root: str, gameday: str, p95_ms: float = 1200.0,
+                 max_5xx: float = 0.005) -> bool:
+    """The API SLO over the game day, from Prometheus: p95 of /v1/infer and the 5xx ratio
+    (``api_http_duration_ms_bucket``, ``api_requests_total``)."""
+    rec = load_record(root, gameday)
+    span = f"{max(2, int(time.time() - rec.started) + 2)}s"
+    prom = _prom(root)
+    p95 = prom.scalar("histogram_quantile(0.95, sum by (le) (rate(api_http_duration_ms_bucket"
+                      f'{{route="/v1/infer"}}[{span}])))')
+    total = prom.scalar(f"sum(increase(api_requests_total[{span}]))") or 0.0
+    bad = prom.scalar(f'sum(increase(api_requests_total{{code=~"5.."}}[{span}]))') or 0.0
+    ratio = bad / total if total else 0.0
+    ok = p95 is not None and p95 < p95_ms and total > 0 and ratio < max_5xx
+    return _judge(root, gameday, f"API SLO holds (p95 < {p95_ms:g} ms, 5xx < {max_5xx:.1%})",
+                  ok, f"p95 {p95 if p95 is None else round(p95)} ms, 5xx {bad:.0f} of "
+                  f"{total:.0f} requests ({ratio:.2%}) over {span} (Prometheus)")
+
+
 # -- running and reporting ------------------------------------------------------------------
 @dataclass
 class GamedayResult:
@@ -524,16 +599,22 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
     lines += [f"* {_fmt(e.t)} {e.event} {json.dumps(e.detail) if e.detail else ''}"
               for e in rec.events]
     try:
-        pts = _series(root, "max(stream_segment_age_seconds)", rec.started - 5, with_end, 2.0)
         fired = fired_alerts(root, rec.started - 5, with_end)
+        timelines = [(title, _series(root, expr, rec.started - 5, with_end, 2.0))
+                     for title, expr in TIMELINES.get(gameday, TIMELINES["encoder-restart"])]
     except (DependencyMissing, httpx.HTTPError):
-        pts, fired = [], {}
-    lines += ["", "## SLI timeline: newest segment age (s), every 2 s",
-              "", "`*` marks the fault window.", "", "```"]
-    for t, v in pts:
-        inside = window is not None and window[0] <= t <= window[1]
-        lines.append(f"{_fmt(t)} {'*' if inside else ' '} {v:6.1f} {'#' * min(60, int(v))}")
-    lines += ["```", "", "## Alerts firing during the game day", ""]
+        timelines, fired = [], {}
+    for title, raw in timelines:
+        pts = [(t, v) for t, v in raw if v == v and abs(v) != float("inf")]  # no NaN
+        lines += ["", f"## SLI timeline: {title}, every 2 s", "",
+                  "`*` marks the fault window.", "", "```"]
+        scale = max([v for _, v in pts] + [1e-9]) / 50
+        for t, v in pts:
+            inside = window is not None and window[0] <= t <= window[1]
+            lines.append(f"{_fmt(t)} {'*' if inside else ' '} {v:9.1f} "
+                         f"{'#' * min(50, int(v / scale))}")
+        lines.append("```")
+    lines += ["", "## Alerts firing during the game day", ""]
     lines += ([f"* {n}: firing at {_fmt(min(ts))} .. {_fmt(max(ts))} ({len(ts)} s)"
                for n, ts in sorted(fired.items())] or ["* none"])
     lines += ["", "## Pages received by the on-call receiver", ""]

@@ -120,7 +120,7 @@ class Target:
 
 def discover_targets(root: str | Path | None) -> list[Target]:
     """The station's ``/metrics`` (when it runs), pool-api's and every emulator's (when
-    ``vvtvctl api up`` runs in the same root)."""
+    ``vvtvctl api up`` runs in the same root). ``obs_up`` keeps those that answer."""
     from vvtvlib.api.supervisor import read_state
     from vvtvlib.station.metrics import metrics_url
 
@@ -254,6 +254,13 @@ def _ours(p: ObsProc) -> bool:
         return False
 
 
+def _exports(url: str) -> bool:
+    """The target answers its /metrics (an emulator of a release without one is left out)."""
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=3).status_code == 200
+    return False
+
+
 def _ready(url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
@@ -284,7 +291,8 @@ def obs_up(root: str | Path | None, *, time_scale: float = 1.0, scrape_interval:
     base = obs_dir(root)
     (base / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
     (base / "alertmanager" / "data").mkdir(parents=True, exist_ok=True)
-    targets = discover_targets(root) + list(extra_targets or [])
+    found = discover_targets(root) + list(extra_targets or [])
+    targets = [t for t in found if _exports(t.url)]
     if not targets:
         raise StationNotRunning(f"nothing to scrape under {resolve_root(root)}: start the "
                                 "station (`vvtvctl station up`) or the API (`vvtvctl api up`)")
