@@ -492,6 +492,96 @@ def api_slo_held(root: str, gameday: str, p95_ms: float = 1200.0,
                   f"{total:.0f} requests ({ratio:.2%}) over {span} (Prometheus)")
 
 
+def _gateway_file(root: str, gameday: str) -> Path:
+    return _record_path(root, gameday).with_name("gateway.json")
+
+
+def _reload_nginx(root: str) -> None:
+    from vvtvlib.api.supervisor import read_state
+
+    st = read_state(root)
+    nginx = [c for c in (st.children if st else []) if c.name == "nginx"]
+    if not nginx:
+        raise UsageError("the API runs without its nginx gateway: `vvtvctl api up --profile "
+                         "nginx` for this game day")
+    os.kill(nginx[0].pid, signal.SIGHUP)
+    time.sleep(1.0)  # the new workers take over; the old ones finish their requests
+
+
+def add_gateway_latency(root: str, gameday: str = "gateway-latency",
+                        latency_ms: float | str = 500) -> dict[str, Any]:
+    """Start a TCP proxy adding ``latency_ms`` to every request, point nginx's upstream at
+    it, and reload nginx (the original nginx.conf is kept for the rollback)."""
+    from vvtvlib.api.config import ApiLayout, load_api_config
+
+    from .obs import free_port
+
+    lay, port = ApiLayout(root), load_api_config(root).server.port
+    conf = lay.nginx_conf.read_text()
+    target = f"server 127.0.0.1:{port};"
+    if target not in conf:
+        raise UsageError(f"{lay.nginx_conf} has no upstream {target!r}")
+    listen = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vvtvlib.ops.tcpproxy", "--listen",
+                             str(listen), "--to", f"127.0.0.1:{port}", "--latency-ms",
+                             str(float(latency_ms))], stdin=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    import socket
+
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as sk:
+            if sk.connect_ex(("127.0.0.1", listen)) == 0:
+                break
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise DependencyMissing("the latency proxy did not start")
+        time.sleep(0.1)
+    atomic_write(_gateway_file(root, gameday), json.dumps(
+        {"conf": conf, "proxy_pid": proc.pid, "listen": listen}))
+    atomic_write(lay.nginx_conf, conf.replace(target, f"server 127.0.0.1:{listen};"))
+    _reload_nginx(root)
+    detail = {"proxy": f"127.0.0.1:{listen} -> 127.0.0.1:{port}",
+              "latency_ms": float(latency_ms), "proxy_pid": proc.pid}
+    mark(root, gameday, "fault-start", action="latency between nginx and pool-api", **detail)
+    return detail
+
+
+def remove_gateway_latency(root: str, gameday: str = "gateway-latency") -> dict[str, Any]:
+    """Method and rollback: nginx.conf restored and reloaded, the proxy stopped."""
+    from vvtvlib.api.config import ApiLayout
+
+    path = _gateway_file(root, gameday)
+    if not path.exists():
+        return {"removed": False}
+    saved = json.loads(path.read_text())
+    atomic_write(ApiLayout(root).nginx_conf, saved["conf"])
+    _reload_nginx(root)
+    with contextlib.suppress(psutil.Error):
+        p = psutil.Process(int(saved["proxy_pid"]))
+        if "vvtvlib.ops.tcpproxy" in " ".join(p.cmdline()):
+            p.terminate()
+            p.wait(10)
+    path.unlink()
+    with contextlib.suppress(UsageError):
+        mark(root, gameday, "fault-end", proxy_stopped=True)
+    return {"removed": True}
+
+
+def client_p95_under(root: str, gameday: str, window: str, p95_ms: float = 1500.0) -> bool:
+    """The question of the gateway game day, as clients saw it: p95 of the signed load
+    window ``window`` (``vvtvlib.api.chaos``' outcome file) under ``p95_ms``."""
+    from vvtvlib.api.config import ApiLayout
+
+    out = ApiLayout(root).run / "chaos" / f"{window}.outcome.json"
+    data = json.loads(out.read_text())["window"]
+    p95 = data.get("p95_ms")
+    return _judge(root, gameday, f"API p95 < {p95_ms / 1000:g} s (clients, through nginx)",
+                  p95 is not None and p95 < p95_ms,
+                  f"p95 {p95} ms over {data.get('requests')} requests, 5xx "
+                  f"{data.get('rate_5xx', 0):.2%}")
+
+
 # -- running and reporting ------------------------------------------------------------------
 @dataclass
 class GamedayResult:
