@@ -582,6 +582,37 @@ def client_p95_under(root: str, gameday: str, window: str, p95_ms: float = 1500.
                   f"{data.get('rate_5xx', 0):.2%}")
 
 
+@dataclass
+class Timeline:
+    """What a drill plots for one game day (read back from Prometheus after it ran)."""
+    gameday: str
+    started: float
+    ended: float
+    fault: tuple[float, float] | None
+    slis: dict[str, list[tuple[float, float]]]
+    alerts: dict[str, list[float]]  # alertname -> seconds at which it was firing
+    pending: dict[str, list[float]]
+    pages: list[dict[str, Any]]
+    time_scale: float
+
+
+def timeline(root: str | Path, gameday: str, step: float = 2.0) -> Timeline:
+    root = str(root)
+    rec = load_record(root, gameday)
+    end = max(e.t for e in rec.events) + 3
+    start = rec.started - 5
+    slis = {}
+    for title, expr in TIMELINES.get(gameday, TIMELINES["encoder-restart"]):
+        slis[title] = [(t, v) for t, v in _series(root, expr, start, end, step)
+                       if v == v and abs(v) != float("inf")]
+    pending: dict[str, list[float]] = {}
+    for s in _prom(root).query_range('ALERTS{alertstate="pending"}', start, end, 1.0):
+        pending.setdefault(s["metric"]["alertname"], []).extend(float(t) for t, _ in
+                                                                s["values"])
+    return Timeline(gameday, rec.started, end, rec.fault_window(), slis,
+                    fired_alerts(root, start, end), pending, rec.pages, rec.time_scale)
+
+
 # -- running and reporting ------------------------------------------------------------------
 @dataclass
 class GamedayResult:
@@ -720,4 +751,4 @@ __all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_e
            "alerts_quiet", "begin", "ensure_encoder_up", "experiment_path", "fired_alerts",
            "load_record", "longest_above", "mark", "obs_ready", "observe", "paging_path",
            "render_report", "restart_encoder", "run_gameday", "segment_age_below",
-           "segment_age_criterion"]
+           "segment_age_criterion", "timeline"]
