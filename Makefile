@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 READY  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: drill test bench lint lab clean-lab help preflight deploy-change
+.PHONY: drill test bench lint lab clean-lab help soak preflight deploy-change
 
 help:
 	@echo "make drill   provision a lab station in ./lab and run every drill into reports/"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench   benchmarks side by side with the seed's commands and peers"
 	@echo "make lint    ruff + mypy on vvtvlib/, lint-imports (the layer contract)"
 	@echo "make lab     JupyterLab on notebooks/"
+	@echo "make soak    2 h of 8 rps on the public API with the game-day monitoring (not in CI)"
 	@echo "make preflight CR=CR-...      change preflight (SAMPLES=, PROMETHEUS=, AT=, ROOT=)"
 	@echo "make deploy-change CR=CR-...  change apply: preflight, flags, smoke, auto rollback"
 
@@ -27,6 +28,9 @@ drill: $(READY)
 
 test: $(READY)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+soak: $(READY)
+	$(VENV)/bin/vvtvctl gameday soak --root lab/soak --duration $${SOAK_S:-7200} --rps $${SOAK_RPS:-8} --out reports
 
 bench: $(READY)
 	$(PY) benchmarks/run_all.py --out reports/bench

@@ -113,6 +113,30 @@ def gameday_run(name: str = typer.Argument(..., help="encoder-restart | io-throt
             raise typer.Exit(1)
 
 
+@gameday.command("soak")
+def gameday_soak(root: Path = typer.Option(Path("lab/soak"), "--root",
+                                           help="A fresh lab root (station, API, obs)."),
+                 duration: float = typer.Option(7200, "--duration", help="Seconds of load."),
+                 rps: float = typer.Option(8, "--rps", help="Requests per second (5-10)."),
+                 out_dir: Path = typer.Option(Path("reports"), "--out",
+                                              help="Where the report goes."),
+                 as_json: bool = JsonOpt) -> None:
+    """The soak: signed load on the public API with the game-day monitoring on; PASS when
+    p95 is within the SLO and 5xx < 0.5 % (exit 1 otherwise)."""
+    from vvtvlib.ops.soak import run_soak
+
+    with errors_to_exit(as_json):
+        r = run_soak(root, out_dir, duration_s=duration, rps=rps)
+        if as_json:
+            emit_json(r.to_dict())
+        else:
+            out.print(f"{'PASS' if r.passed else 'FAIL'}: {r.client['requests']} requests, "
+                      f"p95 {r.client['p95_ms']} ms, 5xx {r.client['rate_5xx']:.3%}; "
+                      f"report {r.report}")
+        if not r.passed:
+            raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(obs, name="obs")
     app.add_typer(gameday, name="gameday")

@@ -31,11 +31,13 @@ from .oncall.rota import Rota
 class GamedayLab:
     def __init__(self, root: str | Path, *, time_scale: float = 60.0, scrape: str = "1s",
                  station: bool = True, api: bool = True, api_profile: str = "nginx",
+                 station_profile: str = "embedded",
                  items: int = 3, clip_seconds: int = 20) -> None:
         self.root = Path(root).absolute()
         self.time_scale, self.scrape = time_scale, scrape
         self.with_station, self.with_api, self.api_profile = station, api, api_profile
         self.items, self.clip_seconds = items, clip_seconds
+        self.station_profile = station_profile
         self.receiver: Receiver | None = None
         self.receiver_url = ""
         self.obs: ObsState | None = None
@@ -57,7 +59,7 @@ class GamedayLab:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.with_station:
-            init_station(self.root, force=True, items=self.items,
+            init_station(self.root, profile=self.station_profile, force=True, items=self.items,
                          clip_seconds=self.clip_seconds)
             station_up(StationLayout.at(self.root), timeout_s=120)
             self._cleanup.append(("station", None))
