@@ -661,6 +661,29 @@ def run_gameday(gameday: str, root: str | Path, out_dir: str | Path, *,
     return GamedayResult(gameday, passed, journal, report, rec.criteria)
 
 
+def client_timeline(root: str, gameday: str, data: dict[str, Any], bucket_s: float = 2.0
+                    ) -> list[tuple[float, float]]:
+    """p95 (ms) per ``bucket_s`` of the signed load window, as the clients measured it
+    (``vvtvlib.api.chaos``' outcome file), on the wall clock of the journal."""
+    from vvtvlib.api.config import ApiLayout
+
+    f = ApiLayout(root).run / "chaos" / f"gameday-{gameday}.outcome.json"
+    start = next((r.get("start") for r in data.get("run", [])
+                  if r["activity"]["name"] == "start-a-load-window"), None)
+    if not f.exists() or start is None:
+        return []
+    t0 = datetime.fromisoformat(start).timestamp()
+    buckets: dict[int, list[float]] = {}
+    for t, status, ms in json.loads(f.read_text()).get("timeline", []):
+        if status:
+            buckets.setdefault(int(float(t) // bucket_s), []).append(float(ms))
+    out = []
+    for k in sorted(buckets):
+        v = sorted(buckets[k])
+        out.append((t0 + k * bucket_s, v[min(len(v) - 1, int(0.95 * len(v)))]))
+    return out
+
+
 def journal_passed(data: dict[str, Any]) -> bool:
     """Chaos Toolkit's journal: completed, not deviated, the steady state met before and
     after, every method activity succeeded."""
@@ -725,6 +748,9 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
                      for title, expr in TIMELINES.get(gameday, TIMELINES["encoder-restart"])]
     except (DependencyMissing, httpx.HTTPError):
         timelines, fired = [], {}
+    clients = client_timeline(root, gameday, data)
+    if clients:
+        timelines.append(("API p95 (ms) as the load's clients measured it, per 2 s", clients))
     for title, raw in timelines:
         pts = [(t, v) for t, v in raw if v == v and abs(v) != float("inf")]  # no NaN
         lines += ["", f"## SLI timeline: {title}, every 2 s", "",
