@@ -42,3 +42,47 @@ def test_the_io_throttle_names_its_mechanism_and_lifts(tmp_path: Path) -> None:
 def test_a_path_without_a_block_device_is_refused() -> None:
     with pytest.raises(DependencyMissing, match="cannot throttle"):
         disk_of("/proc")
+
+
+def test_the_latency_proxy_passes_bytes_through_late(tmp_path: Path) -> None:
+    import socket
+    import sys
+    import threading
+    import time
+
+    from vvtvlib.ops.obs import free_port
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def echo() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                data = conn.recv(100)
+                if data:
+                    conn.sendall(data.upper())
+    threading.Thread(target=echo, daemon=True).start()
+    port = free_port()
+    proxy = subprocess.Popen([sys.executable, "-m", "vvtvlib.ops.tcpproxy", "--listen",
+                              str(port), "--to", f"127.0.0.1:{server.getsockname()[1]}",
+                              "--latency-ms", "300"])
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            t0 = time.monotonic()
+            c.sendall(b"ping")
+            assert c.recv(100) == b"PING"
+            assert time.monotonic() - t0 >= 0.3  # a lower bound: the proxy slept first
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        server.close()
