@@ -431,11 +431,33 @@ class PromClient:
         return out
 
 
+@dataclass(frozen=True)
+class PanelQuery:
+    dashboard: str
+    query: str
+    series: int  # how many series the query returned now
+
+    @property
+    def has_data(self) -> bool:
+        return self.series > 0
+
+
+def dashboard_coverage(prometheus_url: str, dashboards: Path | None = None
+                       ) -> list[PanelQuery]:
+    """Run every query of ``dashboards/*.json`` against this Prometheus."""
+    from .dashboards import dashboard_queries
+
+    prom = PromClient(prometheus_url)
+    folder = dashboards or REPO / "dashboards"
+    return [PanelQuery(f.stem, q, len(prom.query(q)))
+            for f in sorted(folder.glob("*.json")) for q in dashboard_queries(f.read_text())]
+
+
 def reload_prometheus(url: str) -> None:
     httpx.post(f"{url}/-/reload", timeout=10).raise_for_status()
 
 
-__all__ = ["ObsProc", "ObsState", "ObsStatus", "PromClient", "Target", "alertmanager_config",
+__all__ = ["ObsProc", "PanelQuery", "dashboard_coverage", "ObsState", "ObsStatus", "PromClient", "Target", "alertmanager_config",
            "discover_targets", "format_duration", "lab_banner", "obs_down", "obs_status",
            "obs_up", "parse_duration", "prometheus_config", "read_obs_state",
            "reload_prometheus", "scale_duration", "scale_expr", "scale_rules"]
