@@ -457,7 +457,8 @@ def reload_prometheus(url: str) -> None:
     httpx.post(f"{url}/-/reload", timeout=10).raise_for_status()
 
 
-__all__ = ["ObsProc", "PanelQuery", "dashboard_coverage", "ObsState", "ObsStatus", "PromClient", "Target", "alertmanager_config",
-           "discover_targets", "format_duration", "lab_banner", "obs_down", "obs_status",
-           "obs_up", "parse_duration", "prometheus_config", "read_obs_state",
-           "reload_prometheus", "scale_duration", "scale_expr", "scale_rules"]
+__all__ = ["ObsProc", "ObsState", "ObsStatus", "PanelQuery", "PromClient", "Target",
+           "alertmanager_config", "dashboard_coverage", "discover_targets", "format_duration",
+           "lab_banner", "obs_down", "obs_status", "obs_up", "parse_duration",
+           "prometheus_config", "read_obs_state", "reload_prometheus", "scale_duration",
+           "scale_expr", "scale_rules"]
