@@ -254,6 +254,33 @@ def test_ops_status_sees_the_api_and_a_pool_drained_through_it_loses_nothing(
     eventually(api_requests, timeout_s=15, every=0.5)
 
 
+def test_api_drain_and_burst_shedding_apply_without_restart(live: StationLayout,
+                                                            api: dict[str, Any]) -> None:
+    import httpx
+
+    from vvtvlib.api.tenants import open_tenants
+
+    store = open_tenants(live.root)
+    try:
+        creds = store.create("Shed", "pro", 60000, 1000, ["infer", "usage"])
+    finally:
+        store.close()
+    root = str(live.root)
+    assert signed_infer(api, creds, 1) == 200
+    assert cli("ops", "drain", "--service", "api", "--reason", "gateway upgrade",
+               "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 2) == 503  # DRAINED (checked in signed_infer)
+    assert httpx.get(api["base_url"] + "/v1/health/ready").status_code == 200
+    assert cli("ops", "undrain", "--service", "api", "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 3) == 200
+    assert cli("flags", "set", "api.shed_rps_per_tenant=1", "--root", root).exit_code == 0
+    assert cli("flags", "set", "api.burst_shedding=on", "--root", root).exit_code == 0
+    codes = [signed_infer(api, creds, 10 + i) for i in range(4)]
+    assert codes.count(429) >= 2 and 200 in codes, codes
+    assert cli("flags", "set", "api.burst_shedding=off", "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 20) == 200
+
+
 def test_a_pool_drained_under_load_loses_no_request(live: StationLayout, pool: PoolLab
                                                     ) -> None:
     assert pool.pool is not None
