@@ -93,8 +93,13 @@ def test_tenants_lifecycle(root: Path) -> None:
     claims = verify(json.loads(out)["token"], Jwks.load(root / "api/configs/jwks.json"),
                     now_s=__import__("time").time(), issuer="vvtv-lab", audience="vvtv-api")
     assert claims.tenant_id == tid
-    code, out, _ = run("api", "jwt", "rotate", "--root", str(root), "--json")
+    code, out, _ = run("api", "jwks", "rotate", "--root", str(root), "--json")
     assert code == 0 and len(json.loads(out)["valid"]) == 2
+    kid = json.loads(out)["kid"]
+    audit = [json.loads(x) for x in (root / "logs/audit/api_requests.jsonl").read_text()
+             .splitlines()]
+    assert any(x.get("event") == "jwks_rotate" and x["kid"] == kid for x in audit)
+    assert run("api", "jwt", "rotate", "--root", str(root))[0] == 2  # one name: jwks rotate
 
 
 @pytest.mark.parametrize("args,needle", [

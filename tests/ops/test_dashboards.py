@@ -7,14 +7,14 @@ import json
 from vvtvlib.ops.dashboards import dashboard_queries, unknown_names
 from vvtvlib.ops.generate import REPO, generate
 
-BOARDS = ("ops_overview", "streaming_health", "llm_pool", "api_health")
+BOARDS = ("ops_overview", "streaming_health", "llm_pool", "api_health", "tenant_usage")
 
 
 def _board(name: str) -> dict:
     return json.loads((REPO / "dashboards" / f"{name}.json").read_text())
 
 
-def test_the_four_dashboards_exist_with_panels_and_queries() -> None:
+def test_the_dashboards_exist_with_panels_and_queries() -> None:
     for name in BOARDS:
         board = _board(name)
         assert board["uid"] == f"vvtv-{name.replace('_', '-')}"

@@ -28,16 +28,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
 from vvtvlib.core.log import get_logger
+from vvtvlib.core.trace import continue_or_start, use_trace
 from vvtvlib.pool import InferRequest, NotReady, Pool, SchemaInvalid
 from vvtvlib.pool.config import PoolConfig
 from vvtvlib.pool.errors import Drained
 
 from . import canonical, jwtauth
+from .audit import AuditWriter, truncate_ip
 from .config import ApiConfig, ApiLayout, load_api_config
 from .errors import AuthFailed, BodyTooLarge, Forbidden, NonceReplay, QuotaExceeded, RateLimited
 from .limits import LimitStore, open_store
+from .metrics import default_metrics, exposition
 from .pipeline import Call, Observer, Stage, public_message, status_for
 from .secrets import MasterKey
 from .tenants import TenantStore, UsageEvent, month_start
@@ -103,6 +106,11 @@ class Gateway:
         self._probed_at = -1e9
         self._probe_lock: asyncio.Lock | None = None
         self.log = get_logger("pool-api", path=self.layout.error_log)
+        self.audit = AuditWriter(self.layout.audit_log, clock=clock)
+        self.metrics = default_metrics()
+        self.layout.logs.mkdir(parents=True, exist_ok=True)
+        self._access_fd = os.open(self.layout.access_log,
+                                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         a = self.config.auth
         self.skew_ms, self.nonce_ttl_ms = a.skew_s * 1000, a.nonce_ttl_s * 1000
         w = self.config.weights
@@ -115,7 +123,9 @@ class Gateway:
         ]
         self.stages: list[Stage] = [self.read_body, self.authenticate, self.admit,
                                     self.rate_limit, self.reserve_quota]
-        self.observers: list[Observer] = [self.settle_quota, self.record_usage]
+        self.observers: list[Observer] = [self.settle_quota, self.record_usage,
+                                          self.audit.observe, self.metrics.observe,
+                                          self.access_log]
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -123,12 +133,21 @@ class Gateway:
         cfg = self.pool_config
         self.pool = Pool(cfg, root=self.layout.root) if cfg else Pool.from_root(self.layout.root)
         self._flusher = asyncio.create_task(self._flush_loop())
+        self._audit_flusher = asyncio.create_task(self._audit_loop())
 
     async def stop(self) -> None:
-        self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._flusher
+        for task in (self._flusher, self._audit_flusher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self.usage.flush()
+        try:
+            self.audit.flush()
+        except Exception as exc:
+            self.log.error("audit flush failed", error=type(exc).__name__,
+                           detail=str(exc)[:300], pending=self.audit.pending())
+        with contextlib.suppress(OSError):
+            os.close(self._access_fd)
         if self.pool is not None:
             await self.pool.aclose()
         self.limits.close()
@@ -141,6 +160,22 @@ class Gateway:
                 await asyncio.to_thread(self.usage.flush)
             except Exception as exc:  # a locked or full disk must not stop the API
                 self.log.error("usage flush failed", error=type(exc).__name__)
+
+    async def _audit_loop(self) -> None:
+        from .audit import FLUSH_AT, FLUSH_EVERY_S
+
+        waited = 0.0
+        while True:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+            if waited < FLUSH_EVERY_S and self.audit.pending() < FLUSH_AT:
+                continue
+            waited = 0.0
+            try:
+                await asyncio.to_thread(self.audit.flush)
+            except Exception as exc:  # a tampered log is refused, never re-anchored
+                self.log.error("audit flush failed", error=type(exc).__name__,
+                               detail=str(exc)[:300], pending=self.audit.pending())
 
     # -- the request path ------------------------------------------------------------------
     async def handle(self, request: Request, spec: RouteSpec) -> Response:
@@ -159,6 +194,12 @@ class Gateway:
                     self._now_ms(), route=spec.name, weight=spec.weight, scope=spec.scope,
                     quota=spec.quota, request=request)
         call.path = spec.path
+        call.trace = continue_or_start(headers.get("traceparent"))
+        with use_trace(call.trace):
+            return await self._run(call, spec)
+
+    async def _run(self, call: Call, spec: RouteSpec) -> Response:
+        rid = call.request_id
         body: dict[str, Any]
         try:
             if spec.scope is not None:
@@ -179,14 +220,32 @@ class Gateway:
         call.status = status
         payload = orjson.dumps(body)
         call.bytes_out = len(payload)
+        self.observe(call)
+        hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff",
+                **call.response_headers}
+        return Response(payload, status, hdrs, media_type="application/json")
+
+    def observe(self, call: Call) -> None:
         for observer in self.observers:
             try:
                 observer(call)
             except Exception as exc:
-                self.log.error("observer failed", request_id=rid, error=type(exc).__name__)
-        hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff",
-                **call.response_headers}
-        return Response(payload, status, hdrs, media_type="application/json")
+                self.log.error("observer failed", request_id=call.request_id,
+                               error=type(exc).__name__)
+
+    def access_log(self, call: Call) -> None:
+        """``logs/api_access.log``: one JSON line per request (no body, no credential,
+        the IP truncated), with the request's W3C trace and span ids."""
+        tr = call.trace
+        line = orjson.dumps({
+            "ts": utc_iso(self.clock.now()), "service": "pool-api", "severity": "INFO",
+            "msg": "request", "trace_id": tr.trace_id if tr else None,
+            "span_id": tr.span_id if tr else None, "request_id": call.request_id,
+            "method": call.method, "route": call.path, "status": call.status,
+            "code": call.code, "duration_ms": round(call.duration_ms, 3),
+            "tenant_id": call.tenant_id, "ip": truncate_ip(call.client_ip),
+            "bytes_in": len(call.body), "bytes_out": call.bytes_out})
+        os.write(self._access_fd, line + b"\n")
 
     def _from_gateway(self, headers: dict[str, str]) -> bool:
         tok = headers.get("x-gateway-token")
@@ -442,7 +501,8 @@ class Gateway:
         if a.rotate_every_s and not self.limits.once(f"rotate:{t.id}", a.rotate_every_s * 1000):
             raise RateLimited("keys can be rotated once per 24 h",
                               retry_after_s=a.rotate_every_s)
-        creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s)
+        creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s,
+                                        min_interval_s=a.rotate_every_s)
         call.events.append({"key_rotated": creds.api_public_key})
         return 200, {"request_id": call.request_id, **creds.to_dict()}
 
@@ -520,6 +580,11 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
         rid = str(uuid.uuid4())
         status, code = (405, "METHOD_NOT_ALLOWED") if request.url.path in known \
             else (404, "NOT_FOUND")
+        client = request.client.host if request.client else ""
+        call = Call(rid, request.method, b"", request.url.path, "", {}, b"", client,
+                    gw._now_ms(), route="unmatched", status=status, code=code)
+        call.path = request.url.path if request.url.path in known else "unmatched"
+        gw.observe(call)
         return Response(orjson.dumps({"error": code, "message": "no such route or method",
                                       "request_id": rid}), status,
                         {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
@@ -535,7 +600,12 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
                         500, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
                         media_type="application/json")
 
+    async def metrics_page(request: Request) -> Response:
+        body, ctype = await asyncio.to_thread(exposition)
+        return Response(body, 200, {"X-Content-Type-Options": "nosniff"}, media_type=ctype)
+
     routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
+    routes.append(Route("/metrics", metrics_page, methods=["GET"]))
     routes.append(Route("/{rest:path}", fallback,
                         methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]))
     app = Starlette(routes=routes, lifespan=lifespan,

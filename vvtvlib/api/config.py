@@ -26,6 +26,12 @@
     per_ip_burst = 400
     [slo]
     infer_p95_ms = 1200
+    [billing]
+    url = ""                     # POST <url>/billing/usage per tenant-day ("" = not sent)
+    tolerance_s = 300            # the receiver refuses signatures older than this
+    max_attempts = 8             # per tenant-day, exponential backoff with full jitter
+    backoff_base_s = 0.5
+    backoff_cap_s = 30.0
 """
 
 from __future__ import annotations
@@ -91,6 +97,14 @@ class SloSettings(Section):
     availability: float = 0.995
 
 
+class BillingSettings(Section):
+    url: str = ""                 # the billing endpoint's base (POST <url>/billing/usage)
+    tolerance_s: int = Field(default=300, ge=1)  # the receiver refuses older signatures
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_cap_s: float = Field(default=30.0, gt=0)
+
+
 class ApiConfig(Section):
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
@@ -99,6 +113,7 @@ class ApiConfig(Section):
     plans: dict[str, Plan] = Field(default_factory=_plans)
     gateway: GatewaySettings = GatewaySettings()
     slo: SloSettings = SloSettings()
+    billing: BillingSettings = BillingSettings()
 
     def plan(self, name: str) -> Plan:
         return self.plans.get(name) or self.plans["free"]
@@ -131,6 +146,12 @@ class ApiLayout:
     keys = property(lambda self: self.root / "vault" / "keys")
     master_key = property(lambda self: self.keys / "api_master.key")
     ca_key = property(lambda self: self.keys / "api_ca.key")
+    billing_key = property(lambda self: self.keys / "billing_webhook.key")
+    usage_dir = property(lambda self: self.root / "data" / "usage")
+    receiver_db = property(lambda self: self.root / "data" / "usage" / "billing_received.sqlite")
+
+    def rollup_dir(self, day: str) -> Path:
+        return self.usage_dir / "rollups" / day
 
 
 def load_api_config(root: str | Path | None) -> ApiConfig:

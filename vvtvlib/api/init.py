@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,29 +29,6 @@ BIN = {
 }
 
 
-def _dashboard(title: str, exprs: list[tuple[str, str]]) -> str:
-    panels = [{"id": i + 1, "type": "timeseries", "title": t,
-               "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
-               "targets": [{"expr": e, "refId": "A"}]} for i, (t, e) in enumerate(exprs)]
-    return json.dumps({"title": title, "schemaVersion": 39, "panels": panels}, indent=2)
-
-
-DASHBOARDS = {
-    "api_health.json": _dashboard("API Health", [
-        ("p95 by route", "histogram_quantile(0.95, sum by (le, route) "
-                         "(rate(api_http_duration_ms_bucket[5m])))"),
-        ("requests by code", "sum by (code) (rate(api_requests_total[5m]))"),
-        ("rate limited", "sum by (tenant_id) (rate(api_rate_limited_total[5m]))"),
-        ("5xx rate", "sum(rate(api_requests_total{code=~\"5..\"}[5m])) / "
-                     "sum(rate(api_requests_total[5m]))")]),
-    "tenant_usage.json": _dashboard("Tenant Usage", [
-        ("requests by tenant", "sum by (tenant_id) (rate(api_http_duration_ms_count[5m]))"),
-        ("p95 by tenant", "histogram_quantile(0.95, sum by (le, tenant_id) "
-                          "(rate(api_http_duration_ms_bucket[5m])))"),
-        ("quota exceeded", "sum by (tenant_id) (api_quota_exceeded_total)")]),
-}
-
-
 @dataclass(frozen=True)
 class InitResult:
     root: str
@@ -70,7 +46,11 @@ class InitResult:
 
 def api_init(root: str | Path | None, *, force: bool = False, port: int = 7070,
              gateway_port: int | None = None, tls_port: int | None = None,
-             provider_ports: list[int] | None = None) -> InitResult:
+             provider_ports: list[int] | None = None,
+             dashboards: dict[str, str] | None = None) -> InitResult:
+    """Lay out the API's tree. ``dashboards`` (file name -> Grafana JSON) are written to
+    ``dashboards/``: ``vvtvctl api init`` passes the ones ``vvtvlib.ops.dashboards`` builds
+    with grafana-foundation-sdk (this layer cannot import ops)."""
     lay = ApiLayout(root)
     if lay.api_toml.exists() and not force:
         raise UsageError(f"{lay.api_toml} already exists; use --force to lay it out again",
@@ -112,10 +92,12 @@ def api_init(root: str | Path | None, *, force: bool = False, port: int = 7070,
                      "&& pwd)}\"\n" + line + "\n", mode=0o755)
     client = Path(__file__).resolve().parent / "templates" / "hmac_client.sh"
     atomic_write(lay.bin / "hmac_client.sh", client.read_bytes(), mode=0o755)
-    for log in (lay.access_log, lay.error_log, lay.audit_log):
+    for log in (lay.access_log, lay.error_log):
         log.touch(exist_ok=True)
-    for name, text in DASHBOARDS.items():
-        atomic_write(lay.dashboards / name, text + "\n")
+    if not lay.audit_log.exists():  # an evidence log: created by its first append, with its
+        lay.audit_log.touch()       # anchor; an empty file without one is a valid start
+    for name, text in (dashboards or {}).items():
+        atomic_write(lay.dashboards / name, text)
     return InitResult(str(lay.root), str(lay.api_toml), str(providers_path(lay.root)),
                       str(lay.jwks), kid, str(lay.tls / "ca.pem"), str(lay.master_key),
                       str(lay.tenants_db))

@@ -2,7 +2,7 @@
 
     body limit (413) -> authenticate (401, nonce 409) -> admit: tenant and scope (403)
     -> rate limit (429) -> quota (402) -> the route (schema 422, pool 502/503/504)
-    -> observers (usage events now; audit log and metrics slot in the same way)
+    -> observers (settle the quota, usage events, the audit log, metrics, the access log)
 
 A stage is ``async def stage(call) -> None`` and raises an error of the one tree to stop
 the call; an observer is ``def observer(call) -> None`` and runs for every finished call,
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vvtvlib.core.errors import VVTVError
+from vvtvlib.core.trace import TraceContext
 from vvtvlib.pool import DeadlineExceeded, NotReady, ProviderFailed, SchemaInvalid
 
 from .errors import (
@@ -68,6 +69,7 @@ class Call:
     tpm_reserved: int = 0  # tokens taken from the tokens-per-minute bucket at admission
     response_headers: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # quota warnings, rotations
+    trace: TraceContext | None = None  # the W3C trace this request's work belongs to
 
     @property
     def duration_ms(self) -> float:

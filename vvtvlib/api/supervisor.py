@@ -124,7 +124,9 @@ class Supervisor:
         pool_cfg = load_pool_config(providers_path(lay.root))
         for p in pool_cfg.providers:
             cmd = command_for(p)
-            if cmd is not None:
+            if cmd is not None:  # its call log carries the callers' W3C traces
+                lay.logs.mkdir(parents=True, exist_ok=True)
+                cmd += ["--log", str(lay.logs / f"emulator_{p.id}.jsonl")]
                 self._add(f"emulator:{p.id}", cmd, p.base_url)
         uri = "memory://"
         if self.limits == "redis":
@@ -140,8 +142,11 @@ class Supervisor:
                              f"redis://127.0.0.1:{port}/0")
             _wait_port(port, proc, "redis-server")
             uri = f"redis://127.0.0.1:{port}/0"
+        prom = lay.run / "prometheus"  # multiprocess metrics: emptied at every start
+        shutil.rmtree(prom, ignore_errors=True)
+        prom.mkdir(parents=True, mode=0o700)
         env = {**os.environ, "VVTV_ROOT": str(lay.root), "VVTV_API_LIMITS": uri,
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(prom)}
         api_url = f"http://{s.host}:{s.port}"
         proc = self._add("pool-api", [sys.executable, "-m", "uvicorn",
                                       "vvtvlib.api.app:app_from_env", "--factory",

@@ -318,11 +318,23 @@ class TenantStore:
         self._write([("INSERT OR REPLACE INTO cert_map(cn, tenant_id) VALUES (?,?)",
                       (cn, t.id))])
 
-    def rotate(self, tenant_id: str, *, grace_s: int, revoke_now: bool = False
-               ) -> Credentials:
-        """A new key works now; the previous ones stop after ``grace_s`` (or now)."""
+    def rotate(self, tenant_id: str, *, grace_s: int, revoke_now: bool = False,
+               min_interval_s: int = 0) -> Credentials:
+        """A new key works now; the previous ones stop after ``grace_s`` (or now). With
+        ``min_interval_s``, a rotation less than that long after the previous one is
+        :class:`RateLimited` (``revoke_now``, for a leaked key, is never refused)."""
         t = self.get(tenant_id)
         pk, secret, now = new_public_key(), new_secret(), _ms(self.clock)
+        keys = self.keys_of(t.id)
+        if min_interval_s and not revoke_now and len(keys) > 1:
+            last = max(int(k["created_at"]) for k in keys)
+            wait_ms = last + min_interval_s * 1000 - now
+            if wait_ms > 0:
+                from .errors import RateLimited
+
+                raise RateLimited(f"the tenant's key was rotated less than {min_interval_s} s "
+                                  "ago; retry later, or use --revoke-now for a leaked key",
+                                  retry_after_s=max(1, -(-wait_ms // 1000)))
         until = now if revoke_now else now + grace_s * 1000
         rows: list[tuple[str, tuple[Any, ...]]] = [
             ("UPDATE api_keys SET expires_at=? WHERE tenant_id=? AND"
@@ -365,6 +377,15 @@ class TenantStore:
                 "SELECT ts, tenant_id, route, tokens_in, tokens_out, duration_ms, status,"
                 " request_id, bytes_in, bytes_out FROM usage_events WHERE tenant_id=? AND"
                 " ts >= ? AND ts < ? ORDER BY ts", (tenant_id, from_ms, to_ms)).fetchall()
+        return [UsageEvent(*r) for r in rows]
+
+    def usage_all(self, from_ms: int, to_ms: int) -> list[UsageEvent]:
+        """Every tenant's events in ``[from_ms, to_ms)``, in a stable order (rollups)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT ts, tenant_id, route, tokens_in, tokens_out, duration_ms, status,"
+                " request_id, bytes_in, bytes_out FROM usage_events WHERE ts >= ? AND ts < ?"
+                " ORDER BY tenant_id, ts, request_id", (from_ms, to_ms)).fetchall()
         return [UsageEvent(*r) for r in rows]
 
     def month_totals(self, tenant_id: str, month_start_ms: int) -> tuple[int, int]:

@@ -19,7 +19,12 @@ def percentile(values: list[float], q: float) -> float | None:
 def summarize(events: list[UsageEvent]) -> dict[str, Any]:
     def block(evs: list[UsageEvent]) -> dict[str, Any]:
         d = [float(e.duration_ms) for e in evs]
-        return {"requests": len(evs), "errors": sum(1 for e in evs if e.status >= 400),
+        codes: dict[str, int] = defaultdict(int)
+        for e in evs:
+            if e.status >= 400:
+                codes[str(e.status)] += 1
+        return {"requests": len(evs), "errors": sum(codes.values()),
+                "errors_by_code": dict(sorted(codes.items())),
                 "tokens_in": sum(e.tokens_in for e in evs),
                 "tokens_out": sum(e.tokens_out for e in evs),
                 "bytes_in": sum(e.bytes_in for e in evs),

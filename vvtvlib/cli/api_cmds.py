@@ -1,4 +1,5 @@
-"""API commands: ``api init|up|down|status``, ``api jwt issue|rotate``, ``api cert issue``."""
+"""API commands: ``api init|up|down|status``, ``api jwt issue``, ``api jwks rotate``,
+``api cert issue``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 
 from vvtvlib.api import jwtauth
+from vvtvlib.api.audit import tenant_event
 from vvtvlib.api.config import ApiLayout, load_api_config
 from vvtvlib.api.init import api_init
 from vvtvlib.api.pki import CA, write_pair
@@ -18,7 +20,8 @@ from vvtvlib.core.errors import UsageError
 from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
 
 api = typer.Typer(no_args_is_help=True, help="The public API: init, up, down, status, JWT.")
-jwt_app = typer.Typer(no_args_is_help=True, help="Lab JWT keys and tokens.")
+jwt_app = typer.Typer(no_args_is_help=True, help="Lab JWT tokens.")
+jwks_app = typer.Typer(no_args_is_help=True, help="The JWT signing keys (jwks.json).")
 cert_app = typer.Typer(no_args_is_help=True, help="Client certificates from the lab CA.")
 
 
@@ -42,8 +45,10 @@ def init(root: Path = RootOpt,
             except ValueError:
                 raise UsageError("--provider-ports must be numbers separated by commas"
                                  ) from None
+        from vvtvlib.ops.dashboards import api_dashboards
+
         r = api_init(root, force=force, port=port, gateway_port=gateway_port,
-                     tls_port=tls_port, provider_ports=ports)
+                     tls_port=tls_port, provider_ports=ports, dashboards=api_dashboards())
         if as_json:
             emit_json(r.to_dict())
         else:
@@ -114,14 +119,16 @@ def jwt_issue(tenant: str = typer.Option(..., "--tenant", help="Tenant id or nam
             out.print(token, soft_wrap=True)
 
 
-@jwt_app.command("rotate")
-def jwt_rotate(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
-    """A new signing key joins jwks.json; the old ones stay valid for 7 days."""
+@jwks_app.command("rotate")
+def jwks_rotate(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
+    """A new signing key (a new kid) joins jwks.json; the old ones stay valid for 7 days."""
     with errors_to_exit(as_json):
         lay = ApiLayout(root)
         kid = jwtauth.new_signing_key(lay.keys, lay.jwks,
                                       grace_s=load_api_config(root).auth.key_grace_s)
         kids = [k["kid"] for k in json.loads(lay.jwks.read_text())["keys"]]
+        tenant_event(lay.audit_log, "jwks_rotate", None, actor="vvtvctl", kid=kid,
+                     valid=kids)
         if as_json:
             emit_json({"kid": kid, "valid": kids})
         else:
@@ -147,5 +154,6 @@ def cert_issue(cn: str = typer.Option(..., "--cn", help="The certificate's CN.")
 
 def register(app: typer.Typer) -> None:
     api.add_typer(jwt_app, name="jwt")
+    api.add_typer(jwks_app, name="jwks")
     api.add_typer(cert_app, name="cert")
     app.add_typer(api, name="api")

@@ -7,17 +7,24 @@ once, by ``create`` and ``rotate``, and never logged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from vvtvlib.api.config import load_api_config
+from vvtvlib.api.audit import key_fingerprint, tenant_event
+from vvtvlib.api.config import ApiLayout, load_api_config
 from vvtvlib.api.tenants import Credentials, Tenant, open_tenants, parse_scopes
 
 from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
 
 tenants = typer.Typer(no_args_is_help=True, help="API tenants: keys, limits, scopes.")
 TenantArg = typer.Argument(..., help="Tenant id (t_...) or name.")
+
+
+def _audit(root: Path | None, event: str, tenant_id: str, **details: Any) -> None:
+    """The tenant event, in the API's audit chain (``logs/audit/api_requests.jsonl``)."""
+    tenant_event(ApiLayout(root).audit_log, event, tenant_id, actor="vvtvctl", **details)
 
 
 def _print_creds(c: Credentials, as_json: bool) -> None:
@@ -54,7 +61,10 @@ def create(name: str = typer.Option(..., "--name", help="Display name."),
             from vvtvlib.core.errors import UsageError
             raise UsageError(f"unknown plan {plan!r}; see [plans] in api/configs/api.toml")
         store = open_tenants(root)
-        _print_creds(store.create(name, plan, rpm, burst, parse_scopes(scopes), tpm), as_json)
+        creds = store.create(name, plan, rpm, burst, parse_scopes(scopes), tpm)
+        _audit(root, "create", creds.tenant_id, plan=plan, rpm=rpm, burst=burst, tpm=tpm,
+               scopes=parse_scopes(scopes), key=key_fingerprint(creds.api_public_key))
+        _print_creds(creds, as_json)
 
 
 @tenants.command("list")
@@ -85,14 +95,18 @@ def show(tenant: str = TenantArg, root: Path = RootOpt, as_json: bool = JsonOpt)
 def suspend(tenant: str = TenantArg, root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
     """Refuse the tenant's calls (403) from the next second on."""
     with errors_to_exit(as_json):
-        _print_tenant(open_tenants(root).set_status(tenant, "suspended"), as_json)
+        t = open_tenants(root).set_status(tenant, "suspended")
+        _audit(root, "suspend", t.id)
+        _print_tenant(t, as_json)
 
 
 @tenants.command("resume")
 def resume(tenant: str = TenantArg, root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
     """Accept the tenant's calls again."""
     with errors_to_exit(as_json):
-        _print_tenant(open_tenants(root).set_status(tenant, "active"), as_json)
+        t = open_tenants(root).set_status(tenant, "active")
+        _audit(root, "resume", t.id)
+        _print_tenant(t, as_json)
 
 
 @tenants.command("set-limits")
@@ -106,8 +120,11 @@ def set_limits(tenant: str = TenantArg,
     """Change limits, plan or scopes; running workers apply them within a second."""
     with errors_to_exit(as_json):
         sc = parse_scopes(scopes) if scopes is not None else None
-        _print_tenant(open_tenants(root).set_limits(tenant, rpm=rpm, burst=burst, tpm=tpm,
-                                                     plan=plan, scopes=sc), as_json)
+        t = open_tenants(root).set_limits(tenant, rpm=rpm, burst=burst, tpm=tpm, plan=plan,
+                                          scopes=sc)
+        _audit(root, "limits", t.id, rpm=t.rpm_limit, burst=t.rps_burst, tpm=t.tpm_limit,
+               plan=t.plan, scopes=list(t.scopes))
+        _print_tenant(t, as_json)
 
 
 @tenants.command("map-cert")
@@ -119,6 +136,7 @@ def map_cert(tenant: str = TenantArg,
         store = open_tenants(root)
         store.map_cert(tenant, cn)
         t = store.get(tenant)
+        _audit(root, "map_cert", t.id, cn=cn)
         if as_json:
             emit_json({"cn": cn, "tenant_id": t.id})
         else:
@@ -130,11 +148,18 @@ def rotate(tenant: str = TenantArg,
            revoke_now: bool = typer.Option(False, "--revoke-now",
                                            help="The old keys stop now (a leaked key)."),
            root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
-    """A new key works now; the old one until T0+7d (or now with --revoke-now)."""
+    """A new key works now; the old one until T0+7d (or now with --revoke-now). A second
+    rotation within 24 h is refused (exit 1), except with --revoke-now."""
     with errors_to_exit(as_json):
-        grace = load_api_config(root).auth.key_grace_s
-        _print_creds(open_tenants(root).rotate(tenant, grace_s=grace, revoke_now=revoke_now),
-                     as_json)
+        auth = load_api_config(root).auth
+        creds = open_tenants(root).rotate(tenant, grace_s=auth.key_grace_s,
+                                          revoke_now=revoke_now,
+                                          min_interval_s=auth.rotate_every_s)
+        _audit(root, "rotate", creds.tenant_id, new_key=key_fingerprint(creds.api_public_key),
+               old_key_expires_at=creds.old_key_expires_at)
+        if revoke_now:
+            _audit(root, "revoke", creds.tenant_id, reason="--revoke-now")
+        _print_creds(creds, as_json)
 
 
 def register(app: typer.Typer) -> None:

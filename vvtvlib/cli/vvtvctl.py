@@ -22,6 +22,7 @@ from . import (
 from .common import run_app
 from .pool_cmds import register as register_pool
 from .tenants_cmds import register as register_tenants
+from .usage_cmds import register as register_usage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Operate a VVTV station: station control, ritual, hibernation, drills.")
@@ -32,6 +33,7 @@ for module in (station_cmds, ritual_cmds, hibernation_cmds, evidence_cmds, drill
 register_pool(app)
 api_cmds.register(app)
 register_tenants(app)
+register_usage(app)
 
 main = run_app(app)
 

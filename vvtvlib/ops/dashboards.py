@@ -28,7 +28,8 @@ from .rules import RuleSet
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 TITLES = {"ops_overview": "VVTV Ops Overview", "streaming_health": "VVTV Streaming Health",
-          "llm_pool": "VVTV LLM Pool", "api_health": "VVTV API Health"}
+          "llm_pool": "VVTV LLM Pool", "api_health": "VVTV API Health",
+          "tenant_usage": "VVTV Tenant Usage"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,37 @@ SIGNALS: dict[str, tuple[PanelSpec, ...]] = {
                   (("sum(rate(api_rate_limited_total[5m]))", "rate limited (429)"),
                    ("sum(rate(api_quota_exceeded_total[5m]))", "quota exceeded (402)")),
                   "reqps"),
+        PanelSpec("Requests by route and code",
+                  (("sum by (route, code) (rate(api_requests_total[5m]))",
+                    "{{route}} {{code}}"),), "reqps"),
+        PanelSpec("Breaker opens (pool behind the API)",
+                  (("sum by (provider) (increase(llmpool_breaker_open_total[5m]))",
+                    "{{provider}}"),), "short", threshold=1),
+        PanelSpec("Pool outcomes behind /v1/infer",
+                  (("sum by (outcome) (rate(llmpool_requests_total[5m]))", "{{outcome}}"),),
+                  "reqps"),
+    ),
+    "tenant_usage": (
+        PanelSpec("Requests per tenant",
+                  (("sum by (tenant_id) (rate(api_http_duration_ms_count[5m]))",
+                    "{{tenant_id}}"),), "reqps"),
+        PanelSpec("p95 latency per tenant",
+                  (("histogram_quantile(0.95, sum by (le, tenant_id) "
+                    "(rate(api_http_duration_ms_bucket[5m])))", "{{tenant_id}}"),), "ms",
+                  threshold=1200),
+        PanelSpec("Rate limited per tenant (429)",
+                  (("sum by (tenant_id) (rate(api_rate_limited_total[5m]))",
+                    "{{tenant_id}}"),), "reqps"),
+        PanelSpec("Quota exceeded per tenant (402)",
+                  (("sum by (tenant_id) (increase(api_quota_exceeded_total[1h]))",
+                    "{{tenant_id}}"),), "short"),
+        PanelSpec("Top 10 tenants by requests (24 h)",
+                  (("topk(10, sum by (tenant_id) (increase(api_http_duration_ms_count[24h])))",
+                    "{{tenant_id}}"),), "short", kind="stat"),
+        PanelSpec("Time per tenant (share of API time)",
+                  (("sum by (tenant_id) (rate(api_http_duration_ms_sum[5m])) / "
+                    "scalar(sum(rate(api_http_duration_ms_sum[5m])))",
+                    "{{tenant_id}}"),), "percentunit"),
     ),
     "ops_overview": (
         PanelSpec("Worker jobs in progress",
@@ -177,9 +209,24 @@ def build_dashboard(name: str, specs: list[PanelSpec]) -> str:
     return json.dumps(board.build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
 
 
+API_BOARDS = ("api_health", "tenant_usage")  # what `vvtvctl api init` writes to a root
+
+
 def build_dashboards(catalog: Catalog, rules: RuleSet) -> dict[str, str]:
     return {f"{name}.json": build_dashboard(name, specs)
             for name, specs in panel_specs(catalog).items()}
+
+
+def api_dashboards(catalog: Catalog | None = None) -> dict[str, str]:
+    """``api_health.json`` and ``tenant_usage.json``, as ``vvtvctl api init`` writes them to a
+    station root (the same bytes as the repository's ``dashboards/``)."""
+    if catalog is None:
+        from .catalog import load_catalog
+        from .generate import REPO
+
+        catalog = load_catalog(REPO / conv.CATALOG_DIR)
+    specs = panel_specs(catalog)
+    return {f"{name}.json": build_dashboard(name, specs[name]) for name in API_BOARDS}
 
 
 def dashboard_queries(text: str) -> list[str]:

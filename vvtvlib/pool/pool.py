@@ -17,7 +17,9 @@ when it passes every in-flight call is cancelled and ``DeadlineExceeded`` is rai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -25,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
 from vvtvlib.core.features import DEFAULTS, Features, FlagWatcher, flags_path
 from vvtvlib.core.fsio import atomic_write
+from vvtvlib.core.trace import TraceContext, current_trace, new_trace, use_trace
 
 from .breaker import BreakerState, CircuitBreaker
 from .cache import AnswerCache, cache_key
@@ -130,6 +133,12 @@ class Pool:
                                     breaker, stats)
             self.members[pc.id] = Member(pc, chain, breaker, stats)
         self._last_snapshot = -1.0
+        self._log_fd: int | None = None
+        if self.folder is not None:  # logs/pool.jsonl: one line per inference, with its trace
+            logs = self.folder.parent / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            self._log_fd = os.open(logs / "pool.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                   0o600)
 
     @classmethod
     def from_root(cls, root: str | Path | None, **kwargs: Any) -> Pool:
@@ -141,6 +150,9 @@ class Pool:
     async def aclose(self) -> None:
         await asyncio.gather(*(m.provider.aclose() for m in self.members.values()),
                              return_exceptions=True)
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
 
     async def __aenter__(self) -> Pool:
         return self
@@ -153,6 +165,41 @@ class Pool:
         return self.features.current() if self.features is not None else DEFAULTS
 
     async def infer(self, request: InferRequest) -> InferResult:
+        """One inference in its own span of the caller's W3C trace (or a new trace); with a
+        root, one line in ``logs/pool.jsonl`` (task, strategy, outcome, winner, duration, the
+        trace and span ids; never the payload or the content). Provider calls carry the
+        span's child in ``traceparent``."""
+        parent = current_trace()
+        ctx = parent.child() if parent is not None else new_trace()
+        t0 = time.perf_counter()
+        outcome, result = "error", None
+        try:
+            with use_trace(ctx):
+                result = await self._infer(request)
+            outcome = "cache" if result.from_cache else "ok"
+            return result
+        except Exception as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if self._log_fd is not None:
+                self._log_line(ctx, request, outcome, result, t0)
+
+    def _log_line(self, ctx: TraceContext, request: InferRequest, outcome: str,
+                  result: InferResult | None, t0: float) -> None:
+        line = json.dumps({
+            "ts": utc_iso(self.clock.now()), "service": "pool", "severity": "INFO",
+            "msg": "infer", "trace_id": ctx.trace_id, "span_id": ctx.span_id,
+            "tenant_id": request.tenant_id or None, "task": request.task,
+            "strategy": request.strategy, "outcome": outcome,
+            "winner_provider": result.winner_provider if result else None,
+            "hedge": result.hedge if result else False,
+            "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
+        with contextlib.suppress(OSError):
+            assert self._log_fd is not None
+            os.write(self._log_fd, line.encode() + b"\n")
+
+    async def _infer(self, request: InferRequest) -> InferResult:
         t0 = time.perf_counter()
         strategy = parse_strategy(request.strategy)
         task = request.task

@@ -20,6 +20,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from vvtvlib.core.trace import HEADER as TRACE_HEADER
+from vvtvlib.core.trace import current_trace
+
 from .breaker import CircuitBreaker
 from .config import ProviderConfig
 from .errors import ProviderFailed
@@ -91,7 +94,9 @@ class _HTTPProvider:
             trust_env=False)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = await self.client.post(path, json=body)
+        ctx = current_trace()  # W3C trace context: the provider call is a child span
+        headers = {TRACE_HEADER: ctx.child().header()} if ctx is not None else None
+        resp = await self.client.post(path, json=body, headers=headers)
         resp.raise_for_status()
         data = resp.json()
         if not isinstance(data, dict):

@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--messy-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log", default=None,
+                   help="JSONL file: one line per call with the caller's W3C trace")
     args = p.parse_args(argv)
     try:
         median, p95 = parse_latency(args.latency_ms)
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     serve(EmulatorSettings(args.model, median, p95, args.error_rate, args.messy_rate, args.seed),
-          host=args.host, port=args.port)
+          host=args.host, port=args.port, log=args.log)
     return 0
 
 

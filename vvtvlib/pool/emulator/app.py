@@ -249,8 +249,56 @@ def parse_latency(text: str) -> tuple[float, float]:
     return median, p95
 
 
-def serve(settings: EmulatorSettings, host: str = "127.0.0.1", port: int = 11434) -> None:
+class CallLog:
+    """ASGI wrapper: one JSON line per model call (not ``/_faults``, not the pings) with the
+    caller's W3C trace (``traceparent``: the emulator's own span is a child of it)."""
+
+    def __init__(self, app: Any, path: str, model: str) -> None:
+        import os
+
+        self.app, self.model = app, model
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in CALL_PATHS:
+            await self.app(scope, receive, send)
+            return
+        import os
+
+        from vvtvlib.core.trace import continue_or_start
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        ctx = continue_or_start(headers.get("traceparent"))
+        started = time.perf_counter()
+        status = [0]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            line = json.dumps({
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00",
+                                                                                   "Z"),
+                "service": f"emulator:{self.model}", "severity": "INFO", "msg": "call",
+                "trace_id": ctx.trace_id, "span_id": ctx.span_id, "path": scope["path"],
+                "status": status[0], "duration_ms": round((time.perf_counter() - started)
+                                                          * 1000, 3)})
+            os.write(self.fd, line.encode() + b"\n")
+
+
+CALL_PATHS = {"/api/chat", "/api/generate", "/v1/chat/completions"}
+
+
+def serve(settings: EmulatorSettings, host: str = "127.0.0.1", port: int = 11434,
+          log: str | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+    app: Any = create_app(settings)
+    if log:
+        app = CallLog(app, log, settings.model)
+    uvicorn.run(app, host=host, port=port, log_level="warning",
                 access_log=False, lifespan="off", timeout_graceful_shutdown=1)

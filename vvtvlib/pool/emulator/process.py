@@ -49,6 +49,7 @@ class EmulatorProcess:
     latency_ms: str = "0"
     error_rate: float = 0.0
     messy_rate: float = 0.0
+    log: str | None = None  # JSONL call log with the callers' traces (--log)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -63,6 +64,8 @@ class EmulatorProcess:
         cmd = [sys.executable, "-m", "vvtvlib.pool.emulator", "--model", self.model,
                "--port", str(self.port), "--latency-ms", self.latency_ms,
                "--error-rate", str(self.error_rate), "--messy-rate", str(self.messy_rate)]
+        if self.log:
+            cmd += ["--log", self.log]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         _LIVE.add(self)

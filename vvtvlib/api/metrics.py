@@ -1,0 +1,71 @@
+"""pool-api's Prometheus metrics (SPEC section 5) and its ``/metrics`` page.
+
+``api_http_duration_ms{route,tenant_id}`` (histogram), ``api_requests_total{route,code}``,
+``api_rate_limited_total{tenant_id}``, ``api_quota_exceeded_total{tenant_id}``; the pool's
+``llmpool_*`` metrics live in the same process and are exported beside them. ``tenant_id``
+is a known tenant's id or ``unknown`` (refused before a tenant was known), so the label's
+cardinality is bounded by the tenant table. With ``PROMETHEUS_MULTIPROC_DIR`` set (``vvtvctl
+api up`` points it at ``api/run/prometheus`` and empties it at start), every uvicorn
+worker writes its samples there and ``/metrics`` sums them across workers.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from vvtvlib.core import metric_names as mn
+
+from .pipeline import Call
+
+UNKNOWN_TENANT = "unknown"
+
+
+class ApiMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        d = mn.API_HTTP_DURATION
+        self.duration = Histogram(d.name, d.help, list(d.labels), buckets=d.buckets,
+                                  registry=registry)
+        self.requests = Counter(mn.API_REQUESTS.name, mn.API_REQUESTS.help,
+                                list(mn.API_REQUESTS.labels), registry=registry)
+        self.rate_limited = Counter(mn.API_RATE_LIMITED.name, mn.API_RATE_LIMITED.help,
+                                    list(mn.API_RATE_LIMITED.labels), registry=registry)
+        self.quota_exceeded = Counter(mn.API_QUOTA_EXCEEDED.name, mn.API_QUOTA_EXCEEDED.help,
+                                      list(mn.API_QUOTA_EXCEEDED.labels), registry=registry)
+
+    def observe(self, call: Call) -> None:
+        """The pipeline observer: every finished call, refused ones included."""
+        tenant = call.tenant_id or UNKNOWN_TENANT
+        route = call.path or "unmatched"
+        self.duration.labels(route, tenant).observe(call.duration_ms)
+        self.requests.labels(route, str(call.status)).inc()
+        if call.status == 429:
+            self.rate_limited.labels(tenant).inc()
+        elif call.status == 402:
+            self.quota_exceeded.labels(tenant).inc()
+
+
+@cache
+def default_metrics() -> ApiMetrics:
+    return ApiMetrics()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The ``/metrics`` body: the registry of this process, or, in multiprocess mode, the
+    sum of every worker's samples."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
