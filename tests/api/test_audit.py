@@ -160,9 +160,16 @@ def test_metrics_name_every_api_and_pool_metric(lab: ApiLab, tour: dict[str, Any
               mn.LLMPOOL_CACHE_MISSES):
         assert m.series()[0] in text, m.name
     assert f'api_rate_limited_total{{tenant_id="{tour["tiny"].tenant_id}"}}' in text
+    # a caller cannot mint label values: an unknown key or tenant-like headers are "unknown"
+    body = json.dumps(infer_body("labels")).encode()
+    h = lab.sign(tour["acme"], "POST", "/v1/infer", body)
+    h.update({"X-Api-Key": "vvtv-pub-evil0000000000", "X-Tenant-Id": "t_evil00000000"})
+    assert lab.call(None, "POST", "/v1/infer", body, headers=h).status_code == 401
+    text = lab.http.get(lab.base_url + "/metrics").text
     tenants = set(re.findall(r'tenant_id="([^"]*)"', text))
-    known = {t.id for t in lab.gateway.tenants.all()} | {"unknown"}
-    assert tenants <= known
+    assert "unknown" in tenants and not any("evil" in t for t in tenants)
+    assert all(re.fullmatch(r"t_[0-9a-f]{12}|unknown", t) for t in tenants), tenants
+    assert {t.id for t in lab.gateway.tenants.all()} >= {tour["acme"].tenant_id}
 
 
 def test_tenant_events_from_the_cli_join_the_chain(lab: ApiLab) -> None:
@@ -271,3 +278,21 @@ def test_one_trace_through_api_pool_and_provider_logs(tmp_path: Path) -> None:
     assert len(spans) == 4  # four distinct spans of one trace
     assert em_row["path"] == "/api/chat" and em_row["status"] == 200
     assert "follow me" not in (logs / "pool.jsonl").read_text() + em_log.read_text()
+
+
+def test_a_log_edited_behind_the_writer_is_refused_and_nothing_is_dropped(
+        tmp_path: Path) -> None:
+    path = tmp_path / "api_requests.jsonl"
+    w = AuditWriter(path)
+    for i in range(3):
+        w.add({"kind": "request", "request_id": f"r{i}"})
+    assert w.flush() == 3
+    with path.open("a") as fh:  # a line written outside the evidence writer
+        fh.write('{"kind":"request","request_id":"forged"}\n')
+    w.add({"kind": "request", "request_id": "r3"})
+    from vvtvlib.core.evidence import EvidenceTampered
+
+    with pytest.raises(EvidenceTampered):
+        w.flush()
+    assert w.pending() == 1  # kept, never re-anchored over the forged line
+    assert verify_chain(path).first_bad_line == 4

@@ -83,6 +83,9 @@ def test_metrics_and_audit_add_up_across_workers(live: Live) -> None:
     for key, n in expect.items():
         assert after.get(key, 0) - before.get(key, 0) == n, key
     metrics_text = httpx.get(base + "/metrics", timeout=30).text
+    for name in ("api_http_duration_ms_bucket", "api_requests_total", "llmpool_requests_total",
+                 "llmpool_infer_duration_ms_bucket", "llmpool_cache_misses_total"):
+        assert f"\n{name}{{" in metrics_text, name  # the pool's metrics beside the API's
     assert list((live.root / "api" / "run" / "prometheus").glob("*.db"))
 
     api_down(live.root)  # both workers write what they buffered on the way out

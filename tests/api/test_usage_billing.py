@@ -179,7 +179,8 @@ def rows_for(n: int, day: str = "2026-11-29") -> list[TenantDay]:
 def test_killing_the_receiver_mid_delivery_loses_nothing_and_bills_nothing_twice(
         lab: ApiLab, receiver: ReceiverProc) -> None:
     rows = rows_for(6)
-    settings = BillingSettings(max_attempts=30, backoff_base_s=0.05, backoff_cap_s=0.4)
+    # up to about 30 s of retries: room for a slow restart on a loaded machine
+    settings = BillingSettings(max_attempts=60, backoff_base_s=0.05, backoff_cap_s=1.0)
     restarted = threading.Event()
 
     def on_delivered(d: billing.Delivery) -> None:
@@ -195,7 +196,7 @@ def test_killing_the_receiver_mid_delivery_loses_nothing_and_bills_nothing_twice
     out = billing.deliver(lab.root, rows, receiver.url, settings=settings,
                           on_delivered=on_delivered)
     assert restarted.is_set()
-    assert all(d.delivered for d in out) and [d.outcome for d in out] == ["stored"] * 6
+    assert [d.outcome for d in out] == ["stored"] * 6, out
     assert out[2].attempts > 1  # the one sent while the receiver was down was retried
     stored = receiver.rows()
     assert Counter(r["idempotency_key"] for r in stored) == Counter(

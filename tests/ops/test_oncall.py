@@ -84,3 +84,40 @@ def test_receiver_pages_over_http_and_escalates_with_the_clock(tmp_path: Path) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_receiver_command_records_pages(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.station.helpers import eventually
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "vvtvlib.cli.vvtvctl", "oncall", "receiver",
+                             "--port", str(port), "--dir", str(tmp_path)],
+                            cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+        eventually(up, timeout_s=20)
+        body = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "StreamSegmentAgeHigh",
+                                            "severity": "critical"}}]}
+        assert httpx.post(base + "/", json=body).status_code == 200
+        pages = httpx.get(base + "/pages").json()
+        assert pages[0]["level"] == 1 and pages[0]["alert"] == "StreamSegmentAgeHigh"
+        line = json.loads((tmp_path / "pages.jsonl").read_text().splitlines()[0])
+        assert line["severity"] == "critical" and line["person"]
+    finally:
+        proc.terminate()
+        proc.wait(10)

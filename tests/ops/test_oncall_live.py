@@ -64,6 +64,43 @@ def pool(live: StationLayout) -> Iterator[PoolLab]:
         yield lab
 
 
+@pytest.fixture(scope="module")
+def api(live: StationLayout, pool: PoolLab) -> Iterator[dict[str, Any]]:
+    """The real API (``vvtvctl api up``: a supervisor and uvicorn) on the station's root,
+    over the pool lab's emulators (the pool fixture wrote pool/providers.toml)."""
+    from vvtvlib.api.init import api_init
+    from vvtvlib.api.supervisor import api_down, api_up
+    from vvtvlib.pool.emulator.process import free_port
+
+    api_init(live.root, port=free_port())
+    st = api_up(live.root, profile="embedded", workers=1, timeout_s=60)
+    try:
+        yield st
+    finally:
+        api_down(live.root)
+
+
+def signed_infer(api: dict[str, Any], creds: Any, i: int) -> int:
+    import uuid
+
+    import httpx
+
+    from vvtvlib.api.canonical import headers
+
+    body = json.dumps({"task": "expand_queries", "strategy": "FASTEST",
+                       "payload": {"seed": f"drain {i}"}}).encode()
+    h = headers(creds.api_public_key, creds.api_secret, "POST", "/v1/infer", body,
+                ts_ms=int(time.time() * 1000), nonce=str(uuid.uuid4()))
+    try:
+        r = httpx.post(api["base_url"] + "/v1/infer", content=body, timeout=30,
+                       headers={**h, "Content-Type": "application/json"})
+    except httpx.HTTPError:
+        return -1
+    if r.status_code == 503:
+        assert r.json()["error"] == "DRAINED", r.text
+    return r.status_code
+
+
 def _curator(layout: StationLayout, after: int) -> list[dict[str, Any]]:
     path = layout.logs / "curator_vigilante.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
@@ -170,6 +207,78 @@ def test_ops_status_consolidates_station_pool_and_slo(live: StationLayout, pool:
     assert comps["pool"]["verdict"] == "amber"
     cli("pool", "provider", "enable", next(iter(pool.pool.members)),  # type: ignore[union-attr]
         "--root", str(live.root))
+
+
+def test_ops_status_sees_the_api_and_a_pool_drained_through_it_loses_nothing(
+        live: StationLayout, api: dict[str, Any]) -> None:
+    import threading
+
+    from vvtvlib.api.tenants import open_tenants
+
+    comps = {c["name"]: c for c in json.loads(cli("ops", "status", "--root", str(live.root),
+                                                   "--json").stdout)["components"]}
+    assert comps["api"]["verdict"] == "green", comps["api"]
+    store = open_tenants(live.root)
+    try:
+        creds = store.create("Drill", "pro", 60000, 1000, ["infer", "usage"])
+    finally:
+        store.close()
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        for i in range(25):
+            code = signed_infer(api, creds, k * 100 + i)
+            with lock:
+                codes.append(code)
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    r = cli("ops", "drain", "--service", "pool", "--reason", "upgrade provider weights",
+            "--root", str(live.root))
+    assert r.exit_code == 0, r.output
+    for t in threads:
+        t.join(60)
+    cli("ops", "undrain", "--service", "pool", "--root", str(live.root))
+    assert len(codes) == 100
+    assert set(codes) <= {200, 503}, codes  # answered, or DRAINED: none lost
+    assert codes.count(200) > 0 and codes.count(503) > 0
+
+    def api_requests() -> bool:  # the API flushes its usage events in batches
+        st = json.loads(cli("ops", "status", "--root", str(live.root), "--json").stdout)
+        api_c = next(c for c in st["components"] if c["name"] == "api")
+        return int(api_c["detail"]["requests"]) >= 100 and api_c["detail"]["share_5xx"] > 0
+    eventually(api_requests, timeout_s=15, every=0.5)
+
+
+def test_api_drain_and_burst_shedding_apply_without_restart(live: StationLayout,
+                                                            api: dict[str, Any]) -> None:
+    import httpx
+
+    from vvtvlib.api.tenants import open_tenants
+
+    store = open_tenants(live.root)
+    try:
+        creds = store.create("Shed", "pro", 60000, 1000, ["infer", "usage"])
+    finally:
+        store.close()
+    root = str(live.root)
+    assert signed_infer(api, creds, 1) == 200
+    assert cli("ops", "drain", "--service", "api", "--reason", "gateway upgrade",
+               "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 2) == 503  # DRAINED (checked in signed_infer)
+    assert httpx.get(api["base_url"] + "/v1/health/ready").status_code == 200
+    assert cli("ops", "undrain", "--service", "api", "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 3) == 200
+    assert cli("flags", "set", "api.shed_rps_per_tenant=1", "--root", root).exit_code == 0
+    assert cli("flags", "set", "api.burst_shedding=on", "--root", root).exit_code == 0
+    codes = [signed_infer(api, creds, 10 + i) for i in range(4)]
+    assert codes.count(429) >= 2 and 200 in codes, codes
+    assert cli("flags", "set", "api.burst_shedding=off", "--root", root).exit_code == 0
+    assert signed_infer(api, creds, 20) == 200
 
 
 def test_a_pool_drained_under_load_loses_no_request(live: StationLayout, pool: PoolLab
@@ -315,3 +424,51 @@ def test_validate_all_names_each_problem(live: StationLayout, tmp_path: Path) ->
     assert "broken.yaml" in problems
     assert "apply_enabled" in problems
     assert "rb_pool.md" in problems
+
+
+def test_change_preflight_and_apply_against_the_live_lab(live: StationLayout,
+                                                         api: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    from vvtvlib.ops.change import edit_cr
+
+    crs = tmp_path / "crs"
+    shutil.copytree(REPO / "ops" / "change_requests", crs)
+    rec = tmp_path / "ok.jsonl"
+    rec.write_text("".join(json.dumps({"ts": 1000.0 + 60 * i, "samples": [
+        ["stream_segment_age_seconds", {}, 1.5]]}) + "\n" for i in range(30)))
+    common = ["--root", str(live.root), "--dir", str(crs), "--at", "2026-12-06T02:10Z",
+              "--samples", str(rec), "--no-promtool"]
+
+    def new(slug: str, flags: dict[str, Any]) -> str:
+        r = cli("change", "new", "--slug", slug, "--dir", str(crs), "--at", "2026-12-06T02:00Z",
+                "--json")
+        path = Path(json.loads(r.stdout)["path"])
+        edit_cr(path, flags=flags, approved_by="elisa.sre")
+        return path.stem
+
+    good = new("hedge-sooner", {"pool.hedge_after_ms": 150})
+    r = cli("change", "preflight", good, *common, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert set(report["checks"].values()) == {"PASS"}
+    smoke = next(s for s in report["steps"] if s["name"] == "smoke")
+    assert smoke["detail"]["requests"] > 0 and smoke["detail"]["failures"] == 0
+
+    r = cli("change", "apply", good, *common, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["outcome"] == "applied"
+    assert _applied(live, "pool.hedge_after_ms", 150)
+
+    bad = new("deadline-cut", {"pool.heavy_deadline_ms": 1})
+    r = cli("change", "apply", bad, *common, "--json")
+    assert r.exit_code == 1
+    journal = json.loads(r.stdout)
+    assert journal["outcome"] == "rolled back"
+    assert journal["checks"]["post-smoke"] == "FAIL" and journal["checks"]["rollback"] == "PASS"
+    assert cli("flags", "get", "pool.heavy_deadline_ms", "--root",
+               str(live.root)).stdout.strip() == "0"
+
+    # outside the window (Monday 10:00) the same good CR is refused, with the reason
+    r = cli("change", "preflight", good, *common[:4], "--at", "2026-12-07T10:00Z",
+            "--samples", str(rec), "--no-promtool")
+    assert r.exit_code == 1 and "outside the window" in r.output

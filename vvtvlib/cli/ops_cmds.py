@@ -24,7 +24,8 @@ snapshot = typer.Typer(no_args_is_help=True, help="Light diagnostic snapshots.")
 validate = typer.Typer(no_args_is_help=True, help="Validate the repository's ops content.")
 
 COLOUR = {"green": "green", "amber": "yellow", "red": "bold red", "absent": "dim"}
-PromOpt = typer.Option(None, "--prometheus", help="Prometheus URL for the SLO budgets.")
+PromOpt = typer.Option(None, "--prometheus", envvar="VVTV_PROMETHEUS_URL",
+                       help="Prometheus URL for the SLO budgets.")
 SamplesOpt = typer.Option(None, "--samples", help="A recording (`slo record`) for the budgets.")
 
 

@@ -398,7 +398,7 @@ def apply_change(cr_path: Path, opts: PreflightOptions, *, settle_s: float = 1.5
              Step("post-smoke", smoke, "post-change smoke")]
     try:
         run_steps(steps, journal, clock=opts.clock)
-    except CheckFailed as exc:
+    except VVTVError as exc:  # a smoke that cannot even run is a failed smoke too
         smoked = journal.step("post-smoke")
         if smoked is None or not smoked.failed:
             raise

@@ -5,7 +5,7 @@ services apply it within a second:
 
     pool        new requests get ``DRAINED`` (HTTP 503) or ``drain.pool_fallback``'s answer;
                 requests in flight finish
-    api         recorded for the gateway (and shown by ``ops status``)
+    api         pool-api answers /v1/infer with ``DRAINED`` (503); health and usage stay up
     streaming   the realizer takes no new job (no new renditions); the broadcast goes on
     planner     the planner takes no new cycle; the one in flight finishes
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def _pool_check(root: Path, n: int) -> PostCheck:
         finally:
             await pool.aclose()
         return errors
-    errors = asyncio.run(go())
+    # its own thread and loop: the caller may already run one (a notebook, the API)
+    with ThreadPoolExecutor(1) as ex:
+        errors = ex.submit(asyncio.run, go()).result()
     if errors:
         return PostCheck("pool", False, f"{len(errors)}/{n} smoke requests failed: {errors[0]}")
     return PostCheck("pool", True, f"{n}/{n} smoke requests answered")

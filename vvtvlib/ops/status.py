@@ -202,27 +202,24 @@ def api_component(root: Path) -> Component:
 
 
 def recent_requests(root: Path, last: int = 500) -> dict[str, Any]:
-    """5xx share and p95 of the last requests in the API's request audit log."""
-    path = root / "logs" / "audit" / "api_requests.jsonl"
-    statuses: list[int] = []
-    durations: list[float] = []
-    try:
-        lines = path.read_text(errors="replace").splitlines()[-last:]
-    except OSError:
-        lines = []
-    for line in lines:
+    """5xx share and p95 of the last requests the API recorded (``usage_events`` in
+    ``data/tenants.sqlite``, read-only)."""
+    import sqlite3
+
+    db = root / "data" / "tenants.sqlite"
+    rows: list[tuple[int, int]] = []
+    if db.exists():
         try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        status = rec.get("status") or rec.get("status_code")
-        if isinstance(status, int):
-            statuses.append(status)
-        for key in ("duration_ms", "latency_ms", "elapsed_ms"):
-            if isinstance(rec.get(key), (int, float)):
-                durations.append(float(rec[key]))
-                break
-    durations.sort()
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+            try:
+                rows = conn.execute("SELECT status, duration_ms FROM usage_events "
+                                    "ORDER BY rowid DESC LIMIT ?", (last,)).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            rows = []
+    statuses = [int(r[0]) for r in rows]
+    durations = sorted(float(r[1]) for r in rows if r[1] is not None)
     p95 = durations[min(len(durations) - 1, int(0.95 * len(durations)))] if durations else None
     n = len(statuses)
     return {"requests": n, "share_5xx": (sum(s >= 500 for s in statuses) / n) if n else 0.0,

@@ -92,7 +92,7 @@ def validate_all(repo: Path, apps: Mapping[str, typer.Typer], *, root: Path | No
     from .generate import generate, stale
     from .oncall.escalation import load_policy
     from .oncall.rota import Rota
-    from .runbooks import check_alert_links, check_commands, check_links
+    from .runbooks import check_alert_links, check_links
 
     extra: list[Path] = []
     if root is not None:
@@ -125,11 +125,26 @@ def validate_all(repo: Path, apps: Mapping[str, typer.Typer], *, root: Path | No
         checks.append(Check("generated", False, [exc.message]))
     links = check_links(repo)
     checks.append(Check("runbook links", not links, [str(p) for p in links]))
-    cmds = check_commands(repo, apps)
-    checks.append(Check("runbook commands", not cmds, [str(p) for p in cmds]))
+    cmds = _commands_checked(repo, apps)
+    checks.append(Check("runbook commands", not cmds, cmds))
     if promtool:
         checks += promtool_checks(repo)
     return ValidateReport(checks)
+
+
+_COMMANDS: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _commands_checked(repo: Path, apps: Mapping[str, typer.Typer]) -> list[str]:
+    """``check_commands`` runs every runbook command's ``--help`` (seconds): remembered per
+    process while the runbooks and the apps are the same."""
+    from .runbooks import check_commands, documents
+
+    key = (str(repo), tuple(id(a) for a in apps.values()),
+           tuple((str(d), d.stat().st_mtime_ns, d.stat().st_size) for d in documents(repo)))
+    if key not in _COMMANDS:
+        _COMMANDS[key] = [str(p) for p in check_commands(repo, apps)]
+    return list(_COMMANDS[key])
 
 
 def promtool_checks(repo: Path) -> list[Check]:
