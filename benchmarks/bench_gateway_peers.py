@@ -54,6 +54,8 @@ from vvtvlib.api.config import ApiConfig, Plan  # noqa: E402
 from vvtvlib.api.init import api_init  # noqa: E402
 from vvtvlib.api.supervisor import api_down, api_up  # noqa: E402
 from vvtvlib.api.tenants import open_tenants  # noqa: E402
+from vvtvlib.core.errors import VVTVError  # noqa: E402
+from vvtvlib.core.wait import wait_until  # noqa: E402
 from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
 from vvtvlib.pool.emulator import start_emulators, stop_all  # noqa: E402
 from vvtvlib.pool.emulator.process import config_for, free_port  # noqa: E402
@@ -144,19 +146,21 @@ litellm_settings:
     proc = subprocess.Popen([str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port",
                              str(port), "--num_workers", str(workers)], stdout=log,
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if proc.poll() is not None:
-            return None, port, f"LiteLLM exited with {proc.returncode} (see {log.name})"
+            raise VVTVError(f"LiteLLM exited with {proc.returncode} (see {log.name})")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2
-                         ).status_code == 200:
-                return proc, port, "started"
+            return httpx.get(f"http://127.0.0.1:{port}/health/liveliness",
+                             timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop(proc)
-    return None, port, "LiteLLM did not answer /health/liveliness within 180 s"
+            return False
+    try:
+        wait_until(answers, 180, 0.5, what="LiteLLM's /health/liveliness")
+    except VVTVError as exc:
+        stop(proc)
+        return None, port, str(exc)
+    return proc, port, "started"
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -234,7 +238,7 @@ def main() -> int:
             limits = "memory" if workers == 1 else "redis"
             st = api_up(root, workers=workers, limits=limits, timeout_s=90)
             try:
-                pids = [c["pid"] for c in st["children"] if c["name"] in ("pool-api", "redis")]
+                pids = [c["pid"] for c in st["processes"] if c["name"] in ("pool-api", "redis")]
                 port = int(st["base_url"].rsplit(":", 1)[1])
                 asyncio.run(Load(port, ours_req).closed(1.0))  # warm-up
                 for conns in ([1, CONNECTIONS] if workers == 1 else [CONNECTIONS]):

@@ -164,16 +164,13 @@ def load_outcome(root: str, name: str, max_5xx_rate: float | None = None,
     st = window_stats(root, w.samples, w.seconds, count_504=_truthy(count_504))
     write_samples(_reports(root) / f"{name}.samples.csv", w.samples)
     killed = _read_killed(root)
-    winners_after_kill = None
     out: dict[str, Any] = {"window": st.to_dict(), "breaker_opens": signals.breaker_opens,
                            "breaker_events": [asdict(e) for e in signals.events],
                            "provider_calls": signals.provider_calls,
                            "provider_failures": signals.provider_failures,
                            "killed_provider": killed, "samples": len(w.samples),
                            "timeline": [[s.t_s, s.status, s.ms] for s in w.samples]}
-    ok_after = [s for s in w.samples if s.status == 200]
-    winners_after_kill = len(ok_after)
-    out["answered_200"] = winners_after_kill
+    out["answered_200"] = sum(1 for s in w.samples if s.status == 200)
     problems = []
     if max_5xx_rate is not None and st.rate_5xx > float(max_5xx_rate):
         problems.append(f"5xx rate {st.rate_5xx:.2%} > {float(max_5xx_rate):.2%}")
@@ -389,6 +386,20 @@ class ChaosVerdict:
     passed: bool
     activities: list[ActivityRecord]
     journal: str
+
+    @property
+    def ran_clean(self) -> bool:
+        """Completed, and every method activity and rollback succeeded (the steady state
+        may still have failed: that is the SLO's verdict, not the run's)."""
+        return self.status == "completed" and all(
+            a.status == "succeeded" for a in self.activities if a.phase in ("method",
+                                                                             "rollback"))
+
+    @property
+    def steady_state_held(self) -> bool:
+        return not self.deviated and all(
+            isinstance(a.output, dict) and a.output.get("within_slo") is True
+            for a in self.activities if a.phase in ("before", "after"))
 
 
 def read_journal(path: str | Path) -> ChaosVerdict:
