@@ -60,3 +60,16 @@ def test_every_ritual_setting_is_in_the_readme() -> None:
         for key in getattr(sub, "model_fields", {}):
             assert f"{section}.{key}" in README or f"`{key}`" in README, \
                 f"ritual.toml {section}.{key} is not documented"
+
+
+def test_on_call_options_are_in_the_readme() -> None:
+    section = README.split("## Epic O — on-call tools", 1)[1].split("\n## ", 1)[0]
+    root = typer.main.get_command(vvtvctl.app)
+    for group in ("ops", "flags", "oncall", "streaming", "snapshot", "validate", "change",
+                  "incident"):
+        for name, cmd in root.commands[group].commands.items():  # type: ignore[attr-defined]
+            assert f"vvtvctl {group} {name}" in section, f"{group} {name}"
+            for p in cmd.params:
+                for opt in (*p.opts, *p.secondary_opts):
+                    if opt.startswith("--") and opt != "--help":
+                        assert opt in section, f"vvtvctl {group} {name} {opt} is not documented"

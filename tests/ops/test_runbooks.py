@@ -51,7 +51,7 @@ def test_a_missing_command_or_option_is_caught() -> None:
 
     assert why("vvtvctl status --json") is None
     assert why("vvtvctl queue freeze --off") is None
-    assert "no such command" in (why("vvtvctl streaming restart-encoder") or "")
+    assert "no such command" in (why("vvtvctl streaming explode") or "")
     assert "no option --inject" in (why("vvtvctl broadcaster start --inject 5") or "")
     assert "command group" in (why("vvtvctl slo") or "")
 

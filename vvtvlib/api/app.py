@@ -33,6 +33,7 @@ from vvtvlib.core.log import get_logger
 from vvtvlib.core.trace import continue_or_start, use_trace
 from vvtvlib.pool import InferRequest, NotReady, Pool, SchemaInvalid
 from vvtvlib.pool.config import PoolConfig
+from vvtvlib.pool.errors import Drained
 
 from . import canonical, jwtauth
 from .audit import AuditWriter, truncate_ip
@@ -353,6 +354,7 @@ class Gateway:
         assert t is not None
         if call.weight <= 0:
             return
+        self._operator_flags(call, t.id)
         d = self.limits.take(f"rl:{t.id}", float(t.rps_burst), t.rpm_limit / 60.0, call.weight)
         if not d.allowed:
             wait = d.retry_after_s if math.isfinite(d.retry_after_s) else 60
@@ -366,6 +368,24 @@ class Gateway:
                 raise RateLimited("the tenant's tokens per minute are exhausted; retry later",
                                   retry_after_s=max(1, math.ceil(wait)))
             call.tpm_reserved = TOKENS_RESERVED
+
+    def _operator_flags(self, call: Call, tenant_id: str) -> None:
+        """The on-call flags (``vvtvctl ops drain --service api``, ``vvtvctl flags set
+        api.burst_shedding=on``), re-read by the pool on each request: a drained API
+        answers /v1/infer with DRAINED (503), health and usage stay up; burst shedding
+        limits /v1/infer to ``api.shed_rps_per_tenant`` per tenant (429)."""
+        if self.pool is None or call.route != "infer":
+            return
+        flags = self.pool.flags()
+        if flags.drain.api:
+            reason = flags.drain.reason or "no reason given"
+            raise Drained(f"the API is drained for maintenance ({reason}); retry later")
+        if flags.api.burst_shedding:
+            rps = float(flags.api.shed_rps_per_tenant)
+            d = self.limits.take(f"shed:{tenant_id}", rps, rps, 1)
+            if not d.allowed:
+                raise RateLimited(f"burst shedding: /v1/infer is limited to {rps:g} requests "
+                                  "per second per tenant; retry later", retry_after_s=1)
 
     def _quota_keys(self, tid: str) -> tuple[list[str], str]:
         month = self.clock.now().astimezone(UTC).strftime("%Y%m")

@@ -44,6 +44,14 @@ class NotReady(PoolError, DependencyMissing):
     http_status = 503
 
 
+class Drained(NotReady):
+    """``vvtvctl ops drain --service pool``: new requests are refused (503, ``DRAINED``)
+    unless ``drain.pool_fallback`` gives an answer; requests in flight finish."""
+
+    code = "DRAINED"
+    http_status = 503
+
+
 class SchemaInvalid(PoolError, UsageError):
     code = "SCHEMA_INVALID"
     http_status = 422

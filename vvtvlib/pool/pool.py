@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
+from vvtvlib.core.features import DEFAULTS, Features, FlagWatcher, flags_path
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.trace import TraceContext, current_trace, new_trace, use_trace
 
 from .breaker import BreakerState, CircuitBreaker
 from .cache import AnswerCache, cache_key
 from .config import PoolConfig, ProviderConfig, load_pool_config, pool_dir, providers_path
-from .errors import DeadlineExceeded, NotReady, ProviderFailed
+from .errors import DeadlineExceeded, Drained, NotReady, ProviderFailed
 from .metrics import PoolMetrics, default_metrics
 from .providers import (
     BreakerProvider,
@@ -116,6 +117,8 @@ class Pool:
         self.rng = rng or random.Random()
         self.folder = pool_dir(root) if root is not None else None
         self.enable_state = EnableState(self.folder / "state.toml" if self.folder else None)
+        # feature flags (drain, hedge_after_ms, per-task deadline): one stat per request
+        self.features = FlagWatcher(flags_path(root)) if root is not None else None
         s = config.pool
         self.cache = AnswerCache(s.cache_ttl_s, s.cache_max_entries, clock)
         self.hedge_budget = HedgeBudget(s.hedge_budget_ratio, s.hedge_budget_burst)
@@ -158,6 +161,9 @@ class Pool:
         await self.aclose()
 
     # -- the entry point -------------------------------------------------------------------
+    def flags(self) -> Features:
+        return self.features.current() if self.features is not None else DEFAULTS
+
     async def infer(self, request: InferRequest) -> InferResult:
         """One inference in its own span of the caller's W3C trace (or a new trace); with a
         root, one line in ``logs/pool.jsonl`` (task, strategy, outcome, winner, duration, the
@@ -198,7 +204,19 @@ class Pool:
         strategy = parse_strategy(request.strategy)
         task = request.task
         validate_payload(task, request.payload)
+        flags = self.flags()
+        if flags.drain.pool:
+            self.metrics.requests.labels(task, strategy.value, "Drained").inc()
+            if flags.drain.pool_fallback:
+                return InferResult("fallback", strategy.value,
+                                   int((time.perf_counter() - t0) * 1000), False,
+                                   {"fallback": flags.drain.pool_fallback, "drained": True})
+            reason = flags.drain.reason or "no reason given"
+            raise Drained(f"the pool is drained for maintenance ({reason}); retry later",
+                          task=task)
         budget_ms = deadline_ms(task, request.deadline_ms)
+        if flags.pool.heavy_deadline_ms:
+            budget_ms = min(budget_ms, flags.pool.heavy_deadline_ms)
         key = cache_key(request.tenant_id, task, strategy.value, request.payload)
         hit = self.cache.get(key, request.tenant_id)
         if hit is not None:
@@ -300,7 +318,8 @@ class Pool:
     # -- FASTEST ---------------------------------------------------------------------------
     async def _fastest(self, run: _Run) -> InferResult:
         queue = self.ranked()
-        hedge_after = self.config.pool.hedge_after_ms / 1000
+        hedge_after = (self.flags().pool.hedge_after_ms
+                       or self.config.pool.hedge_after_ms) / 1000
         tasks: dict[asyncio.Task[ProviderReply], Member] = {}
         errors: list[ProviderFailed] = []
 

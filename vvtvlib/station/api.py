@@ -9,6 +9,8 @@ station, and the only station calls they make.
     start_at(layout, cue=None)               broadcaster started at a recorded (item, offset),
                                              or at the resume point; ``stop_ingest`` stops it
     reactivate(layout, discovery_hold_h=24)  workers back, discovery held for a while
+    restart_encoder(layout)                  the encoder restarted, nginx left running
+    inject_emergency(layout, count, reason)  the emergency loop appended to the queue
     playout_mark / first_playout / find_playout / read_playout   the playout log
 
 Every flag lives in ``data/control.sqlite`` and is set through ``control``'s idempotent
@@ -38,6 +40,15 @@ from .playout import (
     read_playout,
 )
 from .state import WORKERS, ControlStore, Position
+
+
+def restart_encoder(layout: StationLayout | str | Path) -> dict[str, Any]:
+    return control.restart_encoder(layout)
+
+
+def inject_emergency(layout: StationLayout | str | Path, count: int, reason: str
+                     ) -> dict[str, Any]:
+    return control.inject_emergency(layout, count, reason)
 
 
 def status(layout: StationLayout | str | Path) -> StationStatus:

@@ -81,6 +81,8 @@ class StationStatus:
     pid: int | None
     nginx: dict[str, Any] | None = None
     worker_errors: dict[str, str] = field(default_factory=dict)
+    # the feature flags the running supervisor applies (path, error, reloads, flags)
+    features: dict[str, Any] | None = None
     checked_utc: str = field(default_factory=utc_iso)
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +162,7 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
         applied_generation=(rt or {}).get("applied_generation"),
         pid=info.pid if info and rt else None, nginx=(rt or {}).get("nginx"),
         worker_errors=(rt or {}).get("worker_errors") or {},
+        features=(rt or {}).get("features"),
     )
 
 
@@ -348,3 +351,15 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
 __all__ = ["SUMMARY_FIELDS", "StationStatus", "as_layout", "broadcaster_start",
            "broadcaster_stop", "require_up", "resume_position", "set_discovery_hold",
            "set_queue_frozen", "set_worker_paused", "status", "wait_empty", "wait_serving"]
+
+
+def restart_encoder(layout: StationLayout | str | Path, timeout_s: float = 30.0
+                    ) -> dict[str, Any]:
+    """Restart the encoder only (nginx and the HTTP server keep running)."""
+    return _post(as_layout(layout), "encoder/restart", timeout_s=timeout_s)
+
+
+def inject_emergency(layout: StationLayout | str | Path, count: int, reason: str
+                     ) -> dict[str, Any]:
+    """Append ``count`` entries of the emergency loop to the queue."""
+    return _post(as_layout(layout), "emergency/inject", {"count": count, "reason": reason})

@@ -61,6 +61,10 @@ class StationMetrics:
         for w in WORKERS:
             for status in ("done", "failed"):
                 self.jobs.labels(w, status)
+        self.curator = _counter(mn.CURATOR_DECISIONS, r)
+        for decision in ("apply", "advise"):
+            self.curator.labels(decision)
+        self.autopilot_rollbacks = _counter(mn.AUTOPILOT_ROLLBACKS, r)
 
     def bind(self, *, segment_age: Callable[[], float | None],
              queue_buffer_s: Callable[[], float], encoder_up: Callable[[], bool],

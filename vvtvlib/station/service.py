@@ -23,6 +23,7 @@ import psutil
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import TimedOut, UsageError, VVTVError
+from vvtvlib.core.features import FlagWatcher, flags_path
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.log import get_logger
 from vvtvlib.core.wait import wait_until
@@ -32,6 +33,7 @@ from . import nginx as nginx_profile
 from .broadcaster import Broadcaster, read_playlist, read_queue
 from .config import load_station_config
 from .control import queue_buffer
+from .db import transaction
 from .httpd import make_server
 from .metrics import StationMetrics
 from .runtime import (
@@ -78,6 +80,9 @@ class Supervisor:
         self.broadcaster: Broadcaster | None = None
         self.workers: WorkerPool | None = None
         self.metrics = StationMetrics()
+        # feature flags, re-read every tick: a change applies within a second, no restart
+        self.features = FlagWatcher(flags_path(layout.root))
+        self._features_seen = (self.features.reloads, self.features.error)
         self.metrics.bind(segment_age=self.segment_age_s, queue_buffer_s=self.queue_buffer_s,
                           encoder_up=lambda: bool(self.broadcaster and self.broadcaster.running()),
                           in_progress=lambda: self.gate.snapshot()["in_progress"])
@@ -110,7 +115,7 @@ class Supervisor:
                                        playlist=self.cfg.hls.playlist, rtmp_url=rtmp_url,
                                        logger=self.stream_log, metrics=self.metrics)
         self.workers = WorkerPool(lay, self.cfg.workers, self.gate, seed=self.cfg.station.seed,
-                                  logger=self.log, metrics=self.metrics)
+                                  logger=self.log, metrics=self.metrics, features=self.features)
         self.workers.start()
         self.info = RuntimeInfo(
             pid=os.getpid(), create_time=psutil.Process().create_time(), profile=self.profile,
@@ -273,7 +278,56 @@ class Supervisor:
                                         float(offset) if offset is not None else None)
         if action == "broadcaster/stop":
             return self.stop_broadcast()
+        if action == "encoder/restart":
+            return self.restart_encoder()
+        if action == "emergency/inject":
+            return self.inject_emergency(int(body.get("count", 1)), str(body.get("reason", "")))
         raise UsageError(f"unknown control action {action!r}", actual=action)
+
+    def restart_encoder(self) -> dict[str, Any]:
+        """Stop the encoder and start it again at the resume point; nginx (and the HTTP
+        server) keep running, so players only see a gap of a segment or two."""
+        assert self.broadcaster is not None
+        with self.cmd_lock:
+            before = self.broadcaster.info().get("run_id")
+            if self.broadcaster.running():
+                resume = self.broadcaster.stop()
+                if resume:
+                    self._save_resume(resume)
+            start = self.broadcaster.start(self.next_position(None, None))
+            self.encoder_started = time.monotonic()
+            self.ingest = True
+            self.restarts += 1
+            self.metrics.restarts.inc()
+            self.last_restart_utc = utc_iso()
+            self.control_store.set({"encoder": {"restarts": self.restarts,
+                                                "last_restart_utc": self.last_restart_utc}},
+                                   command="encoder restart", detail={"operator": True})
+            self._record_children()
+            self.stream_log.warning("encoder restarted by the operator", restarts=self.restarts)
+            return {"previous_run_id": before, "start": start.to_dict(),
+                    "nginx_pid": self.nginx_proc.pid if self.nginx_proc else None,
+                    **self.broadcaster.info()}
+
+    def inject_emergency(self, count: int, reason: str) -> dict[str, Any]:
+        """Append ``count`` entries of the emergency loop (the station's first item, looped)
+        to the queue: the buffer grows at once, whatever the planner does."""
+        if not 1 <= count <= 100:
+            raise UsageError(f"--inject must be between 1 and 100, got {count}", actual=count)
+        now = utc_iso()
+        with transaction(self.layout.db("queue")) as c:
+            src = c.execute("SELECT item_id, duration_s FROM queue ORDER BY position "
+                            "LIMIT 1").fetchone()
+            if src is None:
+                raise UsageError("the queue is empty: nothing to loop")
+            last = c.execute("SELECT MAX(position) FROM queue").fetchone()[0]
+            for i in range(count):
+                c.execute("INSERT INTO queue(position, item_id, plan_id, slot_id, duration_s, "
+                          "status, enqueued_utc) VALUES (?,?,?,?,?,'queued',?)",
+                          (last + 1 + i, src[0], "emergency-loop", None, src[1], now))
+        self.stream_log.warning("emergency loop injected", count=count, reason=reason)
+        return {"injected": count, "item_id": src[0], "added_s": round(count * src[1], 3),
+                "queue_buffer_s": self.queue_buffer_s()}
 
     # ------------------------------------------------------------------ HTTP backend
     def playlist_text(self) -> str | None:
@@ -325,6 +379,7 @@ class Supervisor:
                 "segments": b.get("segments", 0), "args": b.get("args"),
             },
             "segment_age_s": self.segment_age_s(),
+            "features": self.features.state(),
             "nginx": {"pid": self.nginx_proc.pid if self.nginx_proc else None,
                       "running": bool(self.nginx_proc and self.nginx_proc.poll() is None),
                       "worker_user": self.nginx_worker_user,
@@ -348,11 +403,24 @@ class Supervisor:
                     self.log.error("nginx exited; restarting it")
                     self._start_nginx()
                     self._record_children()
+                self._watch_features()
                 if time.monotonic() - last_flags >= 1.0:
                     self.apply_flags()
                     last_flags = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - the supervisor must outlive a bad tick
                 self.log.error("supervisor tick failed", error=f"{type(exc).__name__}: {exc}")
+
+
+    def _watch_features(self) -> None:
+        self.features.current()
+        seen = (self.features.reloads, self.features.error)
+        if seen != self._features_seen:
+            self._features_seen = seen
+            if self.features.error:
+                self.log.error("feature flags invalid; keeping the last good ones",
+                               error=self.features.error)
+            else:
+                self.log.info("feature flags applied", reloads=self.features.reloads)
 
 
 def run(root: str, ingest: bool = True) -> int:

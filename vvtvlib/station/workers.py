@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vvtvlib.core.clock import utc_iso
+from vvtvlib.core.features import DEFAULTS, Features, FlagWatcher
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.media.ffmpeg import run_ffmpeg
 from vvtvlib.station.encoder import encoder_args, load_encoder_settings, preset_label
@@ -25,6 +26,7 @@ from vvtvlib.vault.manifest import sha256_file
 
 from . import seedrows
 from .config import WorkersSection
+from .curator import autopilot, curate
 from .db import transaction
 from .metrics import StationMetrics
 from .state import WORKERS, ControlStore, Flags
@@ -73,7 +75,7 @@ def _job_row(layout: StationLayout, worker: str, kind: str, started: str, status
 
 
 def plan_job(layout: StationLayout, cfg: WorkersSection, flags: Flags, rng: random.Random,
-             control: ControlStore) -> str:
+             control: ControlStore, after: Callable[[str], None] | None = None) -> str:
     """Plan one item; unless the queue is frozen, mark aired entries and top the queue up."""
     now = utc_iso()
     with transaction(layout.db("plans")) as c:
@@ -105,6 +107,8 @@ def plan_job(layout: StationLayout, cfg: WorkersSection, flags: Flags, rng: rand
     with transaction(layout.db("metrics")) as c:
         c.execute("INSERT INTO samples(ts_utc, name, value, labels) VALUES (?,?,?,?)",
                   (now, "planner_plans_created", 1.0, json.dumps({"plan": plan_id})))
+    if after is not None:
+        after(plan_id)
     return f"planned {plan_id}; queue +{appended}"
 
 
@@ -183,8 +187,8 @@ def discover_job(layout: StationLayout, rng: random.Random) -> str:
 
 class WorkerPool:
     def __init__(self, layout: StationLayout, cfg: WorkersSection, gate: Gate, *,
-                 seed: int = 1, logger: Any = None, metrics: StationMetrics | None = None
-                 ) -> None:
+                 seed: int = 1, logger: Any = None, metrics: StationMetrics | None = None,
+                 features: FlagWatcher | None = None) -> None:
         self.layout = layout
         self.cfg = cfg
         self.gate = gate
@@ -195,10 +199,29 @@ class WorkerPool:
         self.seed = seed
         self.metrics = metrics
         self.last_error: dict[str, str] = {}
+        self.features = features
+
+    def flags(self) -> Features:
+        return self.features.current() if self.features is not None else DEFAULTS
+
+    def drained(self, worker: str) -> bool:
+        """``ops drain --service planner`` holds the planner; ``--service streaming`` holds
+        the realizer (no new renditions) while the broadcast goes on."""
+        d = self.flags().drain
+        return (worker == "planner" and d.planner) or (worker == "realizer" and d.streaming)
+
+    def _curate(self, rng: random.Random) -> Callable[[str], None]:
+        def after(plan_id: str) -> None:
+            features = self.flags()
+            curate(self.layout, plan_id, features, rng, self.metrics)
+            autopilot(self.layout, plan_id, features, rng, self.metrics)
+        return after
 
     def _job(self, worker: str, rng: random.Random) -> Callable[[Flags], str | None]:
         if worker == "planner":
-            return lambda flags: plan_job(self.layout, self.cfg, flags, rng, self.control)
+            after = self._curate(rng)
+            return lambda flags: plan_job(self.layout, self.cfg, flags, rng, self.control,
+                                          after)
         if worker == "realizer":
             return lambda flags: realize_job(self.layout, self.cfg, rng, self.control)
         return lambda flags: discover_job(self.layout, rng)
@@ -207,6 +230,8 @@ class WorkerPool:
         rng = random.Random(f"{self.seed}:{worker}:{time.time_ns()}")
         job = self._job(worker, rng)
         while not self.stop_event.wait(interval):
+            if self.drained(worker):
+                continue
             flags = self.gate.claim(worker)
             if flags is None:
                 continue
