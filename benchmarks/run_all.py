@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("vault", "ritual", "guardian", "revival", "pool", "api")
+ORDER = ("vault", "ritual", "guardian", "revival", "pool", "api", "gateway_peers")
 # The seed's `tar -I 'zstd -19'` runs in the vault bench on its own 200 MB tree (about
 # 2 minutes); on a 1 GiB station in the ritual bench it would add ten more.
 EXTRA = {"ritual": ["--no-seed"]}

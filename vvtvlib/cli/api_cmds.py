@@ -99,6 +99,41 @@ def status(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
             raise typer.Exit(1)
 
 
+@api.command("loadtest")
+def loadtest(profile: str = typer.Option(..., "--profile", help="A profile of "
+                                         "loadtests/profiles.toml (small, large, sustained, "
+                                         "soak, small-ci, large-ci, sustained-ci)."),
+             out_dir: Path | None = typer.Option(None, "--out",
+                                                 help="Folder for Locust's CSV and the "
+                                                      "summary (default reports/load)."),
+             duration: int | None = typer.Option(None, "--duration",
+                                                 help="Seconds, overriding the profile's."),
+             root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
+    """Run Locust headless against the running API: CSV, summary and the go/no-go (exit 1
+    on NO-GO)."""
+    from vvtvlib.api.loadtest import REPO, run_loadtest
+
+    with errors_to_exit(as_json):
+        if duration is not None and duration < 1:
+            raise UsageError("--duration must be at least 1 second")
+        r = run_loadtest(root, profile, out_dir or REPO / "reports" / "load",
+                         duration_s=duration)
+        if as_json:
+            emit_json(r.to_dict())
+        else:
+            s = r.summary
+            out.print(f"{s.profile}: {s.requests} requests, {s.rps} rps, p50/p95/p99 "
+                      f"{s.p50_ms}/{s.p95_ms}/{s.p99_ms} ms, 5xx {s.rate_5xx:.2%}, "
+                      f"timeouts {s.timeouts}, 429 (well-behaved) "
+                      f"{s.rate_429_well_behaved:.2%}, cache hits {s.cache_hit_rate:.0%}, "
+                      f"hedge rate {s.hedge_rate}, breaker opens {s.breaker_opens}")
+            for sig in r.go_no_go.signals:
+                out.print(f"  {sig.verdict:4} {sig.name}: {sig.value} ({sig.threshold})")
+            out.print(f"summary: {r.summary_json}")
+        if not r.go_no_go.passed:
+            raise typer.Exit(1)
+
+
 @jwt_app.command("issue")
 def jwt_issue(tenant: str = typer.Option(..., "--tenant", help="Tenant id or name."),
               scopes: str = typer.Option('["infer"]', "--scopes", help="JSON array."),

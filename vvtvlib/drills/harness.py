@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 DRILL_ORDER = ("station_smoke", "m1_shutdown_drill", "m2_hibernation_drill", "m3_revival_drill",
                "n1_pool_drill", "n2_api_drill", "n3_onboarding_rotation_drill",
-               "n4_abuse_incident_drill", "o1_slo_catalog_drill", "o2_oncall_drill")
+               "n4_abuse_incident_drill", "n6_load_chaos_drill", "o1_slo_catalog_drill",
+               "o2_oncall_drill")
 
 
 @dataclass
