@@ -132,6 +132,7 @@ class Gateway:
         self._probe_lock = asyncio.Lock()
         cfg = self.pool_config
         self.pool = Pool(cfg, root=self.layout.root) if cfg else Pool.from_root(self.layout.root)
+        self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])
         self._flusher = asyncio.create_task(self._flush_loop())
         self._audit_flusher = asyncio.create_task(self._audit_loop())
 

@@ -12,6 +12,7 @@ worker writes its samples there and ``/metrics`` sums them across workers.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import cache
 
 from prometheus_client import (
@@ -28,6 +29,8 @@ from vvtvlib.core import metric_names as mn
 from .pipeline import Call
 
 UNKNOWN_TENANT = "unknown"
+# Server-error codes created at 0 per route, so the 5xx ratio reads 0 rather than "no data".
+SERVER_ERRORS = ("500", "502", "503", "504")
 
 
 class ApiMetrics:
@@ -41,6 +44,16 @@ class ApiMetrics:
                                     list(mn.API_RATE_LIMITED.labels), registry=registry)
         self.quota_exceeded = Counter(mn.API_QUOTA_EXCEEDED.name, mn.API_QUOTA_EXCEEDED.help,
                                       list(mn.API_QUOTA_EXCEEDED.labels), registry=registry)
+
+    def prime(self, routes: Iterable[str], tenants: Iterable[str]) -> None:
+        """Create the known label sets at 0: each route's server errors and each known
+        tenant's 429 and 402 counters (bounded: routes x 4 codes, one series per tenant)."""
+        for route in routes:
+            for code in SERVER_ERRORS:
+                self.requests.labels(route, code)
+        for tenant in tenants:
+            self.rate_limited.labels(tenant)
+            self.quota_exceeded.labels(tenant)
 
     def observe(self, call: Call) -> None:
         """The pipeline observer: every finished call, refused ones included."""

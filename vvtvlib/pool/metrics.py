@@ -10,11 +10,15 @@ prometheus-client shares them across worker processes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from vvtvlib.core import metric_names as mn
+
+# Outcomes of a failed request created at 0 (``type(exc).__name__`` of the pool's 5xx errors).
+FAILURE_OUTCOMES = ("ProviderFailed", "DeadlineExceeded", "NotReady")
 
 # The SLO thresholds (1200 ms warm p95) and the alert threshold (1500 ms) are boundaries.
 BUCKETS_MS = mn.LATENCY_BUCKETS_MS
@@ -40,6 +44,24 @@ class PoolMetrics:
         self.hedges = _counter(mn.LLMPOOL_HEDGES, r)
         self.provider_errors = _counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
         self.requests = _counter(mn.LLMPOOL_REQUESTS, r)
+
+    def prime(self, providers: Iterable[str], tasks: Iterable[str],
+              strategies: Iterable[str]) -> None:
+        """Create the known label sets at 0, so that an error ratio, a dashboard panel or an
+        alert reads 0 rather than "no data" before the first error of its kind. The label
+        values are the configured providers, the tasks and the strategies: bounded."""
+        tasks, strategies = tuple(tasks), tuple(strategies)
+        for task in tasks:
+            self.cache_hits.labels(task)
+            self.cache_misses.labels(task)
+            self.hedges.labels(task)
+            for strategy in strategies:
+                for outcome in FAILURE_OUTCOMES:
+                    self.requests.labels(task, strategy, outcome)
+        for provider in providers:
+            self.breaker_open.labels(provider)
+            for task in tasks:
+                self.timeouts.labels(provider, task)
 
 
 @cache

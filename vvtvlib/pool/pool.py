@@ -49,7 +49,7 @@ from .providers import (
 from .records import InferRequest, InferResult, Strategy, parse_strategy
 from .routing import HedgeBudget, ProviderStats
 from .state import EnableState
-from .tasks import deadline_ms, validate_payload
+from .tasks import TASKS, deadline_ms, validate_payload
 from .tokens import canonical_json
 
 
@@ -114,6 +114,7 @@ class Pool:
         self.config = config
         self.clock = clock
         self.metrics = metrics or default_metrics()
+        self.metrics.prime([pc.id for pc in config.providers], TASKS, [st.value for st in Strategy])
         self.rng = rng or random.Random()
         self.folder = pool_dir(root) if root is not None else None
         self.enable_state = EnableState(self.folder / "state.toml" if self.folder else None)
