@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 from prometheus_client import CollectorRegistry
 
 from vvtvlib.api.metrics import ApiMetrics
+from vvtvlib.api.pipeline import Call
 from vvtvlib.pool.metrics import PoolMetrics
 
 
@@ -35,3 +39,16 @@ def test_api_server_errors_and_tenant_refusals_start_at_zero() -> None:
     assert reg.get_sample_value("api_quota_exceeded_total", {"tenant_id": "t_a"}) == 0.0
     assert reg.get_sample_value("api_requests_total", {"route": "/v1/infer", "code": "200"}) \
         is None
+
+
+def test_a_tenant_first_seen_while_running_gets_its_refusal_counters_at_zero() -> None:
+    reg = CollectorRegistry()
+    m = ApiMetrics(reg)
+    m.prime(["/v1/infer"], [])
+    # what the pipeline tells its observers about one finished call
+    call = SimpleNamespace(tenant_id="t_new", path="/v1/infer", status=200, duration_ms=3.0)
+    m.observe(cast(Call, call))
+    assert reg.get_sample_value("api_rate_limited_total", {"tenant_id": "t_new"}) == 0.0
+    assert reg.get_sample_value("api_quota_exceeded_total", {"tenant_id": "t_new"}) == 0.0
+    assert reg.get_sample_value("api_requests_total", {"route": "/v1/infer", "code": "200"}) \
+        == 1.0

@@ -44,6 +44,7 @@ class ApiMetrics:
                                     list(mn.API_RATE_LIMITED.labels), registry=registry)
         self.quota_exceeded = Counter(mn.API_QUOTA_EXCEEDED.name, mn.API_QUOTA_EXCEEDED.help,
                                       list(mn.API_QUOTA_EXCEEDED.labels), registry=registry)
+        self._primed: set[str] = set()
 
     def prime(self, routes: Iterable[str], tenants: Iterable[str]) -> None:
         """Create the known label sets at 0: each route's server errors and each known
@@ -52,12 +53,18 @@ class ApiMetrics:
             for code in SERVER_ERRORS:
                 self.requests.labels(route, code)
         for tenant in tenants:
-            self.rate_limited.labels(tenant)
-            self.quota_exceeded.labels(tenant)
+            self._prime_tenant(tenant)
+
+    def _prime_tenant(self, tenant: str) -> None:
+        self.rate_limited.labels(tenant)
+        self.quota_exceeded.labels(tenant)
+        self._primed.add(tenant)
 
     def observe(self, call: Call) -> None:
         """The pipeline observer: every finished call, refused ones included."""
         tenant = call.tenant_id or UNKNOWN_TENANT
+        if tenant not in self._primed:  # a tenant created while the API runs
+            self._prime_tenant(tenant)
         route = call.path or "unmatched"
         self.duration.labels(route, tenant).observe(call.duration_ms)
         self.requests.labels(route, str(call.status)).inc()
