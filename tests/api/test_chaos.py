@@ -53,8 +53,15 @@ def live_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.system
 @pytest.mark.timeout(180)
 def test_provider_down_end_to_end(live_root: Path, tmp_path: Path) -> None:
-    v = run_experiment(live_root, "provider-down", tmp_path,
-                       settings={"VVTV_CHAOS_WINDOW_S": "8", "VVTV_CHAOS_PROBE_S": "3"})
+    # on 2 shared cores the steady state can miss the SLO before any fault: Chaos Toolkit then
+    # injects nothing and only rolls back; such a run must not pass, and the next one is run
+    for attempt in range(3):
+        v = run_experiment(live_root, "provider-down", tmp_path,
+                           settings={"VVTV_CHAOS_WINDOW_S": "8", "VVTV_CHAOS_PROBE_S": "3"})
+        if not v.aborted_before_method:
+            break
+        assert not v.passed and not v.ran_clean, attempt
+        assert [a.phase for a in v.activities].count("rollback") >= 1
     raw = json.loads((tmp_path / "provider-down.journal.json").read_text())
     assert raw["status"] == "completed"
     assert v.ran_clean, [(a.name, a.status, a.error) for a in v.activities]

@@ -388,10 +388,16 @@ class ChaosVerdict:
     journal: str
 
     @property
+    def aborted_before_method(self) -> bool:
+        """The steady state did not hold before the fault, so Chaos Toolkit injected nothing
+        (its journal still says ``completed``): the experiment says nothing about the fault."""
+        return not any(a.phase == "method" for a in self.activities)
+
+    @property
     def ran_clean(self) -> bool:
-        """Completed, and every method activity and rollback succeeded (the steady state
-        may still have failed: that is the SLO's verdict, not the run's)."""
-        return self.status == "completed" and all(
+        """Completed, the method ran, and every method activity and rollback succeeded (the
+        steady state may still have failed: that is the SLO's verdict, not the run's)."""
+        return self.status == "completed" and not self.aborted_before_method and all(
             a.status == "succeeded" for a in self.activities if a.phase in ("method",
                                                                              "rollback"))
 
