@@ -19,8 +19,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 
@@ -35,15 +33,10 @@ SERVER_ERRORS = ("500", "502", "503", "504")
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        d = mn.API_HTTP_DURATION
-        self.duration = Histogram(d.name, d.help, list(d.labels), buckets=d.buckets,
-                                  registry=registry)
-        self.requests = Counter(mn.API_REQUESTS.name, mn.API_REQUESTS.help,
-                                list(mn.API_REQUESTS.labels), registry=registry)
-        self.rate_limited = Counter(mn.API_RATE_LIMITED.name, mn.API_RATE_LIMITED.help,
-                                    list(mn.API_RATE_LIMITED.labels), registry=registry)
-        self.quota_exceeded = Counter(mn.API_QUOTA_EXCEEDED.name, mn.API_QUOTA_EXCEEDED.help,
-                                      list(mn.API_QUOTA_EXCEEDED.labels), registry=registry)
+        self.duration = mn.histogram(mn.API_HTTP_DURATION, registry)
+        self.requests = mn.counter(mn.API_REQUESTS, registry)
+        self.rate_limited = mn.counter(mn.API_RATE_LIMITED, registry)
+        self.quota_exceeded = mn.counter(mn.API_QUOTA_EXCEEDED, registry)
         self._primed: set[str] = set()
 
     def prime(self, routes: Iterable[str], tenants: Iterable[str]) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 Kind = Literal["counter", "gauge", "histogram"]
 
 
@@ -29,6 +31,20 @@ class MetricName:
         if self.kind == "histogram":
             return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
         return (self.name,)
+
+
+def counter(m: MetricName, registry: CollectorRegistry) -> Counter:
+    """The one way an exporter registers a declared counter."""
+    return Counter(m.name, m.help, list(m.labels), registry=registry)
+
+
+def gauge(m: MetricName, registry: CollectorRegistry) -> Gauge:
+    return Gauge(m.name, m.help, list(m.labels), registry=registry)
+
+
+def histogram(m: MetricName, registry: CollectorRegistry) -> Histogram:
+    return Histogram(m.name, m.help, list(m.labels),
+                     buckets=m.buckets or Histogram.DEFAULT_BUCKETS, registry=registry)
 
 
 # Milliseconds: the SLO thresholds (500 ms planner, 1200 ms infer) and the alert thresholds

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from vvtvlib.core import metric_names as mn
 
@@ -24,26 +24,20 @@ FAILURE_OUTCOMES = ("ProviderFailed", "DeadlineExceeded", "NotReady")
 BUCKETS_MS = mn.LATENCY_BUCKETS_MS
 
 
-def _counter(m: mn.MetricName, r: CollectorRegistry) -> Counter:
-    return Counter(m.name, m.help, list(m.labels), registry=r)
-
-
 class PoolMetrics:
     """Registered under the names declared in ``vvtvlib.core.metric_names`` (the names the
     SLO catalog, the alert rules and the dashboards query)."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
-        d = mn.LLMPOOL_INFER_DURATION
-        self.infer_duration_ms = Histogram(d.name, d.help, list(d.labels), buckets=d.buckets,
-                                           registry=r)
-        self.timeouts = _counter(mn.LLMPOOL_TIMEOUTS, r)
-        self.breaker_open = _counter(mn.LLMPOOL_BREAKER_OPEN, r)
-        self.cache_hits = _counter(mn.LLMPOOL_CACHE_HITS, r)
-        self.cache_misses = _counter(mn.LLMPOOL_CACHE_MISSES, r)
-        self.hedges = _counter(mn.LLMPOOL_HEDGES, r)
-        self.provider_errors = _counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
-        self.requests = _counter(mn.LLMPOOL_REQUESTS, r)
+        self.infer_duration_ms = mn.histogram(mn.LLMPOOL_INFER_DURATION, r)
+        self.timeouts = mn.counter(mn.LLMPOOL_TIMEOUTS, r)
+        self.breaker_open = mn.counter(mn.LLMPOOL_BREAKER_OPEN, r)
+        self.cache_hits = mn.counter(mn.LLMPOOL_CACHE_HITS, r)
+        self.cache_misses = mn.counter(mn.LLMPOOL_CACHE_MISSES, r)
+        self.hedges = mn.counter(mn.LLMPOOL_HEDGES, r)
+        self.provider_errors = mn.counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
+        self.requests = mn.counter(mn.LLMPOOL_REQUESTS, r)
 
     def prime(self, providers: Iterable[str], tasks: Iterable[str],
               strategies: Iterable[str]) -> None:

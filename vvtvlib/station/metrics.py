@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import IO
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from vvtvlib.core import metric_names as mn
@@ -33,38 +33,29 @@ STATION_METRICS: tuple[mn.MetricName, ...] = (
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-def _counter(m: mn.MetricName, registry: CollectorRegistry) -> Counter:
-    return Counter(m.name, m.help, m.labels, registry=registry)
-
-
-def _gauge(m: mn.MetricName, registry: CollectorRegistry) -> Gauge:
-    return Gauge(m.name, m.help, m.labels, registry=registry)
-
-
 class StationMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.segment_age = _gauge(mn.STREAM_SEGMENT_AGE, r)
-        self.drops = _counter(mn.STREAM_ENCODER_DROPS, r)
-        self.dups = _counter(mn.STREAM_ENCODER_DUPS, r)
-        self.frames = _counter(mn.STREAM_ENCODER_FRAMES, r)
-        self.restarts = _counter(mn.STREAM_ENCODER_RESTARTS, r)
-        self.encoder_up = _gauge(mn.STREAM_ENCODER_UP, r)
-        self.segments = _counter(mn.STREAM_SEGMENTS, r)
-        self.segment_bytes = _counter(mn.STREAM_SEGMENT_BYTES, r)
-        self.queue_buffer = _gauge(mn.QUEUE_BUFFER, r)
-        self.planner_cycle = Histogram(mn.PLANNER_CYCLE.name, mn.PLANNER_CYCLE.help,
-                                       buckets=mn.PLANNER_CYCLE.buckets, registry=r)
-        self.in_progress = _gauge(mn.WORKER_IN_PROGRESS, r)
-        self.jobs = _counter(mn.WORKER_JOBS, r)
+        self.segment_age = mn.gauge(mn.STREAM_SEGMENT_AGE, r)
+        self.drops = mn.counter(mn.STREAM_ENCODER_DROPS, r)
+        self.dups = mn.counter(mn.STREAM_ENCODER_DUPS, r)
+        self.frames = mn.counter(mn.STREAM_ENCODER_FRAMES, r)
+        self.restarts = mn.counter(mn.STREAM_ENCODER_RESTARTS, r)
+        self.encoder_up = mn.gauge(mn.STREAM_ENCODER_UP, r)
+        self.segments = mn.counter(mn.STREAM_SEGMENTS, r)
+        self.segment_bytes = mn.counter(mn.STREAM_SEGMENT_BYTES, r)
+        self.queue_buffer = mn.gauge(mn.QUEUE_BUFFER, r)
+        self.planner_cycle = mn.histogram(mn.PLANNER_CYCLE, r)
+        self.in_progress = mn.gauge(mn.WORKER_IN_PROGRESS, r)
+        self.jobs = mn.counter(mn.WORKER_JOBS, r)
         for w in WORKERS:
             for status in ("done", "failed"):
                 self.jobs.labels(w, status)
-        self.curator = _counter(mn.CURATOR_DECISIONS, r)
+        self.curator = mn.counter(mn.CURATOR_DECISIONS, r)
         for decision in ("apply", "advise"):
             self.curator.labels(decision)
-        self.autopilot_rollbacks = _counter(mn.AUTOPILOT_ROLLBACKS, r)
+        self.autopilot_rollbacks = mn.counter(mn.AUTOPILOT_ROLLBACKS, r)
 
     def bind(self, *, segment_age: Callable[[], float | None],
              queue_buffer_s: Callable[[], float], encoder_up: Callable[[], bool],
