@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from vvtvlib.api import jwtauth
-from vvtvlib.api.config import ApiConfig, Plan
-from vvtvlib.api.lab import ApiLab, Client, infer_body
+from vvtvlib.api.config import ApiConfig
+from vvtvlib.api.lab import ACCEPTANCE_PLANS, ApiLab, Client, infer_body
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.pool.emulator import EmulatorProcess, start_emulators, stop_all
 from vvtvlib.pool.tasks import check_content
@@ -27,9 +27,7 @@ from vvtvlib.pool.tasks import check_content
 pytestmark = [pytest.mark.timeout(120)]
 scenarios("n_gateway_auth.feature", "n_tenants_limits.feature")
 
-PLANS = {"free": Plan(rpm=60000, burst=1000, requests_month=10, tokens_month=10**9),
-         "pro": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9),
-         "enterprise": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9)}
+PLANS = ACCEPTANCE_PLANS
 
 
 @pytest.fixture(scope="module")

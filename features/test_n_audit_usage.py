@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from vvtvlib.api.config import ApiConfig, Plan
-from vvtvlib.api.lab import ApiLab, Client, infer_body
+from vvtvlib.api.config import ApiConfig
+from vvtvlib.api.lab import ACCEPTANCE_PLANS, ApiLab, Client, infer_body
 from vvtvlib.api.rollup import rollup_day
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.evidence import verify_chain
@@ -26,9 +26,7 @@ from vvtvlib.pool.emulator import EmulatorProcess, start_emulators, stop_all
 pytestmark = [pytest.mark.timeout(120)]
 scenarios("n_audit_usage.feature")
 
-PLANS = {"free": Plan(rpm=60000, burst=1000, requests_month=10, tokens_month=10**9),
-         "pro": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9),
-         "enterprise": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9)}
+PLANS = ACCEPTANCE_PLANS
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from vvtvlib.pool.lab import parse_models
 
 from .app import Gateway, create_app
 from .canonical import headers as signed_headers
-from .config import ApiConfig
+from .config import ApiConfig, Plan
 from .init import api_init
 from .tenants import Credentials, TenantStore, open_tenants
 
@@ -150,6 +150,15 @@ class ApiLab:
             h.update(self.sign(client, method, target, raw, **sign_kw))
         h.update(headers or {})
         return self.http.request(method, self.base_url + target, content=raw, headers=h)
+
+
+# Acceptance plans: limits high enough that only the scenario under test refuses, and a free
+# plan whose 10 requests a month make the quota reachable in a scenario.
+ACCEPTANCE_PLANS = {
+    "free": Plan(rpm=60000, burst=1000, requests_month=10, tokens_month=10**9),
+    "pro": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9),
+    "enterprise": Plan(rpm=60000, burst=1000, requests_month=10**6, tokens_month=10**9),
+}
 
 
 def infer_body(seed: str = "jazz", task: str = "expand_queries",
