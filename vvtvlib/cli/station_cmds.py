@@ -78,14 +78,14 @@ def down(root: Path = RootOpt,
     with errors_to_exit(as_json):
         result = station_down(StationLayout.at(root), timeout_s=timeout)
         if as_json:
-            emit_json(result)
-        elif not result["was_running"]:
+            emit_json(result.to_dict())
+        elif not result.was_running:
             out.print("station was not running" + (
-                f"; killed {len(result['orphans_killed'])} orphan process(es)"
-                if result["orphans_killed"] else ""))
+                f"; killed {len(result.orphans_killed)} orphan process(es)"
+                if result.orphans_killed else ""))
         else:
-            how = "gracefully" if result["graceful"] else "forcibly (timeout)"
-            out.print(f"station stopped {how} in {result['elapsed_s']:.1f} s")
+            how = "gracefully" if result.graceful else "forcibly (timeout)"
+            out.print(f"station stopped {how} in {result.elapsed_s or 0.0:.1f} s")
 
 
 def _render_status(st: control.StationStatus) -> None:
@@ -194,11 +194,11 @@ def bstop(root: Path = RootOpt, timeout: float = typer.Option(15.0, "--timeout")
     with errors_to_exit(as_json):
         r = control.broadcaster_stop(StationLayout.at(root), timeout_s=timeout)
         if as_json:
-            emit_json(r)
+            emit_json(r.to_dict())
         else:
-            p = r.get("resume") or {}
-            out.print(f"broadcaster stopped; resumes at {p.get('item_id')} @ "
-                      f"{p.get('offset_s')} s")
+            p = r.resume.position if r.resume else None
+            out.print(f"broadcaster stopped; resumes at {p.item_id if p else None} @ "
+                      f"{p.offset_s if p else None} s")
 
 
 def register(app: typer.Typer) -> None:

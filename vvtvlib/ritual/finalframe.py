@@ -87,6 +87,14 @@ class FinalFrameRecord:
             "kpis": {**kpis, "vmaf_live": kpis["vmaf"]},
         }
 
+    def step_detail(self) -> dict[str, Any]:
+        """The final-frame step's detail in the ritual's evidence log and journal."""
+        data = self.to_dict()
+        out = {k: data[k] for k in ("ts_utc", "slot_id", "plan_id_executado", "item_id",
+                                    "offset_s", "segment", "phash", "reproducible")}
+        out["kpis"] = data["kpis"]
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinalFrameRecord:
         ref = data.get("reference") or {}

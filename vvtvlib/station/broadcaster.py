@@ -26,6 +26,7 @@ from vvtvlib.media.hls import Playlist, parse_playlist
 from .db import opened
 from .metrics import ProgressReader, StationMetrics
 from .playout import PLAYOUT_LOG, PlayoutEntry, find_entry
+from .replies import EncoderRun
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
 from .state import ControlStore, Position
 
@@ -260,15 +261,16 @@ class Broadcaster:
         with self.lock:
             return dict(self.pdts)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> EncoderRun:
         with self.lock:
             cur = self.current
             if cur is None:
-                return {"running": False, "segments": 0}
-            return {"running": cur.proc.poll() is None, "run_id": cur.run_id,
-                    "pid": cur.proc.pid, "uptime_s": round(time.monotonic() - cur.started_mono, 3),
-                    "segments": len(cur.segments), "args": cur.args,
-                    "last_segment": cur.segments[-1].uri if cur.segments else None}
+                return EncoderRun(running=False)
+            return EncoderRun(running=cur.proc.poll() is None, run_id=cur.run_id,
+                              pid=cur.proc.pid,
+                              uptime_s=round(time.monotonic() - cur.started_mono, 3),
+                              segments=len(cur.segments), args=tuple(cur.args),
+                              last_segment=cur.segments[-1].uri if cur.segments else None)
 
 
 def playout_entry(layout: StationLayout, segment: str, timeout_s: float = 5.0, *,

@@ -43,6 +43,26 @@ class Position:
 
 
 @dataclass(frozen=True)
+class ResumePoint:
+    """A recorded resume point as the control store keeps it: a position, and when it was
+    recorded (absent on the point a new station starts from)."""
+
+    position: Position
+    recorded_utc: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.position.to_dict()
+        if self.recorded_utc is not None:
+            out["recorded_utc"] = self.recorded_utc
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ResumePoint | None:
+        pos = Position.from_dict(d)
+        return None if pos is None or d is None else cls(pos, d.get("recorded_utc"))
+
+
+@dataclass(frozen=True)
 class Flags:
     generation: int = 0
     paused: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(WORKERS, False))
