@@ -319,7 +319,7 @@ def _sanity(options: RevivalOptions, state: _State, ph: PhaseContext,
     verified = state.verified
     assert verified is not None
     dbs = check_databases(state.layout, verified.manifest)
-    ph.detail["databases"] = dbs
+    ph.detail["databases"] = {name: check.to_dict() for name, check in dbs.items()}
     report.versions["manifest"] = verified.manifest.versions.model_dump()
     for what, message, recorded, found in compare_versions(report.versions["manifest"],
                                                           report.versions["node"]):
