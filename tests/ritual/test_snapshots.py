@@ -47,7 +47,7 @@ def test_archives_hold_exactly_the_frozen_view(tree, tmp_path):
     assert not any(m.startswith(("storage/cache", "storage/tmp")) for m in data)
     assert "broadcast/hls/seg_000003.ts" not in data
     assert "broadcast/hls/main.m3u8.tmp" not in data
-    assert result.databases["plans.sqlite"]["tables"]["t"]["rows"] == 50
+    assert result.databases["plans.sqlite"].tables["t"].rows == 50
     assert not (folder / archives.STAGE_DIR).exists()
     # the playout log is archived up to its last complete line
     entry = next(e for e in result.archives[archives.DATA_ARCHIVE].files

@@ -60,11 +60,11 @@ def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, Data
             digests = table_digests(db)
             for table, want in recorded.tables.items():
                 got = digests.get(table)
-                if got is None or got["sha256"] != want.sha256 or got["rows"] != want.rows:
+                if got is None or got.sha256 != want.sha256 or got.rows != want.rows:
                     raise IntegrityError(
                         f"{db.name}: table {table} differs from the manifest "
-                        f"({want.rows} rows recorded, {got['rows'] if got else 0} restored)",
-                        path=db, expected=want.sha256, actual=got["sha256"] if got else None,
+                        f"({want.rows} rows recorded, {got.rows if got else 0} restored)",
+                        path=db, expected=want.sha256, actual=got.sha256 if got else None,
                         table=table)
             entry = DatabaseCheck(len(recorded.tables),
                                   sum(t.rows for t in recorded.tables.values()))

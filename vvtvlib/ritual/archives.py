@@ -19,6 +19,7 @@ from .config import DATA_ARCHIVE, DB_ARCHIVE, SYSTEM_ARCHIVE, Snapshot
 from .telemetry import ToolVersions
 
 if TYPE_CHECKING:
+    from vvtvlib.vault.schema import DatabaseModel
     from vvtvlib.vault.snapshot import ArchiveRecord
 ARCHIVES = (DB_ARCHIVE, SYSTEM_ARCHIVE, DATA_ARCHIVE)
 STAGE_DIR = ".stage"
@@ -29,7 +30,7 @@ Progress = Callable[[int, int, str], None]  # bytes done, bytes total, what
 @dataclass
 class SnapshotResult:
     archives: dict[str, ArchiveRecord] = field(default_factory=dict)
-    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    databases: dict[str, DatabaseModel] = field(default_factory=dict)  # the manifest's
     wal_after_checkpoint: dict[str, int] = field(default_factory=dict)
     stage: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -61,6 +62,7 @@ def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions
     """Stage, archive, digest; the stage is removed whatever happens."""
     import time
 
+    from vvtvlib.vault.schema import DatabaseModel
     from vvtvlib.vault.snapshot import ArchiveProgress, SnapshotPolicy, write_archive
     from vvtvlib.vault.sqlite import table_digests
 
@@ -107,7 +109,7 @@ def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions
             base += rec.raw_bytes
         t1 = time.perf_counter()
         for db in sorted((stage / "data").glob("*.sqlite")):
-            result.databases[db.name] = {"tables": table_digests(db)}
+            result.databases[db.name] = DatabaseModel(tables=table_digests(db))
         result.seconds["table_digests"] = round(time.perf_counter() - t1, 3)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
