@@ -57,7 +57,7 @@ from vvtvlib.hibernation import LockdownOptions, lockdown
 from vvtvlib.station.control import StationStatus, status
 from vvtvlib.station.nginx import rtmp_module
 from vvtvlib.station.playout import PlayoutEntry
-from vvtvlib.station.provision import init_station
+from vvtvlib.station.provision import Provisioned, init_station
 from vvtvlib.station.supervisor import StationStopped, station_down, station_up
 from vvtvlib.vault.minisign import generate_keypair, sign_file
 from vvtvlib.vault.schema import build_manifest, write_manifest
@@ -78,7 +78,7 @@ STAMP = "2026-01-01_0000Z"
 @dataclass
 class LabStation:
     layout: StationLayout
-    info: dict[str, Any]
+    info: Provisioned
 
     @property
     def root(self) -> Path:

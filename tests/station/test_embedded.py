@@ -48,7 +48,7 @@ def test_pause_freeze_stops_every_business_write_and_resume_restarts_them(
         station: LabStation) -> None:
     eventually(lambda: _jobs(station) > 40, timeout_s=20)  # seed rows are 40: workers ran
     for worker in ("planner", "realizer", "discovery"):
-        assert control.set_worker_paused(station.layout, worker, True)["applied"]
+        assert control.set_worker_paused(station.layout, worker, True).applied
     control.set_queue_frozen(station.layout, True)
     st = control.wait_empty(station.layout, timeout_s=30)
     assert st.in_progress == 0 and st.flags_applied and st.queue_frozen

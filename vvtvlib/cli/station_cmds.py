@@ -47,12 +47,12 @@ def init(root: Path = RootOpt,
             result = init_station(layout.root, profile=profile, size_mb=size_mb, seed=seed,
                                   force=force, observer=observe, items=items)
         if as_json:
-            emit_json(result)
+            emit_json(result.to_dict())
         else:
-            out.print(f"station [bold]{result['station_id']}[/] provisioned at {result['root']} "
-                      f"({result['profile']}): {len(result['items'])} items, "
-                      f"{result['queue_seconds'] / 3600:.2f} h queued, "
-                      f"{result['bytes'] / 1e6:.1f} MB, key {result['key_id']}")
+            out.print(f"station [bold]{result.station_id}[/] provisioned at {result.root} "
+                      f"({result.profile}): {len(result.items)} items, "
+                      f"{result.queue_seconds / 3600:.2f} h queued, "
+                      f"{result.bytes / 1e6:.1f} MB, key {result.key_id}")
 
 
 @station.command("up")
@@ -138,10 +138,10 @@ def _worker_app(worker: str) -> typer.Typer:
             r = control.set_worker_paused(StationLayout.at(root), worker, paused,
                                           require_up=True)
             if as_json:
-                emit_json(r)
+                emit_json(r.to_dict())
             else:
                 state = "paused" if paused else "running"
-                out.print(f"{worker} {state}" + ("" if r["changed"] else " (already)"))
+                out.print(f"{worker} {state}" + ("" if r.changed else " (already)"))
 
     @app.command("pause")
     def pause(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
@@ -163,10 +163,10 @@ def freeze(on: bool = typer.Option(..., "--on/--off", help="Freeze or unfreeze t
     with errors_to_exit(as_json):
         r = control.set_queue_frozen(StationLayout.at(root), on, require_up=True)
         if as_json:
-            emit_json(r)
+            emit_json(r.to_dict())
         else:
             out.print(f"queue {'frozen' if on else 'unfrozen'}"
-                      + ("" if r["changed"] else " (already)"))
+                      + ("" if r.changed else " (already)"))
 
 
 @broadcaster.command("start")

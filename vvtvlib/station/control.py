@@ -204,8 +204,35 @@ def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None
     return data
 
 
+@dataclass(frozen=True)
+class FlagChange:
+    """One control flag set: whether it changed, the generation it bumped to, whether the
+    running supervisor applied it (``station_up``), and the flag as set (``flag: value``,
+    with the ``worker`` it concerns)."""
+
+    command: str
+    changed: bool
+    generation: int
+    applied: bool
+    station_up: bool
+    flag: str
+    value: bool | str | None
+    worker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"command": self.command, "changed": self.changed,
+                               "generation": self.generation, "applied": self.applied,
+                               "station_up": self.station_up}
+        if self.worker is not None:
+            out["worker"] = self.worker
+        out[self.flag] = self.value
+        return out
+
+
 def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
-               require_up: bool) -> dict[str, Any]:
+               require_up: bool) -> tuple[bool, int, bool, bool]:
+    """Write ``values`` (JSON values of ``control.sqlite``) and push them to a running
+    supervisor: (changed, generation, applied, station up)."""
     store = ControlStore(layout)
     if not store.exists():
         raise DependencyMissing(f"{layout.root} is not an initialised station", path=layout.root)
@@ -219,37 +246,36 @@ def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
     applied = None
     if up:
         applied = _post(layout, "reload").get("applied_generation")
-    return {"command": command, "changed": changed, "generation": gen,
-            "applied": applied is not None and applied >= gen, "station_up": up}
+    return changed, gen, applied is not None and applied >= gen, up
 
 
 def set_worker_paused(layout: StationLayout | str | Path, worker: str, paused: bool, *,
-                      require_up: bool = False) -> dict[str, Any]:
+                      require_up: bool = False) -> FlagChange:
     layout = as_layout(layout)
     if worker not in WORKERS:
         raise UsageError(f"unknown worker {worker!r} (choose {', '.join(WORKERS)})")
     flags = ControlStore(layout).flags()
     new = {**flags.paused, worker: paused}
-    out = _set_flags(layout, {"paused": new}, f"{worker} {'pause' if paused else 'resume'}",
-                     require_up)
-    return {**out, "worker": worker, "paused": paused}
+    command = f"{worker} {'pause' if paused else 'resume'}"
+    out = _set_flags(layout, {"paused": new}, command, require_up)
+    return FlagChange(command, *out, flag="paused", value=paused, worker=worker)
 
 
 def set_queue_frozen(layout: StationLayout | str | Path, frozen: bool, *,
-                     require_up: bool = False) -> dict[str, Any]:
+                     require_up: bool = False) -> FlagChange:
     layout = as_layout(layout)
-    out = _set_flags(layout, {"queue_frozen": frozen},
-                     f"queue freeze --{'on' if frozen else 'off'}", require_up)
-    return {**out, "queue_frozen": frozen}
+    command = f"queue freeze --{'on' if frozen else 'off'}"
+    out = _set_flags(layout, {"queue_frozen": frozen}, command, require_up)
+    return FlagChange(command, *out, flag="queue_frozen", value=frozen)
 
 
 def set_discovery_hold(layout: StationLayout | str | Path, until: datetime | str | None, *,
-                       require_up: bool = False) -> dict[str, Any]:
+                       require_up: bool = False) -> FlagChange:
     """Keep discovery from running until ``until`` (UTC); ``None`` lifts the hold."""
     layout = as_layout(layout)
     value = utc_iso(until) if isinstance(until, datetime) else until
     out = _set_flags(layout, {"discovery_hold_until": value}, "discovery hold", require_up)
-    return {**out, "discovery_hold_until": value}
+    return FlagChange("discovery hold", *out, flag="discovery_hold_until", value=value)
 
 
 def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
@@ -350,7 +376,7 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
     return Position.from_dict(ControlStore(as_layout(layout)).get("resume"))
 
 
-__all__ = ["SUMMARY_FIELDS", "StationStatus", "as_layout", "broadcaster_start",
+__all__ = ["SUMMARY_FIELDS", "FlagChange", "StationStatus", "as_layout", "broadcaster_start",
            "broadcaster_stop", "require_up", "resume_position", "set_discovery_hold",
            "set_queue_frozen", "set_worker_paused", "status", "wait_empty", "wait_serving"]
 
