@@ -13,7 +13,7 @@ from vvtvlib.station.replies import (
     IngestStopped,
 )
 from vvtvlib.station.runtime import EncoderStatus, SupervisorStatus
-from vvtvlib.station.state import Position, ResumePoint
+from vvtvlib.station.state import Playing, Position, ResumePoint, position_on_air
 from vvtvlib.station.supervisor import StationStopped
 from vvtvlib.station.workers import GateSnapshot
 
@@ -76,3 +76,14 @@ def test_station_stopped_shape_depends_on_whether_it_ran() -> None:
     assert ran["elapsed_s"] == 31.2 and ran["resume"]["queue_position"] == 3
     assert GateSnapshot(2, {"planner": 1}, {"planner": 5}).to_dict() == {
         "generation": 2, "in_progress": {"planner": 1}, "jobs_done": {"planner": 5}}
+
+
+def test_the_position_on_air_is_the_playing_segment_else_the_resume_point() -> None:
+    later = Position(4, "item-0002", 6.0, "slot-1", "plan-00001-abcd")
+    playing = Playing(later, "seg_000007.ts", 7, "run-1", None, "2026-01-01T00:00:09.000Z")
+    stored = json.loads(json.dumps(playing.to_dict(), sort_keys=True))  # as control.sqlite has it
+    assert Playing.from_dict(stored) == playing
+    resume = ResumePoint(POS, "2026-01-01T00:00:05.000Z").to_dict()
+    assert position_on_air({"playing": stored, "resume": resume}) == later
+    assert position_on_air({"playing": None, "resume": resume}) == POS
+    assert position_on_air({}) is None

@@ -28,7 +28,7 @@ from .metrics import ProgressReader, StationMetrics
 from .playout import PLAYOUT_LOG, PlayoutEntry, find_entry
 from .replies import EncoderRun
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
-from .state import ControlStore, Position
+from .state import ControlStore, Playing, Position
 
 
 def read_queue(layout: StationLayout) -> list[QueueEntry]:
@@ -252,10 +252,9 @@ class Broadcaster:
             for uri in list(self.pdts)[:-200]:
                 del self.pdts[uri]
         last = new[-1]
-        self.control.set({"playing": {**last.position.to_dict(), "segment": last.uri,
-                                      "sequence": last.sequence, "run_id": cur.run_id,
-                                      "program_date_time": last.program_date_time,
-                                      "updated_utc": utc_iso()}})
+        self.control.set({"playing": Playing(last.position, last.uri, last.sequence,
+                                             cur.run_id, last.program_date_time,
+                                             utc_iso()).to_dict()})
 
     def program_date_times(self) -> dict[str, str]:
         with self.lock:

@@ -42,7 +42,7 @@ from .runtime import (
     read_runtime,
     supervisor_alive,
 )
-from .state import WORKERS, ControlStore, Position
+from .state import WORKERS, ControlStore, Position, position_on_air
 
 
 def as_layout(layout: StationLayout | str | Path) -> StationLayout:
@@ -101,10 +101,10 @@ class StationStatus:
         return self.applied_generation is not None and self.applied_generation >= self.generation
 
 
-def queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[float, int]:
+def queue_buffer(layout: StationLayout, at: Position | None) -> tuple[float, int]:
     """Seconds of programming left from the playing (or resume) position to the queue end."""
-    pos = int(at.get("queue_position", 0)) if at else 0
-    offset = float(at.get("offset_s", 0.0)) if at else 0.0
+    pos = at.queue_position if at else 0
+    offset = at.offset_s if at else 0.0
     try:
         with opened(layout.db("queue"), readonly=True) as conn:
             total, n = conn.execute(
@@ -144,7 +144,7 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
     enc = rt.encoder if rt else EncoderStatus(
         restarts=int(stored_enc.get("restarts", 0)),
         last_restart_utc=stored_enc.get("last_restart_utc"))
-    buffer_s, n = queue_buffer(layout, playing or kv.get("resume"))
+    buffer_s, n = queue_buffer(layout, position_on_air(kv))
     return StationStatus(
         up=rt is not None, profile=cfg.station.profile, station_id=cfg.station.id,
         root=str(layout.root), queue_buffer_s=round(buffer_s, 3), queue_entries=n,

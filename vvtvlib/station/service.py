@@ -57,7 +57,7 @@ from .runtime import (
     write_runtime,
 )
 from .schedule import advance, resolve_start
-from .state import ControlStore, Position, ResumePoint
+from .state import ControlStore, Playing, Position, ResumePoint
 from .workers import Gate, WorkerPool, clean_tmp
 
 
@@ -196,16 +196,14 @@ class Supervisor:
     def next_position(self, item_id: str | None, offset_s: float | None) -> Position:
         entries = read_queue(self.layout)
         kv = self.control_store.get_many()
-        resume, playing = kv.get("resume"), kv.get("playing")
+        resume = ResumePoint.from_dict(kv.get("resume"))
+        playing = Playing.from_dict(kv.get("playing"))
         seg = self.cfg.media.segment_s
-        hint = Position.from_dict(resume)
-        if playing and (not resume or playing.get("updated_utc", "")
-                        > resume.get("recorded_utc", "")):
+        hint = resume.position if resume else None
+        if playing and (not resume or playing.updated_utc > (resume.recorded_utc or "")):
             # Playout moved on after the last recorded resume point (a crash): continue
             # after the last segment that was served.
-            last = Position.from_dict(playing)
-            assert last is not None
-            hint = advance(entries, last, seg, seg)
+            hint = advance(entries, playing.position, seg, seg)
         return resolve_start(entries, item_id, offset_s, hint, seg)
 
     def start_broadcast(self, item_id: str | None, offset_s: float | None) -> BroadcastStarted:
@@ -361,8 +359,7 @@ class Supervisor:
         return round(max(0.0, time.time() - mtime), 3)
 
     def queue_buffer_s(self) -> float:
-        kv = self.control_store.get_many()
-        return queue_buffer(self.layout, kv.get("playing") or kv.get("resume"))[0]
+        return queue_buffer(self.layout, self.control_store.on_air())[0]
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()

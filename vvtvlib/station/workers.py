@@ -77,8 +77,8 @@ class Gate:
 
 
 def playing_queue_position(control: ControlStore) -> int:
-    playing = control.get("playing") or control.get("resume") or {}
-    return int(playing.get("queue_position", 1))
+    at = control.on_air()
+    return at.queue_position if at else 1
 
 
 def _job_row(layout: StationLayout, worker: str, kind: str, started: str, status: str,
