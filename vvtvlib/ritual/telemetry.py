@@ -39,7 +39,7 @@ def playout_tail(layout: StationLayout, lines: int = PLAYOUT_TAIL_LINES) -> list
     return read_playout(layout, tail=lines)
 
 
-def executed_in_slot(entries: list[PlayoutEntry], slot_id: Any) -> float:
+def executed_in_slot(entries: list[PlayoutEntry], slot_id: str | None) -> float:
     """Seconds of programming aired in the last run of ``slot_id`` (segment durations)."""
     total = 0.0
     for entry in reversed(entries):
