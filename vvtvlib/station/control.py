@@ -205,7 +205,7 @@ def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
-class FlagChange:
+class ControlChange:
     """One control flag set: whether it changed, the generation it bumped to, whether the
     running supervisor applied it (``station_up``), and the flag as set (``flag: value``,
     with the ``worker`` it concerns)."""
@@ -250,7 +250,7 @@ def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
 
 
 def set_worker_paused(layout: StationLayout | str | Path, worker: str, paused: bool, *,
-                      require_up: bool = False) -> FlagChange:
+                      require_up: bool = False) -> ControlChange:
     layout = as_layout(layout)
     if worker not in WORKERS:
         raise UsageError(f"unknown worker {worker!r} (choose {', '.join(WORKERS)})")
@@ -258,24 +258,24 @@ def set_worker_paused(layout: StationLayout | str | Path, worker: str, paused: b
     new = {**flags.paused, worker: paused}
     command = f"{worker} {'pause' if paused else 'resume'}"
     out = _set_flags(layout, {"paused": new}, command, require_up)
-    return FlagChange(command, *out, flag="paused", value=paused, worker=worker)
+    return ControlChange(command, *out, flag="paused", value=paused, worker=worker)
 
 
 def set_queue_frozen(layout: StationLayout | str | Path, frozen: bool, *,
-                     require_up: bool = False) -> FlagChange:
+                     require_up: bool = False) -> ControlChange:
     layout = as_layout(layout)
     command = f"queue freeze --{'on' if frozen else 'off'}"
     out = _set_flags(layout, {"queue_frozen": frozen}, command, require_up)
-    return FlagChange(command, *out, flag="queue_frozen", value=frozen)
+    return ControlChange(command, *out, flag="queue_frozen", value=frozen)
 
 
 def set_discovery_hold(layout: StationLayout | str | Path, until: datetime | str | None, *,
-                       require_up: bool = False) -> FlagChange:
+                       require_up: bool = False) -> ControlChange:
     """Keep discovery from running until ``until`` (UTC); ``None`` lifts the hold."""
     layout = as_layout(layout)
     value = utc_iso(until) if isinstance(until, datetime) else until
     out = _set_flags(layout, {"discovery_hold_until": value}, "discovery hold", require_up)
-    return FlagChange("discovery hold", *out, flag="discovery_hold_until", value=value)
+    return ControlChange("discovery hold", *out, flag="discovery_hold_until", value=value)
 
 
 def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
@@ -376,7 +376,7 @@ def resume_position(layout: StationLayout | str | Path) -> Position | None:
     return Position.from_dict(ControlStore(as_layout(layout)).get("resume"))
 
 
-__all__ = ["SUMMARY_FIELDS", "FlagChange", "StationStatus", "as_layout", "broadcaster_start",
+__all__ = ["SUMMARY_FIELDS", "ControlChange", "StationStatus", "as_layout", "broadcaster_start",
            "broadcaster_stop", "require_up", "resume_position", "set_discovery_hold",
            "set_queue_frozen", "set_worker_paused", "status", "wait_empty", "wait_serving"]
 
