@@ -16,6 +16,7 @@ from tests.plugins.station import FAST, corrupt_database, provision, running, st
 from vvtvlib.core.errors import PrecheckFailed
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.ritual import RitualJournal, RitualOptions, reproducibility, run_ritual
+from vvtvlib.ritual.finalframe import FinalFrameRecord
 from vvtvlib.station.control import status
 from vvtvlib.vault.folder import verify_snapshot
 from vvtvlib.vault.minisign import load_public_keys
@@ -104,10 +105,10 @@ def _archived_wal(done: dict[str, Any]) -> None:
 
 @then("the mezzanine frame at the recorded item and offset matches the final frame")
 def _frame(done: dict[str, Any]) -> None:
-    record = json.loads((done["folder"] / "final_frame.json").read_text())
+    record = FinalFrameRecord.read(done["folder"] / "final_frame.json")
     again = reproducibility(done["layout"], done["folder"] / "final_frame.jpg",
-                            record["item_id"], record["offset_s"])
-    assert again["phash_distance"] <= record["phash_max_distance"]
+                            record.item_id, record.offset_s)
+    assert again.phash_distance <= record.phash_max_distance
 
 
 @given("a live station on air", target_fixture="station")

@@ -70,7 +70,8 @@ def _immutable(ctx: dict[str, Any]) -> None:
 
 @then("the state log says hibernating")
 def _hibernating(ctx: dict[str, Any]) -> None:
-    assert current_state(GuardianPaths(ctx["layout"]))["state"] == "hibernating"  # type: ignore[index]
+    state = current_state(GuardianPaths(ctx["layout"]))
+    assert state is not None and state.state == "hibernating"
 
 
 @then("the station is down")
@@ -179,4 +180,5 @@ def _playing(ctx: dict[str, Any], resumed: ChecklistReport) -> None:
 @then("the state log says awake")
 def _awake(ctx: dict[str, Any]) -> None:
     layout: StationLayout = ctx["layout"]
-    assert current_state(GuardianPaths(layout))["state"] == "awake"  # type: ignore[index]
+    state = current_state(GuardianPaths(layout))
+    assert state is not None and state.state == "awake"

@@ -159,7 +159,7 @@ def _rpo(outcome: Any, source: SourceSnapshot, source_lockdown: dict[str, Any]
     revived_digests = outcome[1].digests
     original = {db: table_digests(source.root / "data" / db) for db in BUSINESS}
     assert revived_digests == original
-    assert all(d[t]["rows"] for d in original.values() for t in d if t == "queue")
+    assert all(d[t].rows for d in original.values() for t in d if t == "queue")
     assert source_lockdown["ok"], source_lockdown["error"]
 
 

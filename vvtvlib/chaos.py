@@ -188,4 +188,4 @@ def stop_revived_station(lab_dir: str, drill: str) -> dict:
     target = _paths(lab_dir, drill)["target"]
     if not (target / "data" / "control.sqlite").exists():
         return {"was_running": False}
-    return station_down(StationLayout.at(target))
+    return station_down(StationLayout.at(target)).to_dict()

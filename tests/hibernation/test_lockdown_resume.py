@@ -13,7 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.plugins.station import FakeStation, LabSnapshot, make_lab_snapshot, unlock_tree
+from tests.plugins.station import (
+    FakeStation,
+    LabSnapshot,
+    fake_status,
+    make_lab_snapshot,
+    unlock_tree,
+)
 from vvtvlib.cli import hibernation_cmds
 from vvtvlib.core.clock import FakeClock
 from vvtvlib.core.errors import VVTVError
@@ -45,8 +51,8 @@ def test_lockdown_makes_snapshots_and_manifests_immutable(locked: Locked) -> Non
         (snap.layout.manifests / "new.json").write_text("{}")
     assert baseline.immutability_summary()["chattr"] == len(guarded)
     state = current_state(paths)
-    assert state is not None and state["state"] == "hibernating"
-    assert state["baseline_sha256"] == sha and state["snapshot"] == snap.stamp
+    assert state is not None and state.state == "hibernating" and state.hibernating
+    assert state.baseline_sha256 == sha and state.snapshot == snap.stamp
     assert station.calls == ["freeze", "down"]
     for db in snap.layout.data.glob("*.sqlite"):
         if db.name != "control.sqlite":
@@ -130,7 +136,8 @@ def test_resume_restores_in_safe_order_with_proof(locked: Locked) -> None:
     (snap.folder / "final_frame.json").write_text("{}")  # writable again
     for db in snap.layout.data.glob("*.sqlite"):
         assert os.stat(db).st_mode & 0o200
-    assert current_state(GuardianPaths(snap.layout))["state"] == "awake"  # type: ignore[index]
+    awake = current_state(GuardianPaths(snap.layout))
+    assert awake is not None and awake.state == "awake" and not awake.hibernating
     steps = [e for e in json.loads("[" + ",".join(
         journal_path(snap.layout).read_text().splitlines()) + "]") if e["checklist"] == "resume"]
     assert [s["step"] for s in steps] == [s.name for s in report.steps]
@@ -171,11 +178,12 @@ def test_resume_on_an_awake_station_is_a_usage_error(lab: LabSnapshot) -> None:
 
 
 def test_health_rules() -> None:
-    assert health_problems({"up": True, "paused": {"planner": False}, "queue_frozen": False,
-                            "playing": {"item_id": "a"}}) == []
-    assert health_problems({"up": True, "paused": {"planner": True}, "queue_frozen": True,
-                            "playing": None}) == ["paused: planner", "queue frozen",
-                                                  "nothing playing"]
+    assert health_problems(fake_status(playing={"item_id": "a"})) == []
+    assert health_problems(fake_status(paused={"planner": True}, queue_frozen=True,
+                                       playing=None)) == ["paused: planner", "queue frozen",
+                                                          "nothing playing"]
+    assert health_problems(fake_status(up=False, playing={"item_id": "a"})) == [
+        "supervisor not up"]
 
 
 def test_cli_lockdown_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

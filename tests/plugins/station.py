@@ -56,8 +56,9 @@ from vvtvlib.guardian.flags import set_immutable
 from vvtvlib.hibernation import LockdownOptions, lockdown
 from vvtvlib.station.control import StationStatus, status
 from vvtvlib.station.nginx import rtmp_module
-from vvtvlib.station.provision import init_station
-from vvtvlib.station.supervisor import station_down, station_up
+from vvtvlib.station.playout import PlayoutEntry
+from vvtvlib.station.provision import Provisioned, init_station
+from vvtvlib.station.supervisor import StationStopped, station_down, station_up
 from vvtvlib.vault.minisign import generate_keypair, sign_file
 from vvtvlib.vault.schema import build_manifest, write_manifest
 from vvtvlib.vault.snapshot import write_archive
@@ -77,7 +78,7 @@ STAMP = "2026-01-01_0000Z"
 @dataclass
 class LabStation:
     layout: StationLayout
-    info: dict[str, Any]
+    info: Provisioned
 
     @property
     def root(self) -> Path:
@@ -86,7 +87,7 @@ class LabStation:
     def up(self, timeout_s: float = 60, ingest: bool = True) -> StationStatus:
         return station_up(self.layout, timeout_s=timeout_s, ingest=ingest)
 
-    def down(self, timeout_s: float = 30) -> dict[str, Any]:
+    def down(self, timeout_s: float = 30) -> StationStopped:
         return station_down(self.layout, timeout_s=timeout_s)
 
     def status(self) -> StationStatus:
@@ -320,6 +321,22 @@ def unlock_tree(root: Path) -> None:
                 pass
 
 
+def fake_status(*, up: bool = True, paused: dict[str, bool] | None = None,
+                queue_frozen: bool = False, playing: dict[str, Any] | None = None
+                ) -> StationStatus:
+    """A ``StationStatus`` as a station reports it, for ports that run no station."""
+    return StationStatus(
+        up=up, profile="embedded", station_id="lab-fake", root="/nonexistent",
+        queue_buffer_s=3600.0, queue_entries=10,
+        paused=dict(paused or {"planner": False}), queue_frozen=queue_frozen,
+        discovery_hold_until=None, in_progress=0, in_progress_by_worker={},
+        encoder_running=up, encoder_uptime_s=0.0, encoder_restarts=0,
+        encoder_last_restart_utc=None, encoder_run_id=None, encoder_args=None,
+        segment_age_s=None, playing=playing, resume=None, broadcaster_desired="on",
+        hls_url=None, status_url=None, generation=0, applied_generation=None, pid=None,
+        checked_utc="2026-01-01T00:00:00.000Z")
+
+
 class FakeStation:
     """The in-memory station port: records the order of calls, reports a healthy status."""
 
@@ -345,15 +362,15 @@ class FakeStation:
     def start_broadcaster(self) -> None:
         self.calls.append("start_broadcaster")
 
-    def status(self) -> dict[str, object]:
-        return {"up": self.running, "paused": {"planner": False}, "queue_frozen": False,
-                "playing": {"item_id": "item_1"} if self.running else None}
+    def status(self) -> StationStatus:
+        return fake_status(up=self.running,
+                           playing={"item_id": "item_1"} if self.running else None)
 
     def playout_mark(self) -> int:
         return 0
 
-    def first_playout(self, mark: int, timeout_s: float) -> dict[str, object] | None:
-        return {"item_id": "item_1", "offset_s": 12.0} if self.running else None
+    def first_playout(self, mark: int, timeout_s: float) -> PlayoutEntry | None:
+        return PlayoutEntry("item_1", 12.0) if self.running else None
 
 
 def locked_lab(root: Path, **kw: object) -> tuple[LabSnapshot, FakeStation]:

@@ -83,7 +83,7 @@ def make_gate_snapshot(base: Path, extra: dict[str, Path | bytes]) -> GateSnapsh
         versions={"ffmpeg": "n9.0.2", "sqlite": sqlite3.sqlite_version},
         playout={"slot_id": "slot-1", "plan_id": "plan-1", "item_id": "item-0001",
                  "offset_s": 2.0},
-        final_frame={"file": "final_frame.jpg", "sha256": file_record(frame)["sha256"],
+        final_frame={"file": "final_frame.jpg", "sha256": file_record(frame).sha256,
                      "phash": phash(frame)},
         archives={r.name: r.to_manifest() for r in (db, system, data)},
         artifacts={"final_frame.jpg": file_record(frame)})

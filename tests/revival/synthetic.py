@@ -77,7 +77,7 @@ def make_synthetic(base: Path, *, generation: int = 3) -> Synthetic:
         versions={"ffmpeg": "n9.0.2", "sqlite": sqlite3.sqlite_version},
         playout={"slot_id": "slot-1", "plan_id": "plan-1", "item_id": "item-0001",
                  "offset_s": 2.0},
-        final_frame={"file": "final_frame.jpg", "sha256": file_record(frame)["sha256"],
+        final_frame={"file": "final_frame.jpg", "sha256": file_record(frame).sha256,
                      "phash": phash(frame)},
         databases={"plans.sqlite": {"tables": table_digests(staging / "data" / "plans.sqlite")}},
         archives={r.name: r.to_manifest() for r in (db, system, data)},

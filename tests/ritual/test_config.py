@@ -45,3 +45,22 @@ def test_default_file_round_trips(tmp_path):
     layout.configs.mkdir(parents=True)
     (layout.configs / "ritual.toml").write_text(default_ritual_toml())
     assert load_ritual_config(layout) == RitualConfig()
+
+
+def test_snapshot_levels_default_to_the_vault_policy_and_a_station_may_set_others(tmp_path):
+    from vvtvlib.ritual.archives import DATA_ARCHIVE, DB_ARCHIVE, SYSTEM_ARCHIVE
+    from vvtvlib.vault.snapshot import SnapshotPolicy
+
+    policy = SnapshotPolicy()
+    snap = RitualConfig().snapshot
+    assert (snap.db_level, snap.db_long) == (policy.for_archive(DB_ARCHIVE).level,
+                                             policy.for_archive(DB_ARCHIVE).long) == (1, False)
+    assert snap.system_level == policy.for_archive(SYSTEM_ARCHIVE).level
+    assert snap.data_level == policy.for_archive(DATA_ARCHIVE).level
+    layout = StationLayout.at(tmp_path)
+    layout.configs.mkdir(parents=True)
+    (layout.configs / "ritual.toml").write_text(tomli_w.dumps(
+        {"snapshot": {"db_level": 3, "db_long": True}}))
+    cfg = load_ritual_config(layout)
+    assert (cfg.snapshot.db_level, cfg.snapshot.db_long) == (3, True)
+    assert "db_level = 1" in default_ritual_toml()

@@ -60,3 +60,19 @@ def test_written_bytes_are_the_canonical_json_of_the_old_record(tmp_path: Path) 
     assert raw == path.read_bytes() == canonical(on_disk()) + b"\n"
     assert FinalFrameRecord.read(path) == record
     assert json.loads(raw)["kpis"]["vmaf_live"] is None
+
+
+def test_the_step_detail_and_last_transmission_read_the_record_itself() -> None:
+    from vvtvlib.ritual.report import RitualJournal, render_last_transmission
+
+    record = FinalFrameRecord.from_dict(on_disk())
+    detail = record.step_detail()  # the evidence line's detail, as the dict gave it
+    assert detail == {k: on_disk()[k] for k in (
+        "ts_utc", "slot_id", "plan_id_executado", "item_id", "offset_s", "segment", "phash",
+        "reproducible", "kpis")}
+    journal = RitualJournal(root="/r", stamp="2026-01-01_0010Z", dry_run=False, strict=False,
+                            run_id="r1", station_id="lab", generation=2)
+    text = render_last_transmission(journal, record, {})
+    assert "| plan executed | plan-2 |" in text and "| item | item-0002 |" in text
+    assert "| offset in item | 12 s |" in text and "| PSNR vs mezzanine | 99 dB |" in text
+    assert "| stream bitrate | 412,000.5 bit/s |" in text and "| viewers | n/a |" in text

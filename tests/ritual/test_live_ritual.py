@@ -148,7 +148,7 @@ def test_restored_databases_lose_no_row(station, sealed, tmp_path):
         db = tmp_path / "data" / name
         assert integrity_check(db) == []
         got = table_digests(db)
-        assert {t: (d["rows"], d["sha256"]) for t, d in got.items()} == \
+        assert {t: (d.rows, d.sha256) for t, d in got.items()} == \
                {t: (d.rows, d.sha256) for t, d in rec.tables.items()}, name
         # the station (now down) still holds exactly those rows: nothing written after
         live = table_digests(station.data / name)
@@ -165,9 +165,9 @@ def test_final_frame_is_reproducible(station, sealed):
                                    "viewer_count"}
     again = reproducibility(station, folder / "final_frame.jpg", record["item_id"],
                             record["offset_s"])
-    assert again["phash_distance"] <= record["phash_max_distance"]
-    assert again["reference_phash"] == record["reference"]["phash"]
-    assert again["ssim"] > 0.9
+    assert again.phash_distance <= record["phash_max_distance"]
+    assert again.reference_phash == record["reference"]["phash"]
+    assert again.ssim > 0.9
 
 
 def test_every_acceptance_criterion_passes(station, sealed):

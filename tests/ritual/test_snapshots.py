@@ -13,8 +13,11 @@ from tests.plugins.system import need_tool
 from vvtvlib.core.errors import IntegrityError, SignatureError
 from vvtvlib.ritual import archives, sealing
 from vvtvlib.ritual.config import Snapshot
+from vvtvlib.ritual.telemetry import ToolVersions
 from vvtvlib.vault.schema import build_manifest
 
+TOOLS = ToolVersions(vvtvlib="0.1.0", python="3.11", ffmpeg="x", nginx=None, sqlite="3",
+                     zstandard="0.23", platform="Linux", vvtvlib_commit=None)
 VERSIONS = {"vvtvlib": "0.1.0", "python": "3.11", "ffmpeg": "x", "nginx": None, "sqlite": "3"}
 
 
@@ -27,7 +30,7 @@ def test_archives_hold_exactly_the_frozen_view(tree, tmp_path):
     assert archives.wal_sizes(layout.data)["plans.sqlite"] > 0  # a WAL is pending
     folder = tmp_path / "snap"
     folder.mkdir()
-    result = archives.write_snapshots(layout, folder, Snapshot(), VERSIONS)
+    result = archives.write_snapshots(layout, folder, Snapshot(), TOOLS)
     db = members(result.archives[archives.DB_ARCHIVE])
     assert db == {"data/plans.sqlite", "data/queue.sqlite", "data/schema.sql"}
     assert not any(m.endswith("-wal") for m in db)
@@ -44,7 +47,7 @@ def test_archives_hold_exactly_the_frozen_view(tree, tmp_path):
     assert not any(m.startswith(("storage/cache", "storage/tmp")) for m in data)
     assert "broadcast/hls/seg_000003.ts" not in data
     assert "broadcast/hls/main.m3u8.tmp" not in data
-    assert result.databases["plans.sqlite"]["tables"]["t"]["rows"] == 50
+    assert result.databases["plans.sqlite"].tables["t"].rows == 50
     assert not (folder / archives.STAGE_DIR).exists()
     # the playout log is archived up to its last complete line
     entry = next(e for e in result.archives[archives.DATA_ARCHIVE].files
@@ -57,7 +60,7 @@ def test_dry_run_sample_is_small(tree, tmp_path):
     folder = tmp_path / "snap"
     folder.mkdir()
     result = archives.write_snapshots(
-        layout, folder, Snapshot(dry_run_media_files=2), VERSIONS, dry_run=True,
+        layout, folder, Snapshot(dry_run_media_files=2), TOOLS, dry_run=True,
         sample_clips=["storage/ready/mezzanine/item-0001.mp4"])
     data = members(result.archives[archives.DATA_ARCHIVE])
     assert data == {"storage/ready/mezzanine/item-0001.mp4",
@@ -67,7 +70,7 @@ def test_dry_run_sample_is_small(tree, tmp_path):
 
 
 def _seal(layout, folder, generation_line):
-    result = archives.write_snapshots(layout, folder, Snapshot(), VERSIONS)
+    result = archives.write_snapshots(layout, folder, Snapshot(), TOOLS)
     (folder / "final_frame.jpg").write_bytes(b"jpeg")
     manifest = build_manifest(
         station_id="lab-test", stamp=folder.name, generation=generation_line.generation,
@@ -88,7 +91,7 @@ def test_sealed_folder_verifies_and_lineage_advances(tree):
     folder = layout.snapshots / "2026-01-01_1200Z"
     folder.mkdir()
     manifest = _seal(layout, folder, first)
-    assert sealing.verify(layout, folder)["generation"] == 1
+    assert sealing.verify(layout, folder).generation == 1
     # committed but not yet recorded in history: the next generation is still 2
     second = sealing.lineage(layout)
     assert second.generation == 2 and second.ancestor_signature

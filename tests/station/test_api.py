@@ -104,7 +104,7 @@ def test_a_live_station_freezes_thaws_and_starts_at_a_recorded_position(
     assert not st.queue_frozen and not any(st.paused.values())
 
     stopped = api.stop_ingest(station.layout)
-    assert stopped["stopped"] and not api.status(station.layout).encoder_running
+    assert stopped.resume is not None and not api.status(station.layout).encoder_running
     with opened(station.layout.db("queue"), readonly=True) as conn:
         item, plan, slot = conn.execute(
             "SELECT item_id, plan_id, slot_id FROM queue WHERE position = 1").fetchone()
@@ -123,13 +123,13 @@ def test_the_hibernation_port_drives_the_same_api(lab: LabStation) -> None:
     port = Station(lab.layout)
     port.freeze()
     st = port.status()
-    assert all(st["paused"].values()) and st["queue_frozen"] and st["up"] is False
+    assert all(st.paused.values()) and st.queue_frozen and st.up is False
     assert port.down() is False  # nothing was running
     port.resume_workers()
     st = port.status()
-    assert not any(st["paused"].values()) and not st["queue_frozen"]
+    assert not any(st.paused.values()) and not st.queue_frozen
     mark = port.playout_mark()
     with (lab.layout.broadcast / "playout.jsonl").open("a") as fh:
         fh.write('{"item_id": "item-0002", "offset_s": 4.0, "segment": "s.ts"}\n')
     first = port.first_playout(mark, 1)
-    assert first is not None and (first["item_id"], first["offset_s"]) == ("item-0002", 4.0)
+    assert first is not None and (first.item_id, first.offset_s) == ("item-0002", 4.0)

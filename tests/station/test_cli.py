@@ -30,8 +30,11 @@ def test_control_commands_on_a_station(station_factory: Callable[..., LabStation
     assert code == 3  # the station is down: said clearly, exit 3
     code, out = _run("station", "up", "--root", root, "--json")
     assert code == 0 and json.loads(out)["encoder_running"]
-    for cmd in (["planner", "pause"], ["realizer", "pause"], ["discovery", "pause"],
-                ["queue", "freeze", "--on"]):
+    code, out = _run("planner", "pause", "--root", root, "--json")
+    assert code == 0 and {k: v for k, v in json.loads(out).items() if k != "generation"} == {
+        "command": "planner pause", "changed": True, "applied": True, "station_up": True,
+        "worker": "planner", "paused": True}
+    for cmd in (["realizer", "pause"], ["discovery", "pause"], ["queue", "freeze", "--on"]):
         code, _ = _run(*cmd, "--root", root)
         assert code == 0, cmd
     code, out = _run("status", "--root", root, "--json", "--wait-empty", "--timeout", "30")

@@ -20,12 +20,15 @@ def lab(station_factory: Callable[..., LabStation]) -> LabStation:
 def test_flags_persist_and_commands_are_idempotent(lab: LabStation) -> None:
     first = control.set_worker_paused(lab.layout, "realizer", True)
     again = control.set_worker_paused(lab.layout, "realizer", True)
-    assert first["changed"] and not again["changed"]
-    assert again["generation"] == first["generation"]
+    assert first.changed and not again.changed
+    assert again.generation == first.generation
+    assert first.to_dict() == {"command": "realizer pause", "changed": True,
+                               "generation": first.generation, "applied": False,
+                               "station_up": False, "worker": "realizer", "paused": True}
     control.set_queue_frozen(lab.layout, True)
     st = control.status(lab.layout)
     assert st.paused["realizer"] and not st.paused["planner"] and st.queue_frozen
-    assert st.generation == first["generation"] + 1
+    assert st.generation == first.generation + 1
     events = ControlStore(lab.layout).events()
     assert [e["command"] for e in events[:2]] == ["queue freeze --on", "realizer pause"]
 

@@ -48,7 +48,7 @@ def test_pause_freeze_stops_every_business_write_and_resume_restarts_them(
         station: LabStation) -> None:
     eventually(lambda: _jobs(station) > 40, timeout_s=20)  # seed rows are 40: workers ran
     for worker in ("planner", "realizer", "discovery"):
-        assert control.set_worker_paused(station.layout, worker, True)["applied"]
+        assert control.set_worker_paused(station.layout, worker, True).applied
     control.set_queue_frozen(station.layout, True)
     st = control.wait_empty(station.layout, timeout_s=30)
     assert st.in_progress == 0 and st.flags_applied and st.queue_frozen
@@ -68,18 +68,19 @@ def test_broadcaster_stop_records_the_resume_point_and_start_resumes_there(
         station: LabStation, tmp_path: Path) -> None:
     eventually(lambda: len(playout_lines(station.layout)) >= 3)
     out = control.broadcaster_stop(station.layout)
-    resume = out["resume"]
+    assert out.resume is not None
+    resume = out.resume.position
     last = playout_lines(station.layout)[-1]
-    assert resume["offset_s"] % 2 == 0
-    assert (resume["queue_position"], resume["offset_s"]) >= (last["queue_position"],
-                                                              last["offset_s"])
+    assert resume.offset_s % 2 == 0
+    assert (resume.queue_position, resume.offset_s) >= (last["queue_position"],
+                                                        last["offset_s"])
     st = station.status()
     assert st.up and not st.encoder_running
     count = len(playout_lines(station.layout))
     st = control.broadcaster_start(station.layout)
     first_new = playout_lines(station.layout)[count]
-    assert (first_new["queue_position"], first_new["offset_s"]) == (resume["queue_position"],
-                                                                    resume["offset_s"])
+    assert (first_new["queue_position"], first_new["offset_s"]) == (resume.queue_position,
+                                                                    resume.offset_s)
     st = control.broadcaster_start(station.layout, "item-0003", 7.5)
     assert (st.playing["item_id"], st.playing["offset_s"]) == ("item-0003", 6.0)
     entry, cmp = live_matches_mezzanine(station.layout, st.hls_url or "", tmp_path)
@@ -91,15 +92,15 @@ def test_control_state_survives_down_and_up(station_factory: Callable[..., LabSt
     lab = station_factory()
     control.set_worker_paused(lab.layout, "discovery", True)
     result = lab.down()
-    assert result["was_running"] and result["graceful"]
+    assert result.was_running and result.graceful
     assert not (lab.layout.run / "supervisor.json").exists()
-    assert lab.down()["was_running"] is False  # idempotent
+    assert lab.down().was_running is False  # idempotent
     st = lab.up(ingest=False)
     assert st.up and not st.encoder_running and st.paused["discovery"]
     st = control.broadcaster_start(lab.layout)
     assert st.encoder_running
-    assert st.playing and result["resume"] and \
-        st.playing["queue_position"] == result["resume"]["queue_position"]
+    assert st.playing and result.resume and \
+        st.playing["queue_position"] == result.resume.position.queue_position
 
 
 def test_a_crashed_encoder_is_restarted_where_it_stopped(station: LabStation) -> None:

@@ -10,7 +10,12 @@ import tomli_w
 
 from tests.plugins.station import LabStation
 from vvtvlib.station.config import WorkersSection
-from vvtvlib.station.encoder import DEFAULT_ENCODER, encoder_args, load_encoder_settings
+from vvtvlib.station.encoder import (
+    DEFAULT_ENCODER,
+    EncoderSettings,
+    encoder_args,
+    load_encoder_settings,
+)
 from vvtvlib.station.state import ControlStore
 from vvtvlib.station.workers import realize_job
 
@@ -18,7 +23,7 @@ from vvtvlib.station.workers import realize_job
 def test_encoder_args_follow_the_settings() -> None:
     assert encoder_args(DEFAULT_ENCODER) == ["-c:v", "libx264", "-preset", "ultrafast",
                                              "-tune", "zerolatency", "-pix_fmt", "yuv420p"]
-    assert encoder_args({"codec": "mpeg4", "pix_fmt": "yuv420p"}) == [
+    assert encoder_args(EncoderSettings(codec="mpeg4", preset=None, tune=None)) == [
         "-c:v", "mpeg4", "-pix_fmt", "yuv420p"]
 
 
@@ -28,7 +33,9 @@ def test_realizer_uses_the_adapted_encoder_settings(
     layout = lab.layout
     (layout.configs / "encoder.toml").write_text(tomli_w.dumps(
         {"encoder": {"codec": "libx264", "preset": "veryfast", "profile": "main"}}))
-    assert load_encoder_settings(layout)["preset"] == "veryfast"
+    settings = load_encoder_settings(layout)
+    assert (settings.preset, settings.profile, settings.tune) == ("veryfast", "main",
+                                                                  "zerolatency")
     with sqlite3.connect(layout.db("plans")) as c:
         planned = c.execute("SELECT plan_id FROM plans ORDER BY created_utc LIMIT 1").fetchone()[0]
         c.execute("UPDATE plans SET status='planned' WHERE plan_id=?", (planned,))

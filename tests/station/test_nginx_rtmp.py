@@ -44,15 +44,17 @@ def test_nginx_rtmp_station_serves_hls_through_nginx(
     assert cmp.phash_distance <= 4 and cmp.ssim > 0.9, (entry, cmp)
 
     count = len(playout_lines(lab.layout))
-    resume = control.broadcaster_stop(lab.layout)["resume"]
+    stopped = control.broadcaster_stop(lab.layout).resume
+    assert stopped is not None
+    resume = stopped.position
     st = control.broadcaster_start(lab.layout)
     new = playout_lines(lab.layout)[count:]
     first = next(e for e in new if e["run_id"] == st.encoder_run_id)
-    assert (first["queue_position"], first["offset_s"]) == (resume["queue_position"],
-                                                            resume["offset_s"])
+    assert (first["queue_position"], first["offset_s"]) == (resume.queue_position,
+                                                            resume.offset_s)
     master = st.nginx["pid"] if st.nginx else None
     assert master and psutil.pid_exists(master)
-    assert lab.down()["graceful"]
+    assert lab.down().graceful
     eventually(lambda: not psutil.pid_exists(master), timeout_s=5)
 
 

@@ -39,8 +39,8 @@ def test_tree_configs_and_keys(lab: LabStation) -> None:
     assert ritual["freeze"]["wait_empty_timeout_s"] == 600
     assert (lab.layout.configs / "business_logic.toml").exists()
     cfg = load_station_config(lab.layout)
-    assert cfg.station.id == lab.info["station_id"] and cfg.station.profile == "embedded"
-    assert lab.info["filler_bytes"] == 1 << 20
+    assert cfg.station.id == lab.info.station_id and cfg.station.profile == "embedded"
+    assert lab.info.filler_bytes == 1 << 20
 
 
 def test_databases_are_wal_intact_and_realistic(lab: LabStation) -> None:
@@ -58,11 +58,11 @@ def test_databases_are_wal_intact_and_realistic(lab: LabStation) -> None:
     total, entries = conn.execute("SELECT SUM(duration_s), COUNT(*) FROM queue "
                                   "WHERE status='queued'").fetchone()
     conn.close()
-    assert total >= 3600 and entries == lab.info["queue_entries"]
+    assert total >= 3600 and entries == lab.info.queue_entries
     conn = sqlite3.connect(lab.layout.db("plans"))
     items = conn.execute("SELECT item_id, path, sha256 FROM items").fetchall()
     conn.close()
-    assert [i[0] for i in items] == lab.info["items"]
+    assert tuple(i[0] for i in items) == lab.info.items
     for _, path, _sha in items:
         assert (lab.root / path).stat().st_size > 10_000
 
@@ -84,7 +84,7 @@ def test_init_refuses_a_non_empty_root_unless_forced(tmp_path: Path, clip_cache:
     assert not (root / "data").exists()
     first = init_station(root, items=2, clip_seconds=20, clip_cache=clip_cache, force=True)
     second = init_station(root, items=2, clip_seconds=20, clip_cache=clip_cache, force=True)
-    assert first["station_id"] != second["station_id"]
+    assert first.station_id != second.station_id
     assert (root / "notes.txt").read_text() == "keep me"
     with pytest.raises(UsageError, match="profile"):
         init_station(tmp_path / "x", profile="icecast")

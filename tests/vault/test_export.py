@@ -13,9 +13,15 @@ from typer.testing import CliRunner
 from tests.plugins.system import need_tool
 from vvtvlib.cli.logline import app
 from vvtvlib.core.errors import IntegrityError
-from vvtvlib.core.evidence import EvidenceLog
+from vvtvlib.core.evidence import EvidenceLog, canonical
 from vvtvlib.vault import verify_snapshot
-from vvtvlib.vault.export import HEADS_DIR, export_to_folder, plan_export
+from vvtvlib.vault.export import (
+    HEADS_DIR,
+    export_to_folder,
+    load_record,
+    plan_export,
+    verify_folder,
+)
 from vvtvlib.vault.rclone import export_to_remote, is_remote
 
 from .conftest import Keys, make_tree, write_snapshot
@@ -92,6 +98,26 @@ def test_export_to_a_folder_copies_reads_back_and_carries_the_heads(station, key
     record = json.loads((dest / "export.json").read_text())
     assert record["manifest_sha256"] == result["identity"]["manifest_sha256"]
     assert _leftovers(media) == []
+
+
+def test_the_export_record_reads_back_to_its_own_bytes_and_refuses_a_bad_shape(
+        station, tmp_path) -> None:
+    media = tmp_path / "offline"
+    media.mkdir()
+    result = export_to_folder(plan_export(_snapshot(station), station / "vault"), media)
+    dest = Path(result.destination)
+    raw = (dest / "export.json").read_bytes()
+    record = load_record(raw, "export.json")
+    assert canonical(record.to_dict()) + b"\n" == raw  # typed in, the same bytes out
+    assert record.manifest_sha256 == result.identity.manifest_sha256
+    assert record.head_names() == result.heads
+    assert verify_folder(dest)[1] == len(record.files)
+    data = json.loads(raw)
+    del data["files"][0]["sha256"]
+    with pytest.raises(IntegrityError, match="not a vvtv.export/1 record"):
+        load_record(json.dumps(data).encode(), "export.json")
+    with pytest.raises(IntegrityError, match="not a vvtv.export/1 record"):
+        load_record(b"[]", "export.json")
 
 
 def test_a_rerun_verifies_the_export_and_rewrites_nothing(station, tmp_path) -> None:

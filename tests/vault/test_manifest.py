@@ -121,7 +121,7 @@ def _fields() -> dict:
 
 
 def test_manifest_roundtrip_is_canonical(tmp_path: Path) -> None:
-    manifest = build_manifest(**_fields(), created_utc="2026-01-01T00:00:00.000Z")
+    manifest = build_manifest(**_fields(), created_utc="2026-01-01T00:00:00.000Z").to_dict()
     raw = write_manifest(tmp_path / "m.json", manifest)
     assert raw == canonical(json.loads(raw)) + b"\n"
     assert write_manifest(tmp_path / "m2.json", dict(reversed(manifest.items()))) == raw
@@ -140,7 +140,7 @@ def test_manifest_roundtrip_is_canonical(tmp_path: Path) -> None:
      "plain file name"),
 ])
 def test_load_manifest_errors_name_file_and_key(tmp_path: Path, edit, reason: str) -> None:
-    manifest = build_manifest(**_fields())
+    manifest = build_manifest(**_fields()).to_dict()
     edit(manifest)
     path = tmp_path / "last_manifest.json"
     path.write_text(json.dumps(manifest))

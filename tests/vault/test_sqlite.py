@@ -29,7 +29,7 @@ def test_backup_of_a_live_wal_database_is_self_contained(tmp_path: Path) -> None
     assert journal_mode(dst) == "delete"
     assert integrity_check(dst) == []
     assert table_digests(dst) == table_digests(src)
-    assert table_digests(dst)["items"]["rows"] == 300
+    assert table_digests(dst)["items"].rows == 300
     # the copy alone, moved elsewhere without any sidecar file, still has every row
     alone = tmp_path / "alone.sqlite"
     os.rename(dst, alone)
@@ -47,8 +47,8 @@ def test_table_digest_changes_with_data_not_with_layout(tmp_path: Path) -> None:
     with sqlite3.connect(src) as c:
         c.execute("UPDATE items SET score = score + 1 WHERE id = 7")
     after = table_digests(src)
-    assert after["items"]["rows"] == before["items"]["rows"]
-    assert after["items"]["sha256"] != before["items"]["sha256"]
+    assert after["items"].rows == before["items"].rows
+    assert after["items"].sha256 != before["items"].sha256
 
 
 def test_integrity_check_reports_a_corrupt_file(tmp_path: Path) -> None:

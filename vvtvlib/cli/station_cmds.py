@@ -47,12 +47,12 @@ def init(root: Path = RootOpt,
             result = init_station(layout.root, profile=profile, size_mb=size_mb, seed=seed,
                                   force=force, observer=observe, items=items)
         if as_json:
-            emit_json(result)
+            emit_json(result.to_dict())
         else:
-            out.print(f"station [bold]{result['station_id']}[/] provisioned at {result['root']} "
-                      f"({result['profile']}): {len(result['items'])} items, "
-                      f"{result['queue_seconds'] / 3600:.2f} h queued, "
-                      f"{result['bytes'] / 1e6:.1f} MB, key {result['key_id']}")
+            out.print(f"station [bold]{result.station_id}[/] provisioned at {result.root} "
+                      f"({result.profile}): {len(result.items)} items, "
+                      f"{result.queue_seconds / 3600:.2f} h queued, "
+                      f"{result.bytes / 1e6:.1f} MB, key {result.key_id}")
 
 
 @station.command("up")
@@ -78,14 +78,14 @@ def down(root: Path = RootOpt,
     with errors_to_exit(as_json):
         result = station_down(StationLayout.at(root), timeout_s=timeout)
         if as_json:
-            emit_json(result)
-        elif not result["was_running"]:
+            emit_json(result.to_dict())
+        elif not result.was_running:
             out.print("station was not running" + (
-                f"; killed {len(result['orphans_killed'])} orphan process(es)"
-                if result["orphans_killed"] else ""))
+                f"; killed {len(result.orphans_killed)} orphan process(es)"
+                if result.orphans_killed else ""))
         else:
-            how = "gracefully" if result["graceful"] else "forcibly (timeout)"
-            out.print(f"station stopped {how} in {result['elapsed_s']:.1f} s")
+            how = "gracefully" if result.graceful else "forcibly (timeout)"
+            out.print(f"station stopped {how} in {result.elapsed_s or 0.0:.1f} s")
 
 
 def _render_status(st: control.StationStatus) -> None:
@@ -138,10 +138,10 @@ def _worker_app(worker: str) -> typer.Typer:
             r = control.set_worker_paused(StationLayout.at(root), worker, paused,
                                           require_up=True)
             if as_json:
-                emit_json(r)
+                emit_json(r.to_dict())
             else:
                 state = "paused" if paused else "running"
-                out.print(f"{worker} {state}" + ("" if r["changed"] else " (already)"))
+                out.print(f"{worker} {state}" + ("" if r.changed else " (already)"))
 
     @app.command("pause")
     def pause(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
@@ -163,10 +163,10 @@ def freeze(on: bool = typer.Option(..., "--on/--off", help="Freeze or unfreeze t
     with errors_to_exit(as_json):
         r = control.set_queue_frozen(StationLayout.at(root), on, require_up=True)
         if as_json:
-            emit_json(r)
+            emit_json(r.to_dict())
         else:
             out.print(f"queue {'frozen' if on else 'unfrozen'}"
-                      + ("" if r["changed"] else " (already)"))
+                      + ("" if r.changed else " (already)"))
 
 
 @broadcaster.command("start")
@@ -194,11 +194,11 @@ def bstop(root: Path = RootOpt, timeout: float = typer.Option(15.0, "--timeout")
     with errors_to_exit(as_json):
         r = control.broadcaster_stop(StationLayout.at(root), timeout_s=timeout)
         if as_json:
-            emit_json(r)
+            emit_json(r.to_dict())
         else:
-            p = r.get("resume") or {}
-            out.print(f"broadcaster stopped; resumes at {p.get('item_id')} @ "
-                      f"{p.get('offset_s')} s")
+            p = r.resume.position if r.resume else None
+            out.print(f"broadcaster stopped; resumes at {p.item_id if p else None} @ "
+                      f"{p.offset_s if p else None} s")
 
 
 def register(app: typer.Typer) -> None:

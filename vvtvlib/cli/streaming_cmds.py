@@ -45,10 +45,10 @@ def restart_cmd(root: Path = RootOpt, as_json: bool = JsonOpt) -> None:
     with errors_to_exit(as_json):
         res = station.restart_encoder(StationLayout.at(root))
         if as_json:
-            emit_json(res)
+            emit_json(res.to_dict())
         else:
-            out.print(f"encoder restarted (run {res.get('previous_run_id')} -> "
-                      f"{res.get('run_id')}); nginx pid {res.get('nginx_pid') or '-'} untouched")
+            out.print(f"encoder restarted (run {res.previous_run_id} -> "
+                      f"{res.run_id}); nginx pid {res.nginx_pid or '-'} untouched")
 
 
 @streaming.command("emergency")
@@ -61,10 +61,10 @@ def emergency_cmd(inject: int = typer.Option(..., "--inject", help="Loop entries
             raise UsageError(f"--inject must be between 1 and 100, got {inject}")
         res = station.inject_emergency(StationLayout.at(root), inject, reason)
         if as_json:
-            emit_json(res)
+            emit_json(res.to_dict())
         else:
-            out.print(f"emergency loop: +{res['injected']} entries ({res['added_s']:.0f} s); "
-                      f"buffer now {res['queue_buffer_s'] / 60:.1f} min")
+            out.print(f"emergency loop: +{res.injected} entries ({res.added_s:.0f} s); "
+                      f"buffer now {res.queue_buffer_s / 60:.1f} min")
 
 
 def register(app: typer.Typer) -> None:

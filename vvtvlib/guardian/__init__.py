@@ -20,13 +20,20 @@ from .options import GuardianOptions, load_options
 from .paths import GuardianPaths
 from .process import running_pid, start_detached, stop_guardian
 from .rotation import RotationState, coverage, slice_for
-from .statelog import AWAKE, HIBERNATING, append_state, current_state, pinned_baseline
+from .statelog import (
+    AWAKE,
+    HIBERNATING,
+    StateLine,
+    append_state,
+    current_state,
+    pinned_baseline,
+)
 from .trust import pinned_keys, verify_manifests
 
 __all__ = [
     "AWAKE", "HIBERNATING", "Baseline", "CycleReport", "Divergence", "GuardedEntry", "Guardian",
     "GuardianOptions", "GuardianPaths", "GuardianRun", "GuardianStart", "RotationState",
-    "WatchAlert", "append_state", "build_baseline", "coverage", "current_state",
+    "StateLine", "WatchAlert", "append_state", "build_baseline", "coverage", "current_state",
     "flags_supported", "guarded_paths", "is_immutable", "load_baseline", "load_options",
     "make_readonly", "pinned_baseline", "pinned_keys", "run_cycle", "run_guardian",
     "running_pid", "set_immutable", "slice_for", "start_detached", "stop_guardian",

@@ -5,6 +5,7 @@ The last baseline hash recorded since the last ``awake`` is the pinned one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
@@ -26,10 +27,33 @@ def _entries(paths: GuardianPaths) -> list[dict[str, Any]]:
     return list(EvidenceLog(paths.state_log).entries())
 
 
-def current_state(paths: GuardianPaths) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class StateLine:
+    """A ``state`` line of the state log: what the station is, since when, and the snapshot
+    and baseline lockdown pinned (resume's ``awake`` line names no baseline)."""
+
+    state: str
+    ts: str
+    seq: int
+    snapshot: str | None = None
+    baseline_sha256: str | None = None
+    run_id: str | None = None
+
+    @property
+    def hibernating(self) -> bool:
+        return self.state == HIBERNATING
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> StateLine:
+        return cls(state=str(entry["state"]), ts=str(entry.get("ts", "")),
+                   seq=int(entry.get("seq", 0)), snapshot=entry.get("snapshot"),
+                   baseline_sha256=entry.get("baseline_sha256"), run_id=entry.get("run_id"))
+
+
+def current_state(paths: GuardianPaths) -> StateLine | None:
     """The last ``state`` line (None: never locked down)."""
     states = [e for e in _entries(paths) if "state" in e]
-    return states[-1] if states else None
+    return StateLine.from_entry(states[-1]) if states else None
 
 
 def pinned_baseline(paths: GuardianPaths) -> str | None:

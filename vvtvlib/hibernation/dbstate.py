@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.layout import StationLayout
-from vvtvlib.vault.schema import Manifest
+from vvtvlib.vault.schema import Manifest, TableDigest
 from vvtvlib.vault.sqlite import table_digests
 
 EXCLUDED = ("control.sqlite",)
@@ -40,17 +40,19 @@ class StateProof:
         return self.__dict__.copy()
 
 
-def expected_state(manifest: Manifest) -> dict[str, dict[str, dict[str, Any]]]:
-    return {db: {t: {"rows": d.rows, "sha256": d.sha256} for t, d in model.tables.items()}
-            for db, model in manifest.databases.items() if db not in EXCLUDED}
+DatabaseState = dict[str, dict[str, TableDigest]]  # database -> table -> rows and digest
 
 
-def current_state(layout: StationLayout) -> dict[str, dict[str, dict[str, Any]]]:
+def expected_state(manifest: Manifest) -> DatabaseState:
+    return {db: dict(model.tables) for db, model in manifest.databases.items()
+            if db not in EXCLUDED}
+
+
+def current_state(layout: StationLayout) -> DatabaseState:
     return {db.name: table_digests(db) for db in business_databases(layout)}
 
 
-def compare_state(expected: dict[str, dict[str, dict[str, Any]]],
-                  actual: dict[str, dict[str, dict[str, Any]]]) -> StateProof:
+def compare_state(expected: DatabaseState, actual: DatabaseState) -> StateProof:
     """Pure comparison: every database and table both sides, rows and digest equal."""
     mismatches: list[dict[str, Any]] = []
     per_table: list[dict[str, Any]] = []
@@ -64,17 +66,17 @@ def compare_state(expected: dict[str, dict[str, dict[str, Any]]],
         for table in sorted(set(expected[db]) | set(actual[db])):
             exp, act = expected[db].get(table), actual[db].get(table)
             row = {"database": db, "table": table,
-                   "rows_expected": exp["rows"] if exp else None,
-                   "rows_actual": act["rows"] if act else None,
-                   "digest_equal": bool(exp and act and exp["sha256"] == act["sha256"])}
+                   "rows_expected": exp.rows if exp else None,
+                   "rows_actual": act.rows if act else None,
+                   "digest_equal": bool(exp and act and exp.sha256 == act.sha256)}
             per_table.append(row)
             if exp is None or act is None:
                 mismatches.append({**row, "kind": "missing table" if act is None
                                    else "table not in the manifest"})
-            elif exp["rows"] != act["rows"] or exp["sha256"] != act["sha256"]:
-                mismatches.append({**row, "kind": "rows differ" if exp["rows"] != act["rows"]
-                                   else "content differs", "sha256_expected": exp["sha256"],
-                                   "sha256_actual": act["sha256"]})
+            elif exp.rows != act.rows or exp.sha256 != act.sha256:
+                mismatches.append({**row, "kind": "rows differ" if exp.rows != act.rows
+                                   else "content differs", "sha256_expected": exp.sha256,
+                                   "sha256_actual": act.sha256})
     return StateProof(not mismatches and bool(expected), len(actual), len(per_table),
                       sum(r["rows_actual"] or 0 for r in per_table), mismatches, per_table)
 

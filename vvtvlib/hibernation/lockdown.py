@@ -72,9 +72,9 @@ def lockdown(layout: StationLayout, options: LockdownOptions | None = None, *,
 
     def state() -> Outcome:
         current = current_state(paths)
-        if current is not None and current.get("state") == HIBERNATING:
-            raise UsageError(f"{layout.root} is already hibernating since {current.get('ts')} "
-                             "(snapshot " f"{current.get('snapshot')}); run vvtvctl resume first",
+        if current is not None and current.hibernating:
+            raise UsageError(f"{layout.root} is already hibernating since {current.ts} "
+                             f"(snapshot {current.snapshot}); run vvtvctl resume first",
                              path=paths.state_log)
         return Outcome("awake" if current else "never hibernated")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
 from vvtvlib.core.errors import IntegrityError, TimedOut, UsageError
@@ -27,7 +27,7 @@ from vvtvlib.guardian.options import GuardianOptions
 from vvtvlib.guardian.paths import GuardianPaths
 from vvtvlib.guardian.process import stop_guardian
 from vvtvlib.guardian.rotation import RotationState
-from vvtvlib.guardian.statelog import AWAKE, HIBERNATING, append_state, current_state
+from vvtvlib.guardian.statelog import AWAKE, append_state, current_state
 from vvtvlib.guardian.trust import pinned_keys
 from vvtvlib.vault.sqlite import integrity_check
 
@@ -37,6 +37,9 @@ from .lockdown import journal_path
 from .report import ChecklistReport, run_checklist
 from .services import WORKERS, Station, StationPort
 from .snapshot import VerifiedSnapshot, verify_folder
+
+if TYPE_CHECKING:
+    from vvtvlib.station.api import StationStatus
 
 STEPS = [
     ("state", "Station is hibernating"),
@@ -73,16 +76,16 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
 
     def state() -> Outcome:
         current = current_state(paths)
-        if (current is None or current.get("state") != HIBERNATING) and not options.force:
+        if (current is None or not current.hibernating) and not options.force:
             raise UsageError(f"{layout.root} is not hibernating (last state: "
-                             f"{(current or {}).get('state', 'none')}); nothing to resume",
+                             f"{current.state if current else 'none'}); nothing to resume",
                              path=paths.state_log)
         baseline, sha = load_baseline(paths.baseline)
-        if current and current.get("baseline_sha256") not in (None, sha) and not options.force:
+        if current and current.baseline_sha256 not in (None, sha) and not options.force:
             raise IntegrityError("the guardian baseline changed after lockdown",
-                                 path=paths.baseline, expected=current.get("baseline_sha256"),
+                                 path=paths.baseline, expected=current.baseline_sha256,
                                  actual=sha)
-        ctx["baseline"], ctx["since"] = baseline, (current or {}).get("ts", "")
+        ctx["baseline"], ctx["since"] = baseline, current.ts if current else ""
         return Outcome(f"hibernating since {ctx['since']} (snapshot {baseline.snapshot})",
                        {"snapshot": baseline.snapshot, "baseline_sha256": sha})
 
@@ -194,16 +197,18 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
         manifest = ctx["manifest"]
         expected_item = manifest.playout.item_id if manifest.playout else None
         first = station.first_playout(ctx.get("playout_mark", 0), options.station_timeout_s)
-        data = {"status": status, "first_playout": first, "expected_item": expected_item}
+        data = {"status": status.to_dict(),
+                "first_playout": None if first is None else first.to_dict(),
+                "expected_item": expected_item}
         if expected_item is None or first is None:
             return Outcome("healthy; playout position not checked (none recorded or seen)",
                            data, warn=True)
-        if first.get("item_id") != expected_item:
-            raise IntegrityError(f"playout resumed on item {first.get('item_id')}, the ritual "
+        if first.item_id != expected_item:
+            raise IntegrityError(f"playout resumed on item {first.item_id}, the ritual "
                                  f"froze on {expected_item}", expected=expected_item,
-                                 actual=first.get("item_id"))
+                                 actual=first.item_id)
         return Outcome(f"healthy; playout resumed on {expected_item} at "
-                       f"{first.get('offset_s')} s", data)
+                       f"{first.offset_s} s", data)
 
     def awake() -> Outcome:
         entry = append_state(paths, {"state": AWAKE, "snapshot": ctx["baseline"].snapshot,
@@ -222,7 +227,7 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
             report.data["state_proof"] = ctx["proof"].to_dict()
 
 
-def _wait_healthy(station: StationPort, timeout_s: float) -> dict[str, Any]:
+def _wait_healthy(station: StationPort, timeout_s: float) -> StationStatus:
     deadline = time.monotonic() + timeout_s
     problems: list[str] = []
     while True:
@@ -235,17 +240,17 @@ def _wait_healthy(station: StationPort, timeout_s: float) -> dict[str, Any]:
         time.sleep(0.25)
 
 
-def health_problems(status: dict[str, Any]) -> list[str]:
+def health_problems(status: StationStatus) -> list[str]:
     """Pure: what keeps a status from being healthy after resume."""
     out = []
-    if not status.get("up"):
+    if not status.up:
         out.append("supervisor not up")
-    paused = [w for w, p in (status.get("paused") or {}).items() if p]
+    paused = [w for w, p in status.paused.items() if p]
     if paused:
         out.append("paused: " + ", ".join(sorted(paused)))
-    if status.get("queue_frozen"):
+    if status.queue_frozen:
         out.append("queue frozen")
-    if not status.get("playing"):
+    if not status.playing:
         out.append("nothing playing")
     return out
 

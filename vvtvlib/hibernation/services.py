@@ -4,10 +4,13 @@ station control API (``vvtvlib.station.api``). Resume drives it in the seed's sa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.station.state import WORKERS
+
+if TYPE_CHECKING:
+    from vvtvlib.station.api import PlayoutEntry, StationStatus
 
 __all__ = ["WORKERS", "Station", "StationPort"]
 
@@ -26,13 +29,13 @@ class StationPort(Protocol):
 
     def start_broadcaster(self) -> None: ...
 
-    def status(self) -> dict[str, Any]:
-        """The station status as the resume report records it."""
+    def status(self) -> StationStatus:
+        """The station status (the resume report records its ``to_dict()``)."""
 
     def playout_mark(self) -> int:
         """A position in the playout log; ``first_playout`` reads what comes after it."""
 
-    def first_playout(self, mark: int, timeout_s: float) -> dict[str, Any] | None:
+    def first_playout(self, mark: int, timeout_s: float) -> PlayoutEntry | None:
         """The first playout entry written after ``mark`` (None if none within the timeout)."""
 
 
@@ -69,18 +72,17 @@ class Station:
 
         api.start_at(self.layout, timeout_s=30.0)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StationStatus:
         from vvtvlib.station import api
 
-        return api.status(self.layout).to_dict()
+        return api.status(self.layout)
 
     def playout_mark(self) -> int:
         from vvtvlib.station import api
 
         return api.playout_mark(self.layout)
 
-    def first_playout(self, mark: int, timeout_s: float) -> dict[str, Any] | None:
+    def first_playout(self, mark: int, timeout_s: float) -> PlayoutEntry | None:
         from vvtvlib.station import api
 
-        entry = api.first_playout(self.layout, mark, timeout_s)
-        return None if entry is None else entry.to_dict()
+        return api.first_playout(self.layout, mark, timeout_s)

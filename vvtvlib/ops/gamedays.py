@@ -429,7 +429,7 @@ def protect_buffer(root: str, gameday: str, min_minutes: float = 30.0, count: in
         return {"buffer_minutes": buf, "emergency": False}
     res = inject_emergency(StationLayout.at(root), count, f"game day {gameday}: buffer low")
     mark(root, gameday, "emergency-loop", minutes=buf, injected=count)
-    return {"buffer_minutes": buf, "emergency": True, "result": res}
+    return {"buffer_minutes": buf, "emergency": True, "result": res.to_dict()}
 
 
 def stream_went_on(root: str, gameday: str) -> bool:

@@ -319,7 +319,7 @@ def _sanity(options: RevivalOptions, state: _State, ph: PhaseContext,
     verified = state.verified
     assert verified is not None
     dbs = check_databases(state.layout, verified.manifest)
-    ph.detail["databases"] = dbs
+    ph.detail["databases"] = {name: check.to_dict() for name, check in dbs.items()}
     report.versions["manifest"] = verified.manifest.versions.model_dump()
     for what, message, recorded, found in compare_versions(report.versions["manifest"],
                                                           report.versions["node"]):
@@ -331,9 +331,9 @@ def _sanity(options: RevivalOptions, state: _State, ph: PhaseContext,
         ph.correct(f"encoder.{change.key}", change.reason, recorded=change.recorded,
                    found=change.adapted)
     ph.say("starting HTTP without ingest")
-    status = station_port.start_without_ingest(state.layout)
+    serving = station_port.start_without_ingest(state.layout)
     state.station_started = True
-    ph.detail["status"] = status
+    ph.detail["status"] = serving.to_dict()
 
 
 def _continuity(options: RevivalOptions, state: _State, ph: PhaseContext,
@@ -350,7 +350,7 @@ def _continuity(options: RevivalOptions, state: _State, ph: PhaseContext,
     if not options.prove_continuity:
         ph.detail["broadcaster_start"] = station_port.start_broadcaster(
             state.layout, playout.item_id, playout.offset_s or 0.0, plan_id=playout.plan_id,
-            slot_id=playout.slot_id, timeout_s=options.frame_timeout_s)
+            slot_id=playout.slot_id, timeout_s=options.frame_timeout_s).to_dict()
         ph.skip("--prove-continuity not requested; broadcaster resumed at the recorded "
                 "position without a frame comparison")
         return
@@ -367,7 +367,7 @@ def _continuity(options: RevivalOptions, state: _State, ph: PhaseContext,
 
 def _reactivate(options: RevivalOptions, state: _State, ph: PhaseContext,
                 report: RevivalReport) -> None:
-    ph.detail.update(station_port.reactivate(state.layout, options.discovery_hold_h))
+    ph.detail.update(station_port.reactivate(state.layout, options.discovery_hold_h).to_dict())
 
 
 # ---------------------------------------------------------------- publishing

@@ -73,6 +73,6 @@ def prove_continuity(layout: StationLayout, snapshots: Path, manifest: Manifest,
                      segment_s=segment_s, thresholds=thresholds)
     detail = {"final_frame": str(final), "first_frame": str(out),
               "segment": line.segment, "segment_url": segment_url,
-              "broadcaster_start": started, "first_segment_after_s": first_segment_s,
+              "broadcaster_start": started.to_dict(), "first_segment_after_s": first_segment_s,
               "metrics": cmp.to_dict()}
     return verdict, detail

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vvtvlib.core.errors import DependencyMissing, UsageError
+from vvtvlib.vault.schema import Manifest
 
 # What may already be in a target without --force: the new node's own trust material.
 PREPARED = ("vault/keys/trusted", "vault/history", "vault/blocklist.json")
@@ -78,7 +79,7 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(existing_ancestor(path)).free
 
 
-def needed_bytes(manifest: Any) -> int:
+def needed_bytes(manifest: Manifest) -> int:
     """Bytes the restored trees take (the sum of every archived file's size)."""
     total = 0
     for archive in manifest.archives.values():

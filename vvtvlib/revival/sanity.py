@@ -7,6 +7,7 @@ row count and ordered-row digest after restore (nothing lost, nothing extra).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import tomli_w
@@ -20,8 +21,26 @@ from vvtvlib.vault.sqlite import foreign_key_check, integrity_check, table_diges
 from .presets import Adaptation, EncoderCaps, adapt_encoder
 
 
-def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """A restored database that passed ``integrity_check`` and ``foreign_key_check`` and,
+    when the manifest describes it, equals it table by table."""
+
+    tables_equal: int | None = None  # None: the manifest does not describe this database
+    rows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"integrity_check": "ok", "foreign_key_check": "ok"}
+        if self.tables_equal is not None:
+            out["tables_equal"] = self.tables_equal
+            out["rows"] = self.rows
+        return out
+
+
+def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, DatabaseCheck]:
+    """Every restored ``data/*.sqlite`` is sound and equal to what the manifest recorded;
+    the first difference raises ``IntegrityError``."""
+    out: dict[str, DatabaseCheck] = {}
     dbs = sorted(layout.data.glob("*.sqlite"))
     if not dbs:
         raise IntegrityError(f"no databases were restored into {layout.data}", path=layout.data)
@@ -35,20 +54,20 @@ def check_databases(layout: StationLayout, manifest: Manifest) -> dict[str, Any]
             raise IntegrityError(f"{db.name}: foreign_key_check found {len(fks)} violation(s), "
                                  f"first in table {fks[0]['table']}", path=db,
                                  expected=[], actual=fks[:5])
-        entry: dict[str, Any] = {"integrity_check": "ok", "foreign_key_check": "ok"}
+        entry = DatabaseCheck()
         recorded = manifest.databases.get(db.name)
         if recorded is not None:
             digests = table_digests(db)
             for table, want in recorded.tables.items():
                 got = digests.get(table)
-                if got is None or got["sha256"] != want.sha256 or got["rows"] != want.rows:
+                if got is None or got.sha256 != want.sha256 or got.rows != want.rows:
                     raise IntegrityError(
                         f"{db.name}: table {table} differs from the manifest "
-                        f"({want.rows} rows recorded, {got['rows'] if got else 0} restored)",
-                        path=db, expected=want.sha256, actual=got["sha256"] if got else None,
+                        f"({want.rows} rows recorded, {got.rows if got else 0} restored)",
+                        path=db, expected=want.sha256, actual=got.sha256 if got else None,
                         table=table)
-            entry["tables_equal"] = len(recorded.tables)
-            entry["rows"] = sum(t.rows for t in recorded.tables.values())
+            entry = DatabaseCheck(len(recorded.tables),
+                                  sum(t.rows for t in recorded.tables.values()))
         out[db.name] = entry
     return out
 
@@ -84,7 +103,7 @@ def adapt_encoder_preset(layout: StationLayout, recorded_ffmpeg: str | None,
     settings this node's broadcaster encodes with (and what they were adapted from)."""
     caps = caps or node_caps()
     settings = load_encoder_settings(layout)
-    adaptation = adapt_encoder(settings, recorded_ffmpeg, caps)
+    adaptation = adapt_encoder(settings.as_dict(), recorded_ffmpeg, caps)
     if adaptation.changed:
         body = {"encoder": adaptation.settings,
                 "adapted": {"recorded_ffmpeg": recorded_ffmpeg or "", "node_ffmpeg":

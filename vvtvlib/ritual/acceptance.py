@@ -68,7 +68,7 @@ def evaluate_run(layout: StationLayout, journal: RitualJournal) -> list[Criterio
     from vvtvlib.vault.folder import MANIFEST, verify_snapshot
     from vvtvlib.vault.trust import resolve_station_keys
 
-    from .finalframe import reproducibility, reproducible
+    from .finalframe import FinalFrameRecord, reproducibility, reproducible
 
     out: list[Criterion] = []
     folder = Path(journal.snapshot_dir or "")
@@ -88,18 +88,24 @@ def evaluate_run(layout: StationLayout, journal: RitualJournal) -> list[Criterio
     out.append(Criterion("no pending writes (WAL empty)", not pending,
                          "every -wal empty or absent" if not pending else str(pending)))
     record_path = folder / "final_frame.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        again = reproducibility(layout, folder / "final_frame.jpg", str(record["item_id"]),
-                                float(record["offset_s"]))
-        psnr_min = float(record.get("psnr_min_db", 40.0))
-        ok = reproducible(again, record["phash_max_distance"], psnr_min)
+    try:
+        record: FinalFrameRecord | None = FinalFrameRecord.read(record_path)
+        unreadable = ""
+    except FileNotFoundError:
+        record, unreadable = None, "no final_frame.json"
+    except (ValueError, KeyError, TypeError) as exc:
+        record, unreadable = None, f"final_frame.json cannot be read: {exc!r}"
+    if record is not None:
+        again = reproducibility(layout, folder / "final_frame.jpg", record.item_id,
+                                record.offset_s)
+        ok = reproducible(again, record.phash_max_distance, record.psnr_min_db)
         out.append(Criterion("final frame reproducible", ok,
-                             f"phash distance {again['phash_distance']} (<= "
-                             f"{record['phash_max_distance']}), PSNR {again['psnr_db']} dB "
-                             f"(>= {psnr_min:g}), SSIM {again['ssim']}, VMAF {again['vmaf']}"))
+                             f"phash distance {again.phash_distance} (<= "
+                             f"{record.phash_max_distance}), PSNR {again.psnr_db} dB "
+                             f"(>= {record.psnr_min_db:g}), SSIM {again.ssim}, "
+                             f"VMAF {again.vmaf}"))
     else:
-        out.append(Criterion("final frame reproducible", False, "no final_frame.json"))
+        out.append(Criterion("final frame reproducible", False, unreadable))
     chain = verify_chain(layout.vault / "m1_artifacts.jsonl")
     out.append(Criterion("m1_artifacts.jsonl chain intact", chain.ok,
                          f"{chain.lines} lines" if chain.ok else str(chain.reason)))

@@ -10,16 +10,17 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.layout import StationLayout
 
 from . import stage as staging
-from .config import Snapshot
+from .config import DATA_ARCHIVE, DB_ARCHIVE, SYSTEM_ARCHIVE, Snapshot
+from .telemetry import ToolVersions
 
-DB_ARCHIVE = "snapshot_db.tar.zst"
-SYSTEM_ARCHIVE = "snapshot_system.tar.zst"
-DATA_ARCHIVE = "snapshot_data.tar.zst"
+if TYPE_CHECKING:
+    from vvtvlib.vault.schema import DatabaseModel
+    from vvtvlib.vault.snapshot import ArchiveRecord
 ARCHIVES = (DB_ARCHIVE, SYSTEM_ARCHIVE, DATA_ARCHIVE)
 STAGE_DIR = ".stage"
 
@@ -28,13 +29,14 @@ Progress = Callable[[int, int, str], None]  # bytes done, bytes total, what
 
 @dataclass
 class SnapshotResult:
-    archives: dict[str, Any] = field(default_factory=dict)  # name -> ArchiveRecord
-    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    archives: dict[str, ArchiveRecord] = field(default_factory=dict)
+    databases: dict[str, DatabaseModel] = field(default_factory=dict)  # the manifest's
     wal_after_checkpoint: dict[str, int] = field(default_factory=dict)
     stage: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
+        """The snapshots step's detail (the evidence line and the journal)."""
         return {
             "archives": {n: {"size": r.size, "raw_bytes": r.raw_bytes, "level": r.level,
                              "files": sum(1 for e in r.files if e.type == "file"),
@@ -54,12 +56,13 @@ def wal_sizes(data_dir: Path) -> dict[str, int]:
     return out
 
 
-def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions: dict[str, Any],
+def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions: ToolVersions,
                     *, dry_run: bool = False, sample_clips: list[str] | None = None,
                     progress: Progress | None = None) -> SnapshotResult:
     """Stage, archive, digest; the stage is removed whatever happens."""
     import time
 
+    from vvtvlib.vault.schema import DatabaseModel
     from vvtvlib.vault.snapshot import ArchiveProgress, SnapshotPolicy, write_archive
     from vvtvlib.vault.sqlite import table_digests
 
@@ -106,7 +109,7 @@ def write_snapshots(layout: StationLayout, folder: Path, cfg: Snapshot, versions
             base += rec.raw_bytes
         t1 = time.perf_counter()
         for db in sorted((stage / "data").glob("*.sqlite")):
-            result.databases[db.name] = {"tables": table_digests(db)}
+            result.databases[db.name] = DatabaseModel(tables=table_digests(db))
         result.seconds["table_digests"] = round(time.perf_counter() - t1, 3)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

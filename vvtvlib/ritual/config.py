@@ -14,6 +14,11 @@ from pydantic import Field
 
 from vvtvlib.core.config import Section, load_config
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.vault.snapshot import ArchiveLevel, SnapshotPolicy
+
+DB_ARCHIVE = "snapshot_db.tar.zst"
+SYSTEM_ARCHIVE = "snapshot_system.tar.zst"
+DATA_ARCHIVE = "snapshot_data.tar.zst"
 
 
 class Prechecks(Section):
@@ -44,15 +49,22 @@ class FinalFrame(Section):
     vmaf: bool = True
 
 
+def _policy(archive: str) -> ArchiveLevel:
+    """The vault's measured setting for ``archive``: the one place the levels are decided."""
+    return SnapshotPolicy().for_archive(archive)
+
+
 class Snapshot(Section):
     # The seed archives with ``zstd -19``; the vault's measured policy is used instead
-    # (vvtvlib.vault.snapshot.SnapshotPolicy): mezzanines and HLS are already compressed, so
-    # -19 on them burns minutes for a fraction of a percent, and databases reach level-9 size
-    # at level 3 with long-distance matching.
-    db_level: int = Field(default=3, ge=1, le=22)
-    db_long: bool = True
-    system_level: int = Field(default=1, ge=1, le=22)
-    data_level: int = Field(default=1, ge=1, le=22)
+    # (``vvtvlib.vault.snapshot.SnapshotPolicy``, whose numbers are the defaults here):
+    # mezzanines and HLS are already compressed, so -19 on them burns minutes for a fraction
+    # of a percent, and the database archive is the writer's longest path, where level 3 was
+    # 6 % smaller for 45 % more CPU. ``ritual.toml`` may still set other levels for one station.
+    db_level: int = Field(default_factory=lambda: _policy(DB_ARCHIVE).level, ge=1, le=22)
+    db_long: bool = Field(default_factory=lambda: _policy(DB_ARCHIVE).long)
+    system_level: int = Field(default_factory=lambda: _policy(SYSTEM_ARCHIVE).level, ge=1,
+                              le=22)
+    data_level: int = Field(default_factory=lambda: _policy(DATA_ARCHIVE).level, ge=1, le=22)
     threads: int = Field(default=0, ge=0)
     dry_run_media_files: int = Field(default=2, ge=0)
     # Re-read every archive against the signed manifest before the folder is renamed.

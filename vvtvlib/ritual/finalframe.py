@@ -87,6 +87,14 @@ class FinalFrameRecord:
             "kpis": {**kpis, "vmaf_live": kpis["vmaf"]},
         }
 
+    def step_detail(self) -> dict[str, Any]:
+        """The final-frame step's detail in the ritual's evidence log and journal."""
+        data = self.to_dict()
+        out = {k: data[k] for k in ("ts_utc", "slot_id", "plan_id_executado", "item_id",
+                                    "offset_s", "segment", "phash", "reproducible")}
+        out["kpis"] = data["kpis"]
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinalFrameRecord:
         ref = data.get("reference") or {}
@@ -132,8 +140,22 @@ def reference_frame(layout: StationLayout, item_id: str, offset_s: float, out: P
     return extract_frame(clip, offset_s, out)
 
 
+@dataclass(frozen=True)
+class Reproduction:
+    """A frame compared with the mezzanine frame at its (item, offset)."""
+
+    phash_distance: int
+    psnr_db: float | None
+    ssim: float
+    vmaf: float | None
+    reference_phash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def reproducibility(layout: StationLayout, frame: Path, item_id: str, offset_s: float,
-                    *, vmaf: bool = True) -> dict[str, Any]:
+                    *, vmaf: bool = True) -> Reproduction:
     """Re-extract the reference frame and compare; a fresh temporary file each time."""
     from vvtvlib.media.compare import compare_frames, phash
     from vvtvlib.media.ffmpeg import ffmpeg_exe
@@ -143,15 +165,15 @@ def reproducibility(layout: StationLayout, frame: Path, item_id: str, offset_s: 
         cmp = compare_frames(frame, ref)
         score = telemetry.vmaf_score(frame, ref, ffmpeg_exe()) if vmaf else None
         ref_phash = phash(ref)
-    return {**cmp.to_dict(), "vmaf": score, "reference_phash": ref_phash}
+    return Reproduction(cmp.phash_distance, cmp.psnr_db, cmp.ssim, score, ref_phash)
 
 
-def reproducible(comparison: dict[str, Any], phash_max_distance: int, psnr_min_db: float
+def reproducible(comparison: Reproduction, phash_max_distance: int, psnr_min_db: float
                  ) -> bool:
     """The live frame is the mezzanine frame at (item, offset): close in perceptual hash
     and in pixels (the hash alone passes a frame two seconds away on slow content)."""
-    psnr = comparison.get("psnr_db")
-    return (comparison["phash_distance"] <= phash_max_distance
+    psnr = comparison.psnr_db
+    return (comparison.phash_distance <= phash_max_distance
             and psnr is not None and psnr >= psnr_min_db)
 
 
@@ -191,16 +213,16 @@ def capture(layout: StationLayout, status: StationStatus, folder: Path, cfg: Fin
                      grab.segment_url or hls_url, "-frames:v", "1", "-q:v", "2", FRAME_NAME),
         ffmpeg_version=ffmpeg_version(exe), file=FRAME_NAME, sha256=digest, size=size,
         phash=phash(frame), reference_clip=_rel(layout, probe.item_clip(layout, item_id)),
-        reference_phash=comparison["reference_phash"],
+        reference_phash=comparison.reference_phash,
         reproducible=reproducible(comparison, cfg.phash_max_distance, cfg.psnr_min_db),
         phash_max_distance=cfg.phash_max_distance, psnr_min_db=cfg.psnr_min_db,
         executed_in_slot_s=telemetry.executed_in_slot(telemetry.playout_tail(layout),
                                                       entry.slot_id),
         encoder_uptime_s=status.encoder_uptime_s,
         kpis=FrameKpis(stream_bitrate=telemetry.stream_bitrate(hls_url),
-                       segment_age=status.segment_age_s, ssim=comparison["ssim"],
-                       psnr_db=comparison["psnr_db"], vmaf=comparison["vmaf"],
-                       phash_distance=comparison["phash_distance"]))
+                       segment_age=status.segment_age_s, ssim=comparison.ssim,
+                       psnr_db=comparison.psnr_db, vmaf=comparison.vmaf,
+                       phash_distance=comparison.phash_distance))
     record.write(folder / RECORD_NAME)
     return record
 

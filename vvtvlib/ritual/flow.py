@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, stamp, utc_iso
 from vvtvlib.core.errors import (
@@ -44,13 +44,19 @@ from vvtvlib.core.steps import (
     run_steps,
 )
 from vvtvlib.vault.manifest import sha256_file
+from vvtvlib.vault.schema import Manifest
 
 from . import archives, finalframe, freeze, prechecks, probe, report, sealing, stop, telemetry
 from .config import RitualConfig, load_ritual_config
+from .finalframe import FinalFrameRecord
 from .playbook import PLAYBOOK, write_playbook
 from .prechecks import CheckResult, Verdict
 from .report import RitualJournal, RunStatus
+from .telemetry import ToolVersions
 from .transaction import SnapshotFolder, ritual_lock
+
+if TYPE_CHECKING:
+    from vvtvlib.station.api import StationStatus
 
 EVIDENCE_NAME = "m1_artifacts.jsonl"
 LAST_TRANSMISSION = "last_transmission.md"
@@ -135,10 +141,10 @@ class Ritual:
         self.frozen = False
         self.stopped = False
         # what the steps hand on to each other
-        self.final_frame: dict[str, Any] = {}
+        self.final_frame: FinalFrameRecord | None = None
         self.snapshot: archives.SnapshotResult | None = None
-        self.manifest: dict[str, Any] = {}
-        self.versions: dict[str, Any] = {}
+        self.manifest: Manifest | None = None
+        self.versions: ToolVersions | None = None
 
     # ------------------------------------------------------------------ driver
     def run(self) -> RitualJournal:
@@ -165,7 +171,7 @@ class Ritual:
         from vvtvlib.station import api
 
         status = api.status(self.layout)
-        if not getattr(status, "up", False):
+        if not status.up:
             raise StationNotRunning(f"the station at {self.layout.root} is not running "
                                     "(start it with `vvtvctl station up`)", path=self.layout.root)
         self.journal.station_id, self.profile = _station_identity(self.layout)
@@ -215,7 +221,7 @@ class Ritual:
         assert self.config is not None
         return self.config
 
-    def _prechecks(self, rec: StepRecord, status: Any) -> None:
+    def _prechecks(self, rec: StepRecord, status: StationStatus) -> None:
         measured = dataclasses.replace(probe.measure(self.layout, status),
                                        evidence_log=evidence_log_state(self.evidence))
         results = prechecks.evaluate(measured, self.cfg.prechecks, strict=self.options.strict)
@@ -236,10 +242,10 @@ class Ritual:
         self.folder = SnapshotFolder.begin(parent, self.options.stamp or stamp(self.clock.now()))
         self.journal.stamp = self.folder.stamp
         self.frozen = True  # set first: a failure half-way still thaws
-        detail = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s,
+        frozen = freeze.freeze(self.layout, self.cfg.freeze.wait_empty_timeout_s,
                                self.cfg.freeze.poll_interval_s)
-        rec.wait_s = detail.get("drain_wait_s", 0.0)
-        rec.detail = detail
+        rec.wait_s = frozen.drain_wait_s or 0.0
+        rec.detail = frozen.to_dict()
 
     def _final_frame(self, rec: StepRecord) -> None:
         from vvtvlib.station import api
@@ -247,28 +253,26 @@ class Ritual:
         assert self.folder is not None
         status = api.status(self.layout)
         record = finalframe.capture(self.layout, status, self.folder.path, self.cfg.final_frame,
-                                    clock=self.clock).to_dict()
+                                    clock=self.clock)
         self.final_frame = record
-        if not record["reproducible"]:
+        if not record.reproducible:
             message = (f"final frame differs from the mezzanine frame at its (item, offset): "
-                       f"phash distance {record['kpis']['phash_distance']} (tolerance "
-                       f"{record['phash_max_distance']}), PSNR {record['kpis']['psnr_db']} dB "
-                       f"(needs >= {record['psnr_min_db']:g})")
+                       f"phash distance {record.kpis.phash_distance} (tolerance "
+                       f"{record.phash_max_distance}), PSNR {record.kpis.psnr_db} dB "
+                       f"(needs >= {record.psnr_min_db:g})")
             if self.options.strict:
-                raise CheckFailed(message, expected=f"<= {record['phash_max_distance']}",
-                                  actual=record["kpis"]["phash_distance"])
+                raise CheckFailed(message, expected=f"<= {record.phash_max_distance}",
+                                  actual=record.kpis.phash_distance)
             self.journal.warnings.append(message)
-        rec.artifacts = {finalframe.FRAME_NAME: record["sha256"],
+        rec.artifacts = {finalframe.FRAME_NAME: record.sha256,
                          finalframe.RECORD_NAME: _sha256(self.folder.path / finalframe.RECORD_NAME)}
-        rec.detail = {k: record[k] for k in ("ts_utc", "slot_id", "plan_id_executado", "item_id",
-                                             "offset_s", "segment", "phash", "reproducible")}
-        rec.detail["kpis"] = record["kpis"]
+        rec.detail = record.step_detail()
 
     def _snapshots(self, ctx: StepContext) -> None:
         assert self.folder is not None
         rec = ctx.record
         self.versions = telemetry.collect_versions()
-        clip = self.final_frame.get("reference", {}).get("clip")
+        clip = self.final_frame.reference_clip if self.final_frame else None
 
         def progress(done: int, total: int, what: str) -> None:
             ctx.progress(what, done, total)
@@ -283,15 +287,15 @@ class Ritual:
         from vvtvlib.vault.folder import file_record
         from vvtvlib.vault.schema import build_manifest
 
+        ff, versions = self.final_frame, self.versions
         assert self.folder is not None and self.snapshot is not None
+        assert ff is not None and versions is not None
         line = sealing.lineage(self.layout)
         self.journal.generation = line.generation
-        ff = self.final_frame
         business = self.layout.configs / "business_logic.toml"
-        playout = {"slot_id": ff.get("slot_id"), "plan_id": ff.get("plan_id"),
-                   "item_id": ff.get("item_id"), "offset_s": ff.get("offset_s"),
-                   "segment": ff.get("segment"),
-                   "program_date_time": ff.get("program_date_time")}
+        playout = {"slot_id": ff.slot_id, "plan_id": ff.plan_id, "item_id": ff.item_id,
+                   "offset_s": ff.offset_s, "segment": ff.segment,
+                   "program_date_time": ff.program_date_time}
         archive_records = {n: r.to_manifest() for n, r in self.snapshot.archives.items()}
         # A witness of vault/m1_artifacts.jsonl kept under the signature: `vvtvctl evidence
         # verify vault/m1_artifacts.jsonl --since <ritual.evidence_head>` proves it a prefix.
@@ -303,12 +307,11 @@ class Ritual:
         self.manifest = build_manifest(
             station_id=self.journal.station_id, stamp=self.folder.stamp,
             generation=line.generation, ancestor_signature=line.ancestor_signature,
-            profile=self.profile, dry_run=self.options.dry_run, versions=self.versions,
+            profile=self.profile, dry_run=self.options.dry_run, versions=versions.to_dict(),
             selection_seeds=probe.selection_seeds(self.layout),
             business_logic_sha256=_sha256(business) if business.exists() else None,
             playout=playout,
-            final_frame={"file": finalframe.FRAME_NAME, "sha256": ff["sha256"],
-                         "phash": ff["phash"]},
+            final_frame={"file": finalframe.FRAME_NAME, "sha256": ff.sha256, "phash": ff.phash},
             databases=self.snapshot.databases,
             archives=archive_records,
             artifacts={name: file_record(self.folder.path / name)
@@ -320,9 +323,10 @@ class Ritual:
                                    "measured": c.measured} for c in self.journal.prechecks]},
         )
         sealed = sealing.seal(self.layout, self.folder.path, self.manifest)
-        self.journal.manifest_sha256 = sealed["manifest_sha256"]
-        rec.detail = {"generation": line.generation, "ancestor": line.ancestor, **sealed}
-        rec.artifacts = {sealing.MANIFEST: sealed["manifest_sha256"],
+        self.journal.manifest_sha256 = sealed.manifest_sha256
+        rec.detail = {"generation": line.generation, "ancestor": line.ancestor,
+                      **sealed.to_dict()}
+        rec.artifacts = {sealing.MANIFEST: sealed.manifest_sha256,
                          sealing.SIGNATURE: _sha256(self.folder.path / sealing.SIGNATURE)}
 
     def _verify(self, rec: StepRecord) -> None:
@@ -331,26 +335,26 @@ class Ritual:
             rec.status = StepStatus.SKIPPED
             rec.detail = {"reason": "[snapshot] verify = false"}
             return
-        rec.detail = sealing.verify(self.layout, self.folder.path)
+        rec.detail = sealing.verify(self.layout, self.folder.path).to_dict()
 
     def _stop(self, rec: StepRecord) -> None:
         assert self.folder is not None
         self.stopped = True  # from here on the station is going down: no thaw on failure
-        detail = stop.clean_stop(self.layout, self.cfg.stop.timeout_s)
-        rec.wait_s = detail["broadcaster_stop_s"] + detail["station_down_s"]
+        stopped = stop.clean_stop(self.layout, self.cfg.stop.timeout_s)
+        rec.wait_s = stopped.wait_s
         bell = self.options.closing_bell
         if bell if bell is not None else self.cfg.stop.closing_bell:
             out = stop.closing_bell(self.folder.path / finalframe.FRAME_NAME,
                                     self.folder.path / stop.CLOSING_BELL,
                                     self.cfg.stop.closing_bell_s)
             rec.artifacts[stop.CLOSING_BELL] = _sha256(out)
-        rec.detail = detail
+        rec.detail = stopped.to_dict()
 
     def _last_transmission(self, rec: StepRecord) -> None:
         assert self.folder is not None and self.snapshot is not None
-        text = report.render_last_transmission(
-            self.journal, self.final_frame,
-            {n: r.to_manifest() for n, r in self.snapshot.archives.items()})
+        assert self.final_frame is not None
+        text = report.render_last_transmission(self.journal, self.final_frame,
+                                               self.snapshot.archives)
         path = self.folder.path / LAST_TRANSMISSION
         path.write_text(text, encoding="utf-8")
         rec.artifacts = {LAST_TRANSMISSION: _sha256(path)}
@@ -361,11 +365,12 @@ class Ritual:
         self.journal.snapshot_dir = str(final)
         rec.detail = {"snapshot": str(final), "cleaned_partials": list(self.folder.cleaned)}
         if not self.options.dry_run:
-            rec.detail.update(sealing.publish(self.layout, final, self.manifest))
+            assert self.manifest is not None
+            rec.detail.update(sealing.publish(self.layout, final, self.manifest).to_dict())
         rec.artifacts = {sealing.MANIFEST: self.journal.manifest_sha256 or ""}
 
     def _thaw(self, rec: StepRecord) -> None:
-        rec.detail = freeze.thaw(self.layout)
+        rec.detail = freeze.thaw(self.layout).to_dict()
         self.frozen = False
 
 

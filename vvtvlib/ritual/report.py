@@ -12,13 +12,19 @@ journal and the final-frame record, so the text never disagrees with what was si
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.steps import Journal, StepRecord
 
 from .prechecks import CheckResult
+
+if TYPE_CHECKING:
+    from vvtvlib.vault.snapshot import ArchiveRecord
+
+    from .finalframe import FinalFrameRecord
 
 
 class RunStatus(StrEnum):
@@ -87,9 +93,9 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{(' ' + unit) if unit else ''}"
 
 
-def render_last_transmission(journal: RitualJournal, final_frame: dict[str, Any],
-                             archives: dict[str, dict[str, Any]]) -> str:
-    kpis = final_frame.get("kpis", {})
+def render_last_transmission(journal: RitualJournal, final_frame: FinalFrameRecord,
+                             archives: Mapping[str, ArchiveRecord]) -> str:
+    ff, kpis = final_frame, final_frame.kpis
     lines = [
         "# Last Transmission" + (" (rehearsal)" if journal.dry_run else ""),
         "",
@@ -100,25 +106,25 @@ def render_last_transmission(journal: RitualJournal, final_frame: dict[str, Any]
         "",
         "| field | value |",
         "|---|---|",
-        f"| last slot | {_fmt(final_frame.get('slot_id'))} |",
-        f"| plan executed | {_fmt(final_frame.get('plan_id_executado'))} |",
-        f"| item | {_fmt(final_frame.get('item_id'))} |",
-        f"| offset in item | {_fmt(final_frame.get('offset_s'), 's')} |",
-        f"| executed in the last slot | {_fmt(final_frame.get('executed_in_slot_s'), 's')} |",
-        f"| encoder on air | {_fmt(final_frame.get('encoder_uptime_s'), 's')} |",
-        f"| final frame captured | {_fmt(final_frame.get('ts_utc'))} |",
+        f"| last slot | {_fmt(ff.slot_id)} |",
+        f"| plan executed | {_fmt(ff.plan_id)} |",
+        f"| item | {_fmt(ff.item_id)} |",
+        f"| offset in item | {_fmt(ff.offset_s, 's')} |",
+        f"| executed in the last slot | {_fmt(ff.executed_in_slot_s, 's')} |",
+        f"| encoder on air | {_fmt(ff.encoder_uptime_s, 's')} |",
+        f"| final frame captured | {_fmt(ff.ts_utc)} |",
         "",
         "## Final metrics",
         "",
         "| metric | value |",
         "|---|---|",
-        f"| stream bitrate | {_fmt(kpis.get('stream_bitrate'), 'bit/s')} |",
-        f"| segment age | {_fmt(kpis.get('segment_age'), 's')} |",
-        f"| SSIM vs mezzanine | {_fmt(kpis.get('ssim'))} |",
-        f"| PSNR vs mezzanine | {_fmt(kpis.get('psnr_db'), 'dB')} |",
-        f"| VMAF vs mezzanine | {_fmt(kpis.get('vmaf'))} |",
-        f"| perceptual-hash distance | {_fmt(kpis.get('phash_distance'))} |",
-        f"| viewers | {_fmt(kpis.get('viewer_count'))} |",
+        f"| stream bitrate | {_fmt(kpis.stream_bitrate, 'bit/s')} |",
+        f"| segment age | {_fmt(kpis.segment_age, 's')} |",
+        f"| SSIM vs mezzanine | {_fmt(kpis.ssim)} |",
+        f"| PSNR vs mezzanine | {_fmt(kpis.psnr_db, 'dB')} |",
+        f"| VMAF vs mezzanine | {_fmt(kpis.vmaf)} |",
+        f"| perceptual-hash distance | {_fmt(kpis.phash_distance)} |",
+        f"| viewers | {_fmt(kpis.viewer_count)} |",
         "",
         "## Snapshot",
         "",
@@ -126,9 +132,8 @@ def render_last_transmission(journal: RitualJournal, final_frame: dict[str, Any]
         "|---|---|---|---|",
     ]
     for name, rec in sorted(archives.items()):
-        files = sum(1 for f in rec.get("files", []) if f.get("type") == "file")
-        lines.append(f"| {name} | {rec.get('size', 0):,} B | {files} | "
-                     f"`{str(rec.get('sha256', ''))[:16]}…` |")
+        files = sum(1 for f in rec.files if f.type == "file")
+        lines.append(f"| {name} | {rec.size:,} B | {files} | `{rec.sha256[:16]}…` |")
     lines += [
         "",
         f"Manifest sha256 `{journal.manifest_sha256}`, signed with the foundation key "

@@ -35,6 +35,7 @@ from vvtvlib.vault.minisign import (
     signature_key_id,
     signature_line,
 )
+from vvtvlib.vault.schema import Manifest
 from vvtvlib.vault.trust import resolve_station_keys
 
 
@@ -70,25 +71,62 @@ def foundation_key_id(layout: StationLayout) -> str:
     return load_secret_key(layout.foundation_key).public.id_hex
 
 
-def seal(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    sealed = seal_snapshot(folder, manifest, layout.foundation_key)
+@dataclass(frozen=True)
+class SealRecord:
+    """The manifest written and signed: its digest and size, the key, the trusted comment."""
+
+    manifest_sha256: str
+    manifest_size: int
+    key_id: str
+    trusted_comment: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"manifest_sha256": self.manifest_sha256, "manifest_size": self.manifest_size,
+                "key_id": self.key_id, "trusted_comment": self.trusted_comment}
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    """The sealed folder verified with the station's pinned keys."""
+
+    key_id: str
+    files_checked: int
+    generation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "files_checked": self.files_checked,
+                "generation": self.generation}
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where the published manifest copy and the generation record went."""
+
+    manifests: Path
+    history: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"manifests": str(self.manifests), "history": str(self.history)}
+
+
+def seal(layout: StationLayout, folder: Path, manifest: Manifest) -> SealRecord:
+    sealed = seal_snapshot(folder, manifest.to_dict(), layout.foundation_key)
     digest, size = sha256_file(sealed.manifest_path)
-    return {"manifest_sha256": digest, "manifest_size": size,
-            "key_id": signature_key_id(sealed.signature_path),
-            "trusted_comment": sealed.trusted_comment}
+    return SealRecord(digest, size, signature_key_id(sealed.signature_path),
+                      sealed.trusted_comment)
 
 
-def verify(layout: StationLayout, folder: Path) -> dict[str, Any]:
+def verify(layout: StationLayout, folder: Path) -> VerifyRecord:
     result = verify_snapshot(folder, resolve_station_keys(layout, snapshot_dir=folder))
-    return {"key_id": result.signature.key_id, "files_checked": len(result.checked),
-            "generation": result.manifest.generation}
+    return VerifyRecord(result.signature.key_id, len(result.checked),
+                        result.manifest.generation)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
     atomic_write(dst, src.read_bytes())
 
 
-def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def publish(layout: StationLayout, folder: Path, manifest: Manifest) -> Published:
     """``vault/manifests/last_manifest.json`` (+ ``signature.sig``) and the history record."""
     layout.manifests.mkdir(parents=True, exist_ok=True)
     # signature first: a reader that sees the new manifest also sees its signature
@@ -97,11 +135,11 @@ def publish(layout: StationLayout, folder: Path, manifest: dict[str, Any]) -> di
     digest, _ = sha256_file(folder / MANIFEST)
     pub = load_public_key(layout.foundation_pub)
     record = GenerationRecord(
-        generation=int(manifest["generation"]), kind="snapshot",
-        station_id=str(manifest["station_id"]), stamp=str(manifest["stamp"]),
-        created_utc=str(manifest["created_utc"]), signature=signature_line(folder / SIGNATURE),
-        ancestor_signature=manifest.get("ancestor_signature"), manifest_sha256=digest,
+        generation=manifest.generation, kind="snapshot",
+        station_id=manifest.station_id, stamp=manifest.stamp,
+        created_utc=manifest.created_utc, signature=signature_line(folder / SIGNATURE),
+        ancestor_signature=manifest.ancestor_signature, manifest_sha256=digest,
         pubkey=pub.to_base64(), document=f"snapshots/{folder.name}/{MANIFEST}",
         document_sha256=digest)
     path = write_record(layout.history, record)
-    return {"manifests": str(layout.manifests / MANIFEST), "history": str(path)}
+    return Published(layout.manifests / MANIFEST, path)

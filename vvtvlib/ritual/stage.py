@@ -22,9 +22,12 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.layout import StationLayout
+
+if TYPE_CHECKING:
+    from .telemetry import ToolVersions
 
 COPIED_SUFFIXES = (".m3u8", ".jsonl", ".json", ".txt", ".toml")
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
@@ -158,7 +161,7 @@ def stage_ready(layout: StationLayout, stage: Path, stats: StageStats,
 
 
 def stage_system(layout: StationLayout, stage: Path, stats: StageStats,
-                 versions: dict[str, Any], *, configs_only: bool = False) -> list[str]:
+                 versions: ToolVersions, *, configs_only: bool = False) -> list[str]:
     members: list[str] = []
     for tree in ("configs",) if configs_only else SYSTEM_TREES:
         for rel in _files_under(layout.root, f"system/{tree}"):
@@ -166,7 +169,7 @@ def stage_system(layout: StationLayout, stage: Path, stats: StageStats,
                 members.append(rel)
     target = stage / "system" / "versions.json"
     _mkdirs(layout.root, stage, Path("system"))
-    target.write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n")
+    target.write_text(json.dumps(versions.to_dict(), indent=2, sort_keys=True) + "\n")
     os.chmod(target, 0o644)
     members.append("system/versions.json")
     return sorted(members)

@@ -7,10 +7,14 @@ a few seconds, fading to black over a bell tone, made with FFmpeg after the stop
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vvtvlib.core.layout import StationLayout
+
+if TYPE_CHECKING:
+    from vvtvlib.station.api import IngestStopped, StationStopped
 
 CLOSING_BELL = "closing_bell.mp4"
 
@@ -23,7 +27,29 @@ def _newest_segment(layout: StationLayout) -> tuple[str | None, float | None]:
     return newest.name, newest.stat().st_mtime
 
 
-def clean_stop(layout: StationLayout, timeout_s: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CleanStop:
+    """The stop step's record: ingest stopped, then the station, and how long each took."""
+
+    broadcaster: IngestStopped
+    station: StationStopped
+    last_segment: str | None
+    broadcaster_stop_s: float
+    station_down_s: float
+    timeout_s: float
+
+    @property
+    def wait_s(self) -> float:
+        return self.broadcaster_stop_s + self.station_down_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"broadcaster": self.broadcaster.to_dict(), "station": self.station.to_dict(),
+                "last_segment": self.last_segment,
+                "broadcaster_stop_s": self.broadcaster_stop_s,
+                "station_down_s": self.station_down_s, "timeout_s": self.timeout_s}
+
+
+def clean_stop(layout: StationLayout, timeout_s: float) -> CleanStop:
     """Broadcaster stop (flushes its last segment), then the supervisor's graceful stop."""
     from vvtvlib.station import api
 
@@ -33,17 +59,8 @@ def clean_stop(layout: StationLayout, timeout_s: float) -> dict[str, Any]:
     t1 = time.monotonic()
     down = api.down(layout)
     t2 = time.monotonic()
-    return {"broadcaster": _plain(stopped), "station": _plain(down),
-            "last_segment": last_segment, "broadcaster_stop_s": round(t1 - t0, 3),
-            "station_down_s": round(t2 - t1, 3), "timeout_s": timeout_s}
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return str(value)
+    return CleanStop(stopped, down, last_segment, round(t1 - t0, 3), round(t2 - t1, 3),
+                     timeout_s)
 
 
 def closing_bell(frame: Path, out: Path, seconds: float = 5.0) -> Path:

@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def playout_tail(layout: StationLayout, lines: int = PLAYOUT_TAIL_LINES) -> list
     return read_playout(layout, tail=lines)
 
 
-def executed_in_slot(entries: list[PlayoutEntry], slot_id: Any) -> float:
+def executed_in_slot(entries: list[PlayoutEntry], slot_id: str | None) -> float:
     """Seconds of programming aired in the last run of ``slot_id`` (segment durations)."""
     total = 0.0
     for entry in reversed(entries):
@@ -128,7 +129,27 @@ def vvtvlib_version() -> str | None:
         return None
 
 
-def collect_versions() -> dict[str, Any]:
+@dataclass(frozen=True)
+class ToolVersions:
+    """What the snapshot was made with: the manifest's ``versions`` and
+    ``system/versions.json`` (``to_dict``)."""
+
+    vvtvlib: str | None
+    python: str
+    ffmpeg: str | None
+    nginx: str | None
+    sqlite: str
+    zstandard: str
+    platform: str
+    vvtvlib_commit: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vvtvlib": self.vvtvlib, "python": self.python, "ffmpeg": self.ffmpeg,
+                "nginx": self.nginx, "sqlite": self.sqlite, "zstandard": self.zstandard,
+                "platform": self.platform, "vvtvlib_commit": self.vvtvlib_commit}
+
+
+def collect_versions() -> ToolVersions:
     """The manifest's ``versions``: vvtvlib, Python, FFmpeg, nginx, SQLite (+ build info)."""
     from vvtvlib.media.ffmpeg import ffmpeg_exe, ffmpeg_version
 
@@ -139,7 +160,7 @@ def collect_versions() -> dict[str, Any]:
         exe = ffmpeg = None
     import zstandard
 
-    return {"vvtvlib": vvtvlib_version(), "python": platform.python_version(),
-            "ffmpeg": ffmpeg, "nginx": nginx_version(), "sqlite": sqlite3.sqlite_version,
-            "zstandard": zstandard.__version__, "platform": platform.platform(),
-            "vvtvlib_commit": source_commit()}
+    return ToolVersions(vvtvlib=vvtvlib_version(), python=platform.python_version(),
+                        ffmpeg=ffmpeg, nginx=nginx_version(), sqlite=sqlite3.sqlite_version,
+                        zstandard=zstandard.__version__, platform=platform.platform(),
+                        vvtvlib_commit=source_commit())

@@ -39,15 +39,17 @@ from .playout import (
     playout_mark,
     read_playout,
 )
-from .state import WORKERS, ControlStore, Position
+from .replies import EmergencyInjected, EncoderRestarted, IngestStopped
+from .state import WORKERS, ControlStore, Position, ResumePoint
+from .supervisor import StationStopped
 
 
-def restart_encoder(layout: StationLayout | str | Path) -> dict[str, Any]:
+def restart_encoder(layout: StationLayout | str | Path) -> EncoderRestarted:
     return control.restart_encoder(layout)
 
 
 def inject_emergency(layout: StationLayout | str | Path, count: int, reason: str
-                     ) -> dict[str, Any]:
+                     ) -> EmergencyInjected:
     return control.inject_emergency(layout, count, reason)
 
 
@@ -134,7 +136,7 @@ def up(layout: StationLayout | str | Path, timeout_s: float = 60.0, *, ingest: b
     return supervisor.station_up(layout, timeout_s=timeout_s, ingest=ingest)
 
 
-def down(layout: StationLayout | str | Path, timeout_s: float = 30.0) -> dict[str, Any]:
+def down(layout: StationLayout | str | Path, timeout_s: float = 30.0) -> StationStopped:
     return supervisor.station_down(layout, timeout_s=timeout_s)
 
 
@@ -197,7 +199,7 @@ def start_at(layout: StationLayout | str | Path, cue: Cue | None = None, *,
 
 
 def stop_ingest(layout: StationLayout | str | Path, timeout_s: float = 15.0
-                ) -> dict[str, Any]:
+                ) -> IngestStopped:
     """Stop the broadcaster gracefully (last segment flushed); the recorded resume point."""
     return control.broadcaster_stop(layout, timeout_s)
 
@@ -213,8 +215,10 @@ def first_playout(layout: StationLayout | str | Path, mark: int, timeout_s: floa
     return first_after(as_layout(layout), mark, timeout_s, clock=clock)
 
 
-__all__ = ["SUMMARY_FIELDS", "WORKERS", "Cue", "Frozen", "PlayoutEntry", "Started",
-           "StationStatus", "Thawed", "down", "find_entry", "first_playout", "freeze",
-           "playout_mark", "queue_position_of", "read_playout", "reactivate",
-           "segment_seconds", "start_at", "start_without_ingest", "status", "stop_ingest",
-           "thaw", "up"]
+__all__ = ["SUMMARY_FIELDS", "WORKERS", "Cue", "EmergencyInjected", "EncoderRestarted",
+           "Frozen", "IngestStopped", "PlayoutEntry", "ResumePoint", "Started",
+           "StationStatus", "StationStopped", "Thawed", "down", "find_entry",
+           "first_playout", "freeze", "inject_emergency", "playout_mark",
+           "queue_position_of", "read_playout", "reactivate", "restart_encoder",
+           "segment_seconds", "start_at", "start_without_ingest", "status",
+           "stop_ingest", "thaw", "up"]

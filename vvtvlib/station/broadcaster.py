@@ -26,8 +26,9 @@ from vvtvlib.media.hls import Playlist, parse_playlist
 from .db import opened
 from .metrics import ProgressReader, StationMetrics
 from .playout import PLAYOUT_LOG, PlayoutEntry, find_entry
+from .replies import EncoderRun
 from .schedule import QueueEntry, Run, advance, build_run, ffconcat
-from .state import ControlStore, Position
+from .state import ControlStore, Playing, Position
 
 
 def read_queue(layout: StationLayout) -> list[QueueEntry]:
@@ -251,24 +252,24 @@ class Broadcaster:
             for uri in list(self.pdts)[:-200]:
                 del self.pdts[uri]
         last = new[-1]
-        self.control.set({"playing": {**last.position.to_dict(), "segment": last.uri,
-                                      "sequence": last.sequence, "run_id": cur.run_id,
-                                      "program_date_time": last.program_date_time,
-                                      "updated_utc": utc_iso()}})
+        self.control.set({"playing": Playing(last.position, last.uri, last.sequence,
+                                             cur.run_id, last.program_date_time,
+                                             utc_iso()).to_dict()})
 
     def program_date_times(self) -> dict[str, str]:
         with self.lock:
             return dict(self.pdts)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> EncoderRun:
         with self.lock:
             cur = self.current
             if cur is None:
-                return {"running": False, "segments": 0}
-            return {"running": cur.proc.poll() is None, "run_id": cur.run_id,
-                    "pid": cur.proc.pid, "uptime_s": round(time.monotonic() - cur.started_mono, 3),
-                    "segments": len(cur.segments), "args": cur.args,
-                    "last_segment": cur.segments[-1].uri if cur.segments else None}
+                return EncoderRun(running=False)
+            return EncoderRun(running=cur.proc.poll() is None, run_id=cur.run_id,
+                              pid=cur.proc.pid,
+                              uptime_s=round(time.monotonic() - cur.started_mono, 3),
+                              segments=len(cur.segments), args=tuple(cur.args),
+                              last_segment=cur.segments[-1].uri if cur.segments else None)
 
 
 def playout_entry(layout: StationLayout, segment: str, timeout_s: float = 5.0, *,

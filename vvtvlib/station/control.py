@@ -32,14 +32,17 @@ from vvtvlib.core.wait import wait_until
 
 from .config import load_station_config
 from .db import opened
+from .replies import EmergencyInjected, EncoderRestarted, IngestStopped
 from .runtime import (
     STARTUP_ERROR,
+    EncoderStatus,
     RuntimeInfo,
+    SupervisorStatus,
     control_token,
     read_runtime,
     supervisor_alive,
 )
-from .state import WORKERS, ControlStore, Position
+from .state import WORKERS, ControlStore, Position, position_on_air
 
 
 def as_layout(layout: StationLayout | str | Path) -> StationLayout:
@@ -98,10 +101,10 @@ class StationStatus:
         return self.applied_generation is not None and self.applied_generation >= self.generation
 
 
-def queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[float, int]:
+def queue_buffer(layout: StationLayout, at: Position | None) -> tuple[float, int]:
     """Seconds of programming left from the playing (or resume) position to the queue end."""
-    pos = int(at.get("queue_position", 0)) if at else 0
-    offset = float(at.get("offset_s", 0.0)) if at else 0.0
+    pos = at.queue_position if at else 0
+    offset = at.offset_s if at else 0.0
     try:
         with opened(layout.db("queue"), readonly=True) as conn:
             total, n = conn.execute(
@@ -112,15 +115,15 @@ def queue_buffer(layout: StationLayout, at: dict[str, Any] | None) -> tuple[floa
     return max(0.0, float(total) - offset), int(n)
 
 
-def _runtime(info: RuntimeInfo | None) -> dict[str, Any] | None:
+def _runtime(info: RuntimeInfo | None) -> SupervisorStatus | None:
+    """The running supervisor's ``/status``, read back into its record (None: no answer)."""
     if info is None:
         return None
     try:
         resp = httpx.get(info.status_url, timeout=3)
         resp.raise_for_status()
-        data: dict[str, Any] = resp.json()
-        return data
-    except (httpx.HTTPError, ValueError):
+        return SupervisorStatus.from_dict(resp.json())
+    except (httpx.HTTPError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
@@ -137,32 +140,32 @@ def status(layout: StationLayout | str | Path) -> StationStatus:
     info = read_runtime(layout) if supervisor_alive(layout) else None
     rt = _runtime(info)
     playing = kv.get("playing")
-    enc = (rt or {}).get("encoder") or {}
     stored_enc = kv.get("encoder") or {}
-    buffer_s, n = queue_buffer(layout, playing or kv.get("resume"))
+    enc = rt.encoder if rt else EncoderStatus(
+        restarts=int(stored_enc.get("restarts", 0)),
+        last_restart_utc=stored_enc.get("last_restart_utc"))
+    buffer_s, n = queue_buffer(layout, position_on_air(kv))
     return StationStatus(
         up=rt is not None, profile=cfg.station.profile, station_id=cfg.station.id,
         root=str(layout.root), queue_buffer_s=round(buffer_s, 3), queue_entries=n,
         paused=dict(flags.paused), queue_frozen=flags.queue_frozen,
         discovery_hold_until=flags.discovery_hold_until,
-        in_progress=int((rt or {}).get("in_progress", 0)),
-        in_progress_by_worker=(rt or {}).get("in_progress_by_worker")
+        in_progress=rt.in_progress if rt else 0,
+        in_progress_by_worker=(rt.in_progress_by_worker if rt else None)
         or dict.fromkeys(WORKERS, 0),
-        encoder_running=bool(enc.get("running", False)),
-        encoder_uptime_s=float(enc.get("uptime_s", 0.0)),
-        encoder_restarts=int(enc.get("restarts", stored_enc.get("restarts", 0))),
-        encoder_last_restart_utc=enc.get("last_restart_utc", stored_enc.get("last_restart_utc")),
-        encoder_run_id=enc.get("run_id"), encoder_args=enc.get("args"),
-        segment_age_s=(rt or {}).get("segment_age_s"),
+        encoder_running=enc.running, encoder_uptime_s=enc.uptime_s,
+        encoder_restarts=enc.restarts, encoder_last_restart_utc=enc.last_restart_utc,
+        encoder_run_id=enc.run_id, encoder_args=None if enc.args is None else list(enc.args),
+        segment_age_s=rt.segment_age_s if rt else None,
         playing=playing, resume=kv.get("resume"),
         broadcaster_desired=flags.broadcaster_desired,
         hls_url=info.hls_url if info and rt else None,
         status_url=info.status_url if info and rt else None,
         generation=flags.generation,
-        applied_generation=(rt or {}).get("applied_generation"),
-        pid=info.pid if info and rt else None, nginx=(rt or {}).get("nginx"),
-        worker_errors=(rt or {}).get("worker_errors") or {},
-        features=(rt or {}).get("features"),
+        applied_generation=rt.applied_generation if rt else None,
+        pid=info.pid if info and rt else None, nginx=rt.nginx if rt else None,
+        worker_errors=(rt.worker_errors if rt else None) or {},
+        features=rt.features if rt else None,
     )
 
 
@@ -201,8 +204,35 @@ def _post(layout: StationLayout, action: str, body: dict[str, Any] | None = None
     return data
 
 
+@dataclass(frozen=True)
+class ControlChange:
+    """One control flag set: whether it changed, the generation it bumped to, whether the
+    running supervisor applied it (``station_up``), and the flag as set (``flag: value``,
+    with the ``worker`` it concerns)."""
+
+    command: str
+    changed: bool
+    generation: int
+    applied: bool
+    station_up: bool
+    flag: str
+    value: bool | str | None
+    worker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"command": self.command, "changed": self.changed,
+                               "generation": self.generation, "applied": self.applied,
+                               "station_up": self.station_up}
+        if self.worker is not None:
+            out["worker"] = self.worker
+        out[self.flag] = self.value
+        return out
+
+
 def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
-               require_up: bool) -> dict[str, Any]:
+               require_up: bool) -> tuple[bool, int, bool, bool]:
+    """Write ``values`` (JSON values of ``control.sqlite``) and push them to a running
+    supervisor: (changed, generation, applied, station up)."""
     store = ControlStore(layout)
     if not store.exists():
         raise DependencyMissing(f"{layout.root} is not an initialised station", path=layout.root)
@@ -216,37 +246,36 @@ def _set_flags(layout: StationLayout, values: dict[str, Any], command: str,
     applied = None
     if up:
         applied = _post(layout, "reload").get("applied_generation")
-    return {"command": command, "changed": changed, "generation": gen,
-            "applied": applied is not None and applied >= gen, "station_up": up}
+    return changed, gen, applied is not None and applied >= gen, up
 
 
 def set_worker_paused(layout: StationLayout | str | Path, worker: str, paused: bool, *,
-                      require_up: bool = False) -> dict[str, Any]:
+                      require_up: bool = False) -> ControlChange:
     layout = as_layout(layout)
     if worker not in WORKERS:
         raise UsageError(f"unknown worker {worker!r} (choose {', '.join(WORKERS)})")
     flags = ControlStore(layout).flags()
     new = {**flags.paused, worker: paused}
-    out = _set_flags(layout, {"paused": new}, f"{worker} {'pause' if paused else 'resume'}",
-                     require_up)
-    return {**out, "worker": worker, "paused": paused}
+    command = f"{worker} {'pause' if paused else 'resume'}"
+    out = _set_flags(layout, {"paused": new}, command, require_up)
+    return ControlChange(command, *out, flag="paused", value=paused, worker=worker)
 
 
 def set_queue_frozen(layout: StationLayout | str | Path, frozen: bool, *,
-                     require_up: bool = False) -> dict[str, Any]:
+                     require_up: bool = False) -> ControlChange:
     layout = as_layout(layout)
-    out = _set_flags(layout, {"queue_frozen": frozen},
-                     f"queue freeze --{'on' if frozen else 'off'}", require_up)
-    return {**out, "queue_frozen": frozen}
+    command = f"queue freeze --{'on' if frozen else 'off'}"
+    out = _set_flags(layout, {"queue_frozen": frozen}, command, require_up)
+    return ControlChange(command, *out, flag="queue_frozen", value=frozen)
 
 
 def set_discovery_hold(layout: StationLayout | str | Path, until: datetime | str | None, *,
-                       require_up: bool = False) -> dict[str, Any]:
+                       require_up: bool = False) -> ControlChange:
     """Keep discovery from running until ``until`` (UTC); ``None`` lifts the hold."""
     layout = as_layout(layout)
     value = utc_iso(until) if isinstance(until, datetime) else until
     out = _set_flags(layout, {"discovery_hold_until": value}, "discovery hold", require_up)
-    return {**out, "discovery_hold_until": value}
+    return ControlChange("discovery hold", *out, flag="discovery_hold_until", value=value)
 
 
 def wait_empty(layout: StationLayout | str | Path, timeout_s: float = 600.0, *,
@@ -335,31 +364,32 @@ def broadcaster_start(layout: StationLayout | str | Path, item_id: str | None = 
 
 
 def broadcaster_stop(layout: StationLayout | str | Path, timeout_s: float = 15.0
-                     ) -> dict[str, Any]:
+                     ) -> IngestStopped:
     """Stop ingest gracefully (last segment flushed); returns the recorded resume position."""
     layout = as_layout(layout)
     _require_up(layout)
     ControlStore(layout).set({"broadcaster": {"desired": "off"}}, command="broadcaster stop")
-    out = _post(layout, "broadcaster/stop", timeout_s=timeout_s + 5)
-    return {"stopped": True, "resume": out.get("resume")}
+    return IngestStopped.from_dict(_post(layout, "broadcaster/stop", timeout_s=timeout_s + 5))
 
 
 def resume_position(layout: StationLayout | str | Path) -> Position | None:
     return Position.from_dict(ControlStore(as_layout(layout)).get("resume"))
 
 
-__all__ = ["SUMMARY_FIELDS", "StationStatus", "as_layout", "broadcaster_start",
+__all__ = ["SUMMARY_FIELDS", "ControlChange", "StationStatus", "as_layout", "broadcaster_start",
            "broadcaster_stop", "require_up", "resume_position", "set_discovery_hold",
            "set_queue_frozen", "set_worker_paused", "status", "wait_empty", "wait_serving"]
 
 
 def restart_encoder(layout: StationLayout | str | Path, timeout_s: float = 30.0
-                    ) -> dict[str, Any]:
+                    ) -> EncoderRestarted:
     """Restart the encoder only (nginx and the HTTP server keep running)."""
-    return _post(as_layout(layout), "encoder/restart", timeout_s=timeout_s)
+    return EncoderRestarted.from_dict(_post(as_layout(layout), "encoder/restart",
+                                            timeout_s=timeout_s))
 
 
 def inject_emergency(layout: StationLayout | str | Path, count: int, reason: str
-                     ) -> dict[str, Any]:
+                     ) -> EmergencyInjected:
     """Append ``count`` entries of the emergency loop to the queue."""
-    return _post(as_layout(layout), "emergency/inject", {"count": count, "reason": reason})
+    return EmergencyInjected.from_dict(_post(as_layout(layout), "emergency/inject",
+                                             {"count": count, "reason": reason}))

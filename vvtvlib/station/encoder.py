@@ -10,35 +10,54 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.config import read_toml
+from pydantic import BaseModel, ConfigDict
+
+from vvtvlib.core.config import read_toml, validate
 from vvtvlib.core.layout import StationLayout
 
 ENCODER_TOML = "encoder.toml"
-DEFAULT_ENCODER: dict[str, Any] = {"codec": "libx264", "preset": "ultrafast",
-                                   "tune": "zerolatency", "pix_fmt": "yuv420p"}
+
+
+class EncoderSettings(BaseModel):
+    """The ``[encoder]`` table: codec, preset, tune, pixel format, profile. Keys this tool
+    does not use are kept (a revival writes them back)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    codec: str = "libx264"
+    preset: str | None = "ultrafast"
+    tune: str | None = "zerolatency"
+    pix_fmt: str | None = "yuv420p"
+    profile: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The table as written to ``encoder.toml`` (unset keys left out)."""
+        return self.model_dump(exclude_none=True)
+
+
+DEFAULT_ENCODER = EncoderSettings()
 
 
 def encoder_settings_path(layout: StationLayout) -> Path:
     return layout.configs / ENCODER_TOML
 
 
-def load_encoder_settings(layout: StationLayout) -> dict[str, Any]:
+def load_encoder_settings(layout: StationLayout) -> EncoderSettings:
     path = encoder_settings_path(layout)
     if not path.is_file():
-        return dict(DEFAULT_ENCODER)
+        return DEFAULT_ENCODER
     data = read_toml(path)  # not UTF-8 or not TOML: ConfigError naming the file
-    return {**DEFAULT_ENCODER, **data.get("encoder", {})}
+    return validate(EncoderSettings, data.get("encoder", {}), source=path)
 
 
-def encoder_args(settings: dict[str, Any]) -> list[str]:
+def encoder_args(settings: EncoderSettings) -> list[str]:
     """FFmpeg output options for these settings (codec first, then what it accepts)."""
-    args = ["-c:v", str(settings.get("codec") or DEFAULT_ENCODER["codec"])]
-    for key, flag in (("preset", "-preset"), ("tune", "-tune"), ("profile", "-profile:v"),
-                      ("pix_fmt", "-pix_fmt")):
-        if settings.get(key):
-            args += [flag, str(settings[key])]
+    args = ["-c:v", settings.codec or DEFAULT_ENCODER.codec]
+    for value, flag in ((settings.preset, "-preset"), (settings.tune, "-tune"),
+                        (settings.profile, "-profile:v"), (settings.pix_fmt, "-pix_fmt")):
+        if value:
+            args += [flag, str(value)]
     return args
 
 
-def preset_label(settings: dict[str, Any]) -> str:
-    return "-".join(str(settings[k]) for k in ("codec", "preset", "profile") if settings.get(k))
+def preset_label(settings: EncoderSettings) -> str:
+    return "-".join(str(v) for v in (settings.codec, settings.preset, settings.profile) if v)

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from vvtvlib.core.errors import VVTVError
 
+from .runtime import SupervisorStatus
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t",
                  ".jpg": "image/jpeg"}
@@ -27,7 +29,7 @@ class Backend(Protocol):
     token: str
     hls_dir: Path
 
-    def runtime_status(self) -> dict[str, Any]: ...
+    def runtime_status(self) -> SupervisorStatus: ...
     def playlist_text(self) -> str | None: ...
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def metrics_text(self) -> bytes: ...
@@ -56,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
     def _get(self, head: bool) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/status":
-            self._json(200, self.backend.runtime_status())
+            self._json(200, self.backend.runtime_status().to_dict())
             return
         if path == "/metrics":
             from .metrics import CONTENT_TYPE

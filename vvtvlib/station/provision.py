@@ -8,6 +8,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,36 @@ def seed_databases(layout: StationLayout, items: list[seedrows.ItemRow], seed: i
             "queue_seconds": int(sum(q[4] for q in queue_rows))}
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    """What ``init_station`` made: ids, counts, sizes, paths (``--json``: ``to_dict``)."""
+
+    root: str
+    station_id: str
+    profile: str
+    seed: int
+    items: tuple[str, ...]
+    clip_seconds: int
+    queue_entries: int
+    queue_seconds: int
+    plans: int
+    filler_bytes: int
+    bytes: int
+    foundation_key: str
+    foundation_pub: str
+    key_id: str
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["items"] = list(self.items)
+        return out
+
+
 def init_station(root: str | Path, profile: str = "embedded", size_mb: int = 0, seed: int = 1,
                  force: bool = False, observer: Observer | None = None, *,
                  items: int = 6, clip_seconds: int = 30, clip_cache: str | Path | None = None
-                 ) -> dict[str, Any]:
+                 ) -> Provisioned:
     """Provision a station at ``root``; returns a summary (ids, counts, sizes, paths)."""
     started = time.monotonic()
     obs = observer or _noop
@@ -246,11 +273,10 @@ def init_station(root: str | Path, profile: str = "embedded", size_mb: int = 0, 
                 "created_utc": utc_iso(), "station_id": station_id, "profile": profile}
     _write(layout.system / "versions.json", json.dumps(versions, indent=2, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in layout.root.rglob("*") if p.is_file())
-    return {
-        "root": str(layout.root), "station_id": station_id, "profile": profile, "seed": seed,
-        "items": [r.item_id for r in rows], "clip_seconds": clip_seconds,
-        "queue_entries": counts["queue"], "queue_seconds": counts["queue_seconds"],
-        "plans": counts["plans"], "filler_bytes": filler, "bytes": total,
-        "foundation_key": str(layout.foundation_key), "foundation_pub": str(layout.foundation_pub),
-        "key_id": pub.id_hex, "elapsed_s": round(time.monotonic() - started, 3),
-    }
+    return Provisioned(
+        root=str(layout.root), station_id=station_id, profile=profile, seed=seed,
+        items=tuple(r.item_id for r in rows), clip_seconds=clip_seconds,
+        queue_entries=counts["queue"], queue_seconds=counts["queue_seconds"],
+        plans=counts["plans"], filler_bytes=filler, bytes=total,
+        foundation_key=str(layout.foundation_key), foundation_pub=str(layout.foundation_pub),
+        key_id=pub.id_hex, elapsed_s=round(time.monotonic() - started, 3))

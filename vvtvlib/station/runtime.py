@@ -49,6 +49,87 @@ class RuntimeInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class EncoderStatus:
+    """The encoder as the running supervisor reports it."""
+
+    running: bool = False
+    uptime_s: float = 0.0
+    restarts: int = 0
+    last_restart_utc: str | None = None
+    pid: int | None = None
+    run_id: str | None = None
+    segments: int = 0
+    args: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"running": self.running, "uptime_s": self.uptime_s, "restarts": self.restarts,
+                "last_restart_utc": self.last_restart_utc, "pid": self.pid,
+                "run_id": self.run_id, "segments": self.segments,
+                "args": None if self.args is None else list(self.args)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EncoderStatus:
+        args = d.get("args")
+        return cls(bool(d.get("running", False)), float(d.get("uptime_s") or 0.0),
+                   int(d.get("restarts") or 0), d.get("last_restart_utc"), d.get("pid"),
+                   d.get("run_id"), int(d.get("segments") or 0),
+                   None if args is None else tuple(args))
+
+
+@dataclass(frozen=True)
+class SupervisorStatus:
+    """The running supervisor's ``/status`` answer: ``to_dict`` is the HTTP body,
+    ``from_dict`` reads it back (``control.status``)."""
+
+    pid: int
+    profile: str
+    station_id: str
+    started_utc: str
+    uptime_s: float
+    ingest: bool
+    applied_generation: int | None
+    in_progress: int
+    in_progress_by_worker: dict[str, int]
+    jobs_done: dict[str, int]
+    worker_errors: dict[str, str]
+    encoder: EncoderStatus
+    segment_age_s: float | None
+    features: dict[str, Any] | None  # core.features' own state (path, error, reloads, flags)
+    nginx: dict[str, Any] | None  # nginx-rtmp profile: pid, running, worker user, ports
+    hls_url: str | None
+    status_url: str | None
+    now_utc: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid, "profile": self.profile, "station_id": self.station_id,
+            "started_utc": self.started_utc, "uptime_s": self.uptime_s, "ingest": self.ingest,
+            "applied_generation": self.applied_generation, "in_progress": self.in_progress,
+            "in_progress_by_worker": dict(self.in_progress_by_worker),
+            "jobs_done": dict(self.jobs_done), "worker_errors": dict(self.worker_errors),
+            "encoder": self.encoder.to_dict(), "segment_age_s": self.segment_age_s,
+            "features": self.features, "nginx": self.nginx, "hls_url": self.hls_url,
+            "status_url": self.status_url, "now_utc": self.now_utc,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SupervisorStatus:
+        return cls(
+            pid=int(d["pid"]), profile=str(d.get("profile", "")),
+            station_id=str(d.get("station_id", "")), started_utc=str(d.get("started_utc", "")),
+            uptime_s=float(d.get("uptime_s") or 0.0), ingest=bool(d.get("ingest", False)),
+            applied_generation=d.get("applied_generation"),
+            in_progress=int(d.get("in_progress") or 0),
+            in_progress_by_worker=dict(d.get("in_progress_by_worker") or {}),
+            jobs_done=dict(d.get("jobs_done") or {}),
+            worker_errors=dict(d.get("worker_errors") or {}),
+            encoder=EncoderStatus.from_dict(d.get("encoder") or {}),
+            segment_age_s=d.get("segment_age_s"), features=d.get("features"),
+            nginx=d.get("nginx"), hls_url=d.get("hls_url"), status_url=d.get("status_url"),
+            now_utc=str(d.get("now_utc", "")))
+
+
 def _write_json(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
     atomic_write(path, json.dumps(data, sort_keys=True), mode=mode)
 

@@ -36,9 +36,18 @@ from .control import queue_buffer
 from .db import transaction
 from .httpd import make_server
 from .metrics import StationMetrics
+from .replies import (
+    BroadcastStarted,
+    EmergencyInjected,
+    EncoderRestarted,
+    EncoderRun,
+    IngestStopped,
+)
 from .runtime import (
     STARTUP_ERROR,
+    EncoderStatus,
     RuntimeInfo,
+    SupervisorStatus,
     clear_runtime,
     control_token,
     free_port,
@@ -48,7 +57,7 @@ from .runtime import (
     write_runtime,
 )
 from .schedule import advance, resolve_start
-from .state import ControlStore, Position
+from .state import ControlStore, Playing, Position, ResumePoint
 from .workers import Gate, WorkerPool, clean_tmp
 
 
@@ -85,7 +94,7 @@ class Supervisor:
         self._features_seen = (self.features.reloads, self.features.error)
         self.metrics.bind(segment_age=self.segment_age_s, queue_buffer_s=self.queue_buffer_s,
                           encoder_up=lambda: bool(self.broadcaster and self.broadcaster.running()),
-                          in_progress=lambda: self.gate.snapshot()["in_progress"])
+                          in_progress=lambda: self.gate.snapshot().in_progress)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -187,24 +196,22 @@ class Supervisor:
     def next_position(self, item_id: str | None, offset_s: float | None) -> Position:
         entries = read_queue(self.layout)
         kv = self.control_store.get_many()
-        resume, playing = kv.get("resume"), kv.get("playing")
+        resume = ResumePoint.from_dict(kv.get("resume"))
+        playing = Playing.from_dict(kv.get("playing"))
         seg = self.cfg.media.segment_s
-        hint = Position.from_dict(resume)
-        if playing and (not resume or playing.get("updated_utc", "")
-                        > resume.get("recorded_utc", "")):
+        hint = resume.position if resume else None
+        if playing and (not resume or playing.updated_utc > (resume.recorded_utc or "")):
             # Playout moved on after the last recorded resume point (a crash): continue
             # after the last segment that was served.
-            last = Position.from_dict(playing)
-            assert last is not None
-            hint = advance(entries, last, seg, seg)
+            hint = advance(entries, playing.position, seg, seg)
         return resolve_start(entries, item_id, offset_s, hint, seg)
 
-    def start_broadcast(self, item_id: str | None, offset_s: float | None) -> dict[str, Any]:
+    def start_broadcast(self, item_id: str | None, offset_s: float | None) -> BroadcastStarted:
         assert self.broadcaster is not None
         with self.cmd_lock:
             explicit = item_id is not None or offset_s is not None
             if self.broadcaster.running() and not explicit:
-                return {"already_running": True, **self.broadcaster.info()}
+                return BroadcastStarted(True, self.broadcaster.info())
             # Resolve first: a bad item id must not take the running broadcast off air.
             pos = self.next_position(item_id, offset_s)
             if self.broadcaster.running():
@@ -217,10 +224,9 @@ class Supervisor:
             self.encoder_started = time.monotonic()
             self.ingest = True
             self._record_children()
-            return {"already_running": False, "start": start.to_dict(),
-                    **self.broadcaster.info()}
+            return BroadcastStarted(False, self.broadcaster.info(), start)
 
-    def stop_broadcast(self) -> dict[str, Any]:
+    def stop_broadcast(self) -> IngestStopped:
         assert self.broadcaster is not None
         with self.cmd_lock:
             self.ingest = False
@@ -229,8 +235,8 @@ class Supervisor:
                 self._save_resume(resume)
             self.encoder_started = None
             self._record_children()
-            return {"stopped": True, "resume": resume.to_dict() if resume else
-                    self.control_store.get("resume")}
+            return IngestStopped(ResumePoint(resume) if resume else
+                                 ResumePoint.from_dict(self.control_store.get("resume")))
 
     def _check_encoder(self) -> None:
         b = self.broadcaster
@@ -269,27 +275,30 @@ class Supervisor:
         return flags.generation
 
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One control command: the request's JSON body in, the reply's JSON body out (the
+        HTTP edge; the commands themselves return typed records)."""
         if action == "reload":
             gen = self.apply_flags()
-            return {"applied_generation": gen, **self.gate.snapshot()}
+            return {"applied_generation": gen, **self.gate.snapshot().to_dict()}
         if action == "broadcaster/start":
             offset = body.get("offset_s")
             return self.start_broadcast(body.get("item_id"),
-                                        float(offset) if offset is not None else None)
+                                        float(offset) if offset is not None else None).to_dict()
         if action == "broadcaster/stop":
-            return self.stop_broadcast()
+            return self.stop_broadcast().to_dict()
         if action == "encoder/restart":
-            return self.restart_encoder()
+            return self.restart_encoder().to_dict()
         if action == "emergency/inject":
-            return self.inject_emergency(int(body.get("count", 1)), str(body.get("reason", "")))
+            return self.inject_emergency(int(body.get("count", 1)),
+                                         str(body.get("reason", ""))).to_dict()
         raise UsageError(f"unknown control action {action!r}", actual=action)
 
-    def restart_encoder(self) -> dict[str, Any]:
+    def restart_encoder(self) -> EncoderRestarted:
         """Stop the encoder and start it again at the resume point; nginx (and the HTTP
         server) keep running, so players only see a gap of a segment or two."""
         assert self.broadcaster is not None
         with self.cmd_lock:
-            before = self.broadcaster.info().get("run_id")
+            before = self.broadcaster.info().run_id
             if self.broadcaster.running():
                 resume = self.broadcaster.stop()
                 if resume:
@@ -305,11 +314,11 @@ class Supervisor:
                                    command="encoder restart", detail={"operator": True})
             self._record_children()
             self.stream_log.warning("encoder restarted by the operator", restarts=self.restarts)
-            return {"previous_run_id": before, "start": start.to_dict(),
-                    "nginx_pid": self.nginx_proc.pid if self.nginx_proc else None,
-                    **self.broadcaster.info()}
+            return EncoderRestarted(before, start,
+                                    self.nginx_proc.pid if self.nginx_proc else None,
+                                    self.broadcaster.info())
 
-    def inject_emergency(self, count: int, reason: str) -> dict[str, Any]:
+    def inject_emergency(self, count: int, reason: str) -> EmergencyInjected:
         """Append ``count`` entries of the emergency loop (the station's first item, looped)
         to the queue: the buffer grows at once, whatever the planner does."""
         if not 1 <= count <= 100:
@@ -326,8 +335,7 @@ class Supervisor:
                           "status, enqueued_utc) VALUES (?,?,?,?,?,'queued',?)",
                           (last + 1 + i, src[0], "emergency-loop", None, src[1], now))
         self.stream_log.warning("emergency loop injected", count=count, reason=reason)
-        return {"injected": count, "item_id": src[0], "added_s": round(count * src[1], 3),
-                "queue_buffer_s": self.queue_buffer_s()}
+        return EmergencyInjected(count, src[0], round(count * src[1], 3), self.queue_buffer_s())
 
     # ------------------------------------------------------------------ HTTP backend
     def playlist_text(self) -> str | None:
@@ -351,45 +359,43 @@ class Supervisor:
         return round(max(0.0, time.time() - mtime), 3)
 
     def queue_buffer_s(self) -> float:
-        kv = self.control_store.get_many()
-        return queue_buffer(self.layout, kv.get("playing") or kv.get("resume"))[0]
+        return queue_buffer(self.layout, self.control_store.on_air())[0]
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()
 
-    def runtime_status(self) -> dict[str, Any]:
+    def runtime_status(self) -> SupervisorStatus:
         snap = self.gate.snapshot()
-        b = self.broadcaster.info() if self.broadcaster else {"running": False}
-        running = bool(b.get("running"))
-        return {
-            "pid": os.getpid(), "profile": self.profile, "station_id": self.cfg.station.id,
-            "started_utc": self.started_utc,
-            "uptime_s": round(time.monotonic() - self.started_mono, 3),
-            "ingest": self.ingest,
-            "applied_generation": snap["generation"],
-            "in_progress": sum(snap["in_progress"].values()),
-            "in_progress_by_worker": snap["in_progress"], "jobs_done": snap["jobs_done"],
-            "worker_errors": dict(self.workers.last_error) if self.workers else {},
-            "encoder": {
-                "running": running,
-                "uptime_s": round(time.monotonic() - self.encoder_started, 3)
+        b = self.broadcaster.info() if self.broadcaster else EncoderRun(running=False)
+        running = b.running
+        return SupervisorStatus(
+            pid=os.getpid(), profile=self.profile, station_id=self.cfg.station.id,
+            started_utc=self.started_utc,
+            uptime_s=round(time.monotonic() - self.started_mono, 3),
+            ingest=self.ingest,
+            applied_generation=snap.generation,
+            in_progress=sum(snap.in_progress.values()),
+            in_progress_by_worker=snap.in_progress, jobs_done=snap.jobs_done,
+            worker_errors=dict(self.workers.last_error) if self.workers else {},
+            encoder=EncoderStatus(
+                running=running,
+                uptime_s=round(time.monotonic() - self.encoder_started, 3)
                 if running and self.encoder_started else 0.0,
-                "restarts": self.restarts, "last_restart_utc": self.last_restart_utc,
-                "pid": b.get("pid") if running else None, "run_id": b.get("run_id"),
-                "segments": b.get("segments", 0), "args": b.get("args"),
-            },
-            "segment_age_s": self.segment_age_s(),
-            "features": self.features.state(),
-            "nginx": {"pid": self.nginx_proc.pid if self.nginx_proc else None,
-                      "running": bool(self.nginx_proc and self.nginx_proc.poll() is None),
-                      "worker_user": self.nginx_worker_user,
-                      "http_port": self.ports.get("nginx_http"),
-                      "rtmp_port": self.ports.get("nginx_rtmp")}
+                restarts=self.restarts, last_restart_utc=self.last_restart_utc,
+                pid=b.pid if running else None, run_id=b.run_id,
+                segments=b.segments, args=b.args),
+            segment_age_s=self.segment_age_s(),
+            features=self.features.state(),
+            nginx={"pid": self.nginx_proc.pid if self.nginx_proc else None,
+                   "running": bool(self.nginx_proc and self.nginx_proc.poll() is None),
+                   "worker_user": self.nginx_worker_user,
+                   "http_port": self.ports.get("nginx_http"),
+                   "rtmp_port": self.ports.get("nginx_rtmp")}
             if self.profile == "nginx-rtmp" else None,
-            "hls_url": self.info.hls_url if self.info else None,
-            "status_url": self.info.status_url if self.info else None,
-            "now_utc": datetime.now(UTC).isoformat(),
-        }
+            hls_url=self.info.hls_url if self.info else None,
+            status_url=self.info.status_url if self.info else None,
+            now_utc=datetime.now(UTC).isoformat(),
+        )
 
     # ------------------------------------------------------------------ main loop
     def loop(self) -> None:

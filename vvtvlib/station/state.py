@@ -43,6 +43,63 @@ class Position:
 
 
 @dataclass(frozen=True)
+class ResumePoint:
+    """A recorded resume point as the control store keeps it: a position, and when it was
+    recorded (absent on the point a new station starts from)."""
+
+    position: Position
+    recorded_utc: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.position.to_dict()
+        if self.recorded_utc is not None:
+            out["recorded_utc"] = self.recorded_utc
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ResumePoint | None:
+        pos = Position.from_dict(d)
+        return None if pos is None or d is None else cls(pos, d.get("recorded_utc"))
+
+
+@dataclass(frozen=True)
+class Playing:
+    """What is on air (the control store's ``playing``): the newest served segment, its
+    position, and the encoder run that wrote it."""
+
+    position: Position
+    segment: str
+    sequence: int
+    run_id: str
+    program_date_time: str | None
+    updated_utc: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.position.to_dict(), "segment": self.segment, "sequence": self.sequence,
+                "run_id": self.run_id, "program_date_time": self.program_date_time,
+                "updated_utc": self.updated_utc}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Playing | None:
+        pos = Position.from_dict(d)
+        if pos is None or d is None:
+            return None
+        return cls(pos, str(d.get("segment", "")), int(d.get("sequence", 0)),
+                   str(d.get("run_id", "")), d.get("program_date_time"),
+                   str(d.get("updated_utc", "")))
+
+
+def position_on_air(values: dict[str, Any]) -> Position | None:
+    """Where playout is, from the control store's values: the newest served segment's
+    position, else the recorded resume point."""
+    playing = Playing.from_dict(values.get("playing"))
+    if playing is not None:
+        return playing.position
+    resume = ResumePoint.from_dict(values.get("resume"))
+    return resume.position if resume else None
+
+
+@dataclass(frozen=True)
 class Flags:
     generation: int = 0
     paused: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(WORKERS, False))
@@ -78,7 +135,12 @@ class ControlStore:
             row = conn.execute("SELECT value FROM kv WHERE name=?", (name,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def on_air(self) -> Position | None:
+        return position_on_air(self.get_many())
+
     def get_many(self) -> dict[str, Any]:
+        """Every value, as stored (JSON): the store's edge; ``flags()``, ``on_air()`` and the
+        records' ``from_dict`` are its typed views."""
         if not self.path.exists():
             return {}
         with opened(self.path, readonly=True) as conn:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from .runtime import (
     supervisor_alive,
     wait_gone,
 )
-from .state import ControlStore
+from .state import ControlStore, ResumePoint
 
 _spawned: list[subprocess.Popen[bytes]] = []
 
@@ -96,7 +97,27 @@ def _station_up_locked(layout: StationLayout, timeout_s: float, ingest: bool
         raise
 
 
-def station_down(layout: StationLayout | str | Path, timeout_s: float = 30) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StationStopped:
+    """What ``station_down`` did: whether a supervisor was running, whether it stopped within
+    the timeout (else SIGKILL), the orphans killed, and the resume point it left."""
+
+    was_running: bool
+    graceful: bool
+    orphans_killed: tuple[int, ...] = ()
+    elapsed_s: float | None = None  # None: nothing was running
+    resume: ResumePoint | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"was_running": self.was_running, "graceful": self.graceful,
+                               "orphans_killed": list(self.orphans_killed)}
+        if self.was_running:
+            out["elapsed_s"] = self.elapsed_s
+            out["resume"] = None if self.resume is None else self.resume.to_dict()
+        return out
+
+
+def station_down(layout: StationLayout | str | Path, timeout_s: float = 30) -> StationStopped:
     """Graceful stop (SIGTERM; the supervisor flushes and quits); SIGKILL after ``timeout_s``.
     Idempotent: a station that is already down only has its stale runtime files cleaned."""
     layout = as_layout(layout)
@@ -107,7 +128,7 @@ def station_down(layout: StationLayout | str | Path, timeout_s: float = 30) -> d
     if pid is None or not supervisor_alive(layout):
         killed = kill_orphans(layout)
         clear_runtime(layout)
-        return {"was_running": False, "graceful": True, "orphans_killed": killed}
+        return StationStopped(False, True, tuple(killed))
     started = time.monotonic()
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -119,9 +140,8 @@ def station_down(layout: StationLayout | str | Path, timeout_s: float = 30) -> d
     killed = kill_orphans(layout)
     clear_runtime(layout)
     _reap()
-    return {"was_running": True, "graceful": graceful, "orphans_killed": killed,
-            "elapsed_s": round(time.monotonic() - started, 3),
-            "resume": ControlStore(layout).get("resume")}
+    return StationStopped(True, graceful, tuple(killed), round(time.monotonic() - started, 3),
+                          ResumePoint.from_dict(ControlStore(layout).get("resume")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from vvtvlib.core.clock import utc_iso
@@ -30,6 +31,19 @@ from .curator import autopilot, curate
 from .db import transaction
 from .metrics import StationMetrics
 from .state import WORKERS, ControlStore, Flags
+
+
+@dataclass(frozen=True)
+class GateSnapshot:
+    """The flags generation the workers apply and their job counts, per worker."""
+
+    generation: int
+    in_progress: dict[str, int]
+    jobs_done: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generation": self.generation, "in_progress": dict(self.in_progress),
+                "jobs_done": dict(self.jobs_done)}
 
 
 class Gate:
@@ -56,15 +70,15 @@ class Gate:
             if done:
                 self.jobs_done[worker] += 1
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> GateSnapshot:
         with self.lock:
-            return {"generation": self.flags.generation, "in_progress": dict(self.in_progress),
-                    "jobs_done": dict(self.jobs_done)}
+            return GateSnapshot(self.flags.generation, dict(self.in_progress),
+                                dict(self.jobs_done))
 
 
 def playing_queue_position(control: ControlStore) -> int:
-    playing = control.get("playing") or control.get("resume") or {}
-    return int(playing.get("queue_position", 1))
+    at = control.on_air()
+    return at.queue_position if at else 1
 
 
 def _job_row(layout: StationLayout, worker: str, kind: str, started: str, status: str,

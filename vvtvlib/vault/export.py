@@ -34,7 +34,9 @@ import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vvtvlib.core.clock import utc_iso
 from vvtvlib.core.errors import CheckFailed, IntegrityError, UsageError
@@ -86,9 +88,23 @@ class ExportPlan:
     heads: list[tuple[str, bytes]] = field(default_factory=list)  # (path under heads, bytes)
     heads_from: Path | None = None
 
-    def identity(self) -> dict[str, Any]:
-        return {"snapshot": self.name, "station_id": self.station_id, "stamp": self.stamp,
-                "generation": self.generation, "manifest_sha256": self.manifest_sha256}
+    def identity(self) -> ExportIdentity:
+        return ExportIdentity(self.name, self.station_id, self.stamp, self.generation,
+                              self.manifest_sha256)
+
+
+@dataclass(frozen=True)
+class ExportIdentity:
+    """Which snapshot an export carries."""
+
+    snapshot: str
+    station_id: str
+    stamp: str
+    generation: int
+    manifest_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -98,11 +114,50 @@ class ExportResult:
     files: int
     bytes: int
     heads: list[str]
-    identity: dict[str, Any]
+    identity: ExportIdentity
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, **asdict(self)}
+
+
+class RecordFile(BaseModel):
+    """One file of an export as ``export.json`` lists it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    path: str
+    size: int = Field(ge=0)
+    sha256: str
+    listed_in: str | None = None
+
+
+class ExportRecord(BaseModel):
+    """``export.json`` (schema ``vvtv.export/1``): the snapshot's identity and every other
+    file of the export. Read from offline media or a remote, so it is validated; ``to_dict``
+    is what is written."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    schema_: Literal["vvtv.export/1"] = Field(alias="schema")
+    snapshot: str | None = None
+    station_id: str | None = None
+    stamp: str | None = None
+    generation: int | None = None
+    manifest_sha256: str | None = None
+    exported_utc: str | None = None
+    exported_from: str | None = None
+    heads_from: str | None = None
+    files: list[RecordFile]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def hashes(self) -> dict[str, str]:
+        """path -> sha256 of every file the record lists."""
+        return {f.path: f.sha256 for f in self.files}
+
+    def head_names(self) -> list[str]:
+        return sorted(f.path for f in self.files
+                      if f.path.startswith(HEADS_DIR + "/") and f.path.endswith(".head"))
 
 
 # ---------------------------------------------------------------- sums and records
@@ -203,11 +258,12 @@ def plan_export(snapshot: str | Path, vault: str | Path | None) -> ExportPlan:
     return plan
 
 
-def record_for(plan: ExportPlan, files: list[ExportFile]) -> dict[str, Any]:
-    return {"schema": EXPORT_SCHEMA, **plan.identity(), "exported_utc": utc_iso(),
-            "exported_from": socket.gethostname(),
-            "heads_from": str(plan.heads_from) if plan.heads_from else None,
-            "files": [asdict(f) for f in sorted(files, key=lambda f: f.path)]}
+def record_for(plan: ExportPlan, files: list[ExportFile]) -> ExportRecord:
+    return ExportRecord.model_validate({
+        "schema": EXPORT_SCHEMA, **plan.identity().to_dict(), "exported_utc": utc_iso(),
+        "exported_from": socket.gethostname(),
+        "heads_from": str(plan.heads_from) if plan.heads_from else None,
+        "files": [asdict(f) for f in sorted(files, key=lambda f: f.path)]})
 
 
 def heads_files(plan: ExportPlan) -> list[tuple[str, bytes]]:
@@ -231,22 +287,18 @@ def check_source(src: SourceFile, digest: str, size: int) -> None:
                              path=src.path, expected=src.size, actual=size)
 
 
-def load_record(data: bytes, where: str) -> dict[str, Any]:
+def load_record(data: bytes, where: str) -> ExportRecord:
     try:
-        rec = json.loads(data)
-    except ValueError:
-        rec = None
-    if not isinstance(rec, dict) or rec.get("schema") != EXPORT_SCHEMA \
-            or not isinstance(rec.get("files"), list):
-        raise IntegrityError(f"{where} is not a {EXPORT_SCHEMA} record", path=where)
-    return rec
+        return ExportRecord.model_validate(json.loads(data))
+    except (ValueError, ValidationError):  # not JSON, or not the record's shape
+        raise IntegrityError(f"{where} is not a {EXPORT_SCHEMA} record", path=where) from None
 
 
-def check_against_record(rec: dict[str, Any], found: dict[str, str], where: str) -> int:
+def check_against_record(rec: ExportRecord, found: dict[str, str], where: str) -> int:
     """Every file the record lists is present with its sha256 and nothing else is there
     (``found``: path -> sha256 read back, the record itself excluded); the exported
     manifest hashes to the record's identity. Returns the number of files checked."""
-    want = {f["path"]: f["sha256"] for f in rec["files"]}
+    want = rec.hashes()
     for rel in sorted(want):
         if rel not in found:
             raise IntegrityError(f"{where}: {rel} is missing from the export", path=rel)
@@ -257,9 +309,9 @@ def check_against_record(rec: dict[str, Any], found: dict[str, str], where: str)
     if extra:
         raise IntegrityError(f"{where}: {extra[0]} is in the export but not in its record",
                              path=extra[0])
-    if want.get(MANIFEST) != rec.get("manifest_sha256"):
+    if want.get(MANIFEST) != rec.manifest_sha256:
         raise IntegrityError(f"{where}: the exported manifest is not the one the record names",
-                             path=MANIFEST, expected=rec.get("manifest_sha256"),
+                             path=MANIFEST, expected=rec.manifest_sha256,
                              actual=want.get(MANIFEST))
     return len(want)
 
@@ -277,12 +329,12 @@ def check_against_manifest(manifest_bytes: bytes, found: dict[str, str], where: 
                                  actual=found.get(name))
 
 
-def same_snapshot(rec: dict[str, Any], plan: ExportPlan, where: str) -> None:
-    if rec.get("manifest_sha256") != plan.manifest_sha256:
+def same_snapshot(rec: ExportRecord, plan: ExportPlan, where: str) -> None:
+    if rec.manifest_sha256 != plan.manifest_sha256:
         raise UsageError(
-            f"{where} already holds another export ({rec.get('station_id')} generation "
-            f"{rec.get('generation')}, stamp {rec.get('stamp')}); refusing to overwrite it",
-            path=where, expected=plan.manifest_sha256, actual=rec.get("manifest_sha256"))
+            f"{where} already holds another export ({rec.station_id} generation "
+            f"{rec.generation}, stamp {rec.stamp}); refusing to overwrite it",
+            path=where, expected=plan.manifest_sha256, actual=rec.manifest_sha256)
 
 
 # ---------------------------------------------------------------- folder destination
@@ -332,7 +384,7 @@ def _file_chunks(path: Path) -> Any:
             yield chunk
 
 
-def verify_folder(folder: Path) -> tuple[dict[str, Any], int, int]:
+def verify_folder(folder: Path) -> tuple[ExportRecord, int, int]:
     """Read every file of an export folder back and check it against ``export.json``.
     Returns the record, the files checked and their bytes."""
     try:
@@ -370,7 +422,7 @@ def export_to_folder(plan: ExportPlan, to: str | Path, *, verify_only: bool = Fa
                       str(dest))
         rec, files, nbytes = verify_folder(dest)
         return ExportResult(str(dest), "verified" if verify_only else "already exported",
-                            files, nbytes, _head_names(rec), plan.identity())
+                            files, nbytes, rec.head_names(), plan.identity())
     if verify_only:
         raise CheckFailed(f"there is no export of {plan.name} in {to}", path=dest)
     _remove_stale(to, plan.name)
@@ -387,7 +439,7 @@ def export_to_folder(plan: ExportPlan, to: str | Path, *, verify_only: bool = Fa
             digest, size = _write_new(tmp / rel, [data], 0o644)
             written.append(ExportFile(rel, size, digest, "heads"))
         rec = record_for(plan, written)
-        atomic_write(tmp / RECORD, canonical(rec) + b"\n")
+        atomic_write(tmp / RECORD, canonical(rec.to_dict()) + b"\n")
         for folder in {tmp, *((tmp / f.path).parent for f in written)}:
             fsync_dir(folder)
         if before_verify is not None:
@@ -424,16 +476,11 @@ def _remove_stale(to: Path, name: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _head_names(rec: dict[str, Any]) -> list[str]:
-    return sorted(f["path"] for f in rec["files"]
-                  if f["path"].startswith(HEADS_DIR + "/") and f["path"].endswith(".head"))
-
-
 def _no_heads(plan: ExportPlan) -> str:
     where = plan.heads_from or "the station vault"
     return f"no evidence-log heads found in {where}; the export carries no witness"
 
 
-__all__ = ["EXPORT_SCHEMA", "HEADS_DIR", "RECORD", "ExportFile", "ExportPlan", "ExportResult",
-           "SourceFile", "export_to_folder", "find_heads", "parse_sha256sums", "plan_export",
-           "verify_folder"]
+__all__ = ["EXPORT_SCHEMA", "HEADS_DIR", "RECORD", "ExportFile", "ExportIdentity",
+           "ExportPlan", "ExportRecord", "ExportResult", "RecordFile", "SourceFile",
+           "export_to_folder", "find_heads", "parse_sha256sums", "plan_export", "verify_folder"]

@@ -35,7 +35,7 @@ from .restore import (
     restore_archives,
     verify_archive,
 )
-from .schema import Manifest, parse_manifest, write_manifest
+from .schema import ArtifactModel, Manifest, parse_manifest, write_manifest
 from .trust import TrustAnchor
 
 MANIFEST = "last_manifest.json"
@@ -147,10 +147,10 @@ class VerifiedSnapshot:
                 "files": [c.to_dict() for c in self.checked], "skipped": self.skipped}
 
 
-def file_record(path: str | Path) -> dict[str, Any]:
-    """``{"sha256", "size"}`` of an artifact, for the manifest's ``artifacts``."""
+def file_record(path: str | Path) -> ArtifactModel:
+    """The sha256 and size of an artifact, for the manifest's ``artifacts``."""
     digest, size = sha256_file(path)
-    return {"sha256": digest, "size": size}
+    return ArtifactModel(sha256=digest, size=size)
 
 
 @dataclass(frozen=True)
@@ -161,11 +161,13 @@ class Sealed:
     trusted_comment: str
 
 
-def seal_snapshot(folder: str | Path, manifest: Mapping[str, Any], secret: SecretKey | str | Path,
-                  ) -> Sealed:
+def seal_snapshot(folder: str | Path, manifest: Manifest | Mapping[str, Any],
+                  secret: SecretKey | str | Path) -> Sealed:
     """Write ``last_manifest.json`` (canonical), sign it (trusted comment: station,
     generation, stamp, timestamp, file) and write ``SHA256SUMS`` for the folder."""
     folder = Path(folder)
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     mpath, spath = folder / MANIFEST, folder / SIGNATURE
     write_manifest(mpath, dict(manifest))
     comment = sign_file(secret, mpath, spath, {"station": manifest["station_id"],

@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from vvtvlib.core.errors import CheckFailed, DependencyMissing, IntegrityError, UsageError
 from vvtvlib.core.evidence import canonical
@@ -27,6 +26,7 @@ from .export import (
     RECORD,
     ExportFile,
     ExportPlan,
+    ExportRecord,
     ExportResult,
     check_against_manifest,
     check_against_record,
@@ -107,7 +107,7 @@ def _existing_record(dest: str) -> bytes | None:
     return _run(["cat", f"{dest}/{RECORD}"], f"reading {dest}/{RECORD}").stdout
 
 
-def verify_remote(dest: str) -> tuple[dict[str, Any], int, int]:
+def verify_remote(dest: str) -> tuple[ExportRecord, int, int]:
     raw = _existing_record(dest)
     if raw is None:
         raise IntegrityError(f"{dest} has no {RECORD}: not a complete export", path=dest)
@@ -118,7 +118,7 @@ def verify_remote(dest: str) -> tuple[dict[str, Any], int, int]:
     files = check_against_record(rec, found, dest)
     manifest = _run(["cat", f"{dest}/last_manifest.json"], "reading the exported manifest")
     check_against_manifest(manifest.stdout, found, dest)
-    nbytes = sum(int(f["size"]) for f in rec["files"])
+    nbytes = sum(f.size for f in rec.files)
     return rec, files, nbytes
 
 
@@ -132,7 +132,7 @@ def export_to_remote(plan: ExportPlan, remote: str, *, verify_only: bool = False
     if raw is not None:
         same_snapshot(load_record(raw, f"{dest}/{RECORD}"), plan, dest)
         rec, files, nbytes = verify_remote(dest)
-        heads = sorted(f["path"] for f in rec["files"] if str(f["path"]).endswith(".head"))
+        heads = sorted(f.path for f in rec.files if f.path.endswith(".head"))
         return ExportResult(dest, "verified" if verify_only else "already exported", files,
                             nbytes, heads, plan.identity())
     if verify_only:
@@ -154,7 +154,7 @@ def export_to_remote(plan: ExportPlan, remote: str, *, verify_only: bool = False
             (extra / rel).parent.mkdir(parents=True, exist_ok=True)
             (extra / rel).write_bytes(data)
             written.append(ExportFile(rel, len(data), sha256_bytes(data), "heads"))
-        record = canonical(record_for(plan, written)) + b"\n"
+        record = canonical(record_for(plan, written).to_dict()) + b"\n"
         (Path(tmp) / RECORD).write_bytes(record)
         _run(["copy", str(plan.snapshot), dest], f"sending {plan.name} to {remote}")
         if any(extra.iterdir()):

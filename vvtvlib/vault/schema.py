@@ -134,11 +134,11 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return key, err["msg"]
 
 
-def build_manifest(**fields: Any) -> dict[str, Any]:
-    """Fill ``schema`` and ``created_utc`` and validate; returns the plain dict to write."""
+def build_manifest(**fields: Any) -> Manifest:
+    """Fill ``schema`` and ``created_utc`` and validate; ``to_dict()`` is what is written."""
     data = {"schema": SCHEMA, "created_utc": utc_iso(), **fields}
     try:
-        return Manifest.model_validate(data).to_dict()
+        return Manifest.model_validate(data)
     except ValidationError as exc:
         key, msg = _first_error(exc)
         raise IntegrityError(f"manifest field {key}: {msg}", key=key) from None

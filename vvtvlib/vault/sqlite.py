@@ -19,6 +19,8 @@ from typing import Any
 
 from vvtvlib.core.errors import IntegrityError
 
+from .schema import TableDigest
+
 _BUSY_MS = 10_000
 
 
@@ -122,10 +124,11 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def table_digests(db: str | Path) -> dict[str, dict[str, Any]]:
+def table_digests(db: str | Path) -> dict[str, TableDigest]:
     """Per table: row count and the sha256 of its rows in a total order (every column,
-    ascending), so the digest depends on the data, not on page layout or rowids."""
-    out: dict[str, dict[str, Any]] = {}
+    ascending), so the digest depends on the data, not on page layout or rowids. The
+    records are the manifest's own (``databases.<db>.tables``)."""
+    out: dict[str, TableDigest] = {}
     with closing(_connect(db, readonly=True)) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
@@ -140,7 +143,7 @@ def table_digests(db: str | Path) -> dict[str, dict[str, Any]]:
                 h.update(json.dumps([_cell(v) for v in row], ensure_ascii=False,
                                     separators=(",", ":")).encode() + b"\n")
                 rows += 1
-            out[table] = {"rows": rows, "sha256": h.hexdigest()}
+            out[table] = TableDigest(rows=rows, sha256=h.hexdigest())
     return out
 
 
