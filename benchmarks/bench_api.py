@@ -40,10 +40,10 @@ from vvtvlib.api.canonical import headers as signed  # noqa: E402
 from vvtvlib.api.config import ApiConfig, Plan  # noqa: E402
 from vvtvlib.api.init import api_init  # noqa: E402
 from vvtvlib.api.tenants import open_tenants  # noqa: E402
+from vvtvlib.core.stats import percentile  # noqa: E402
 from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
 from vvtvlib.pool.emulator import start_emulators, stop_all  # noqa: E402
 from vvtvlib.pool.emulator.process import config_for, free_port  # noqa: E402
-from vvtvlib.pool.routing import percentile  # noqa: E402
 from vvtvlib.pool.tasks import build_messages  # noqa: E402
 
 TARGETS = {"rps_share_of_hello": 0.20, "added_p95_ms": 5.0, "cpu_ms_per_request": 1.5,

@@ -55,11 +55,11 @@ from vvtvlib.api.init import api_init  # noqa: E402
 from vvtvlib.api.supervisor import api_down, api_up  # noqa: E402
 from vvtvlib.api.tenants import open_tenants  # noqa: E402
 from vvtvlib.core.errors import VVTVError  # noqa: E402
+from vvtvlib.core.stats import percentile  # noqa: E402
 from vvtvlib.core.wait import wait_until  # noqa: E402
 from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
 from vvtvlib.pool.emulator import start_emulators, stop_all  # noqa: E402
 from vvtvlib.pool.emulator.process import config_for, free_port  # noqa: E402
-from vvtvlib.pool.routing import percentile  # noqa: E402
 from vvtvlib.pool.tasks import build_messages  # noqa: E402
 
 TARGET_RPS_RATIO = 8.0

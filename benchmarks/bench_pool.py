@@ -28,10 +28,10 @@ sys.path.insert(0, str(HERE.parent))
 
 import httpx  # noqa: E402
 
+from vvtvlib.core.stats import percentile  # noqa: E402
 from vvtvlib.pool import InferRequest, Pool  # noqa: E402
 from vvtvlib.pool.emulator import start_emulators, stop_all  # noqa: E402
 from vvtvlib.pool.emulator.process import config_for  # noqa: E402
-from vvtvlib.pool.routing import percentile  # noqa: E402
 from vvtvlib.pool.tasks import build_messages  # noqa: E402
 
 ADDED_P95_TARGET_MS = 2.0

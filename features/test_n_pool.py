@@ -10,10 +10,10 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from typer.testing import CliRunner
 
 from vvtvlib.cli.vvtvctl import app
+from vvtvlib.core.stats import percentile
 from vvtvlib.pool.breaker import BreakerState
 from vvtvlib.pool.emulator import EmulatorProcess, start_emulators, stop_all
 from vvtvlib.pool.lab import Outcome, PoolLab, parse_models, sample_payload
-from vvtvlib.pool.routing import percentile
 from vvtvlib.pool.tasks import check_content
 
 pytestmark = [pytest.mark.timeout(120)]

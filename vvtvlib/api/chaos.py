@@ -30,6 +30,7 @@ import httpx
 import psutil
 from chaoslib.exceptions import ActivityFailed
 
+from vvtvlib.core.stats import percentile
 from vvtvlib.pool.config import load_pool_config, pool_dir, providers_path
 
 from .config import ApiLayout, load_api_config
@@ -40,7 +41,6 @@ from .loadtest import (
     Signal,
     make_tenants,
     paced_load,
-    percentile,
     running_base_url,
     write_samples,
 )
@@ -116,11 +116,11 @@ def window_stats(root: str, samples: list[Sample], seconds: float, *,
     for s in samples:
         counts[str(s.status)] = counts.get(str(s.status), 0) + 1
     fives = sum(1 for s in samples if s.status >= 500 and (count_504 or s.status != 504))
-    p95 = percentile(ms, 95)
+    p95 = percentile(ms, 95, 2)
     over = round(max(0.0, (p95 or 0) - slo.infer_p95_ms), 2)
     rate_5xx = round(fives / n, 5)
     return WindowStats(len(samples), round(len(samples) / seconds, 2) if seconds else 0.0,
-                       percentile(ms, 50), p95, max(ms) if ms else None, counts, rate_5xx,
+                       percentile(ms, 50, 2), p95, max(ms) if ms else None, counts, rate_5xx,
                        round(counts.get("502", 0) / n, 5), round(counts.get("504", 0) / n, 5),
                        round(counts.get("429", 0) / n, 5),
                        sum(1 for s in samples if s.status == 0), slo.infer_p95_ms,
@@ -162,13 +162,14 @@ def load_outcome(root: str, name: str, max_5xx_rate: float | None = None,
     w.thread.join(w.seconds + 60)
     signals = w.observer.stop()
     st = window_stats(root, w.samples, w.seconds, count_504=_truthy(count_504))
-    write_samples(_reports(root) / f"{name}.samples.csv", w.samples)
+    samples_csv = write_samples(_reports(root) / f"{name}.samples.csv", w.samples)
     killed = _read_killed(root)
     out: dict[str, Any] = {"window": st.to_dict(), "breaker_opens": signals.breaker_opens,
                            "breaker_events": [asdict(e) for e in signals.events],
                            "provider_calls": signals.provider_calls,
                            "provider_failures": signals.provider_failures,
                            "killed_provider": killed, "samples": len(w.samples),
+                           "samples_csv": str(samples_csv),
                            "timeline": [[s.t_s, s.status, s.ms] for s in w.samples]}
     out["answered_200"] = sum(1 for s in w.samples if s.status == 200)
     problems = []
@@ -345,7 +346,7 @@ def flood_bad_signatures(root: str, seconds: float = 5, concurrency: int = 16,
            "rps": round(sum(counts.values()) / elapsed, 1),
            "api_cpu_s": round(cpu, 3),
            "cpu_ms_per_rejection": per,
-           "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
+           "p50_ms": percentile(ms, 50, 2), "p99_ms": percentile(ms, 99, 2),
            "max_cpu_ms": float(max_cpu_ms)}
     (_reports(root) / "flood.json").write_text(json.dumps(out, indent=1))
     others = {k: v for k, v in counts.items() if k != "401"}

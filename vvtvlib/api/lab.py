@@ -21,6 +21,7 @@ import uvicorn
 
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
 from vvtvlib.core.errors import TimedOut
+from vvtvlib.core.wait import wait_until
 from vvtvlib.pool.emulator.process import (
     EmulatorProcess,
     config_for,
@@ -59,13 +60,16 @@ class ServerThread:
         self.thread = threading.Thread(target=self.server.run, name=f"api-{port}",
                                        daemon=True)
 
-    def start(self, timeout_s: float = 20) -> None:
+    def start(self, timeout_s: float = 60) -> None:
         self.thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
+
+        def started() -> bool:
+            if not self.thread.is_alive():
                 raise TimedOut(f"pool-api did not start on port {self.port}")
-            time.sleep(0.02)
+            return bool(self.server.started)
+
+        wait_until(started, timeout_s, 0.02, on_timeout=lambda: TimedOut(
+            f"pool-api did not start on port {self.port} within {timeout_s:g} s"))
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -42,6 +42,7 @@ import httpx
 from vvtvlib.core.config import read_toml
 from vvtvlib.core.errors import ConfigError, DependencyMissing, StationNotRunning, UsageError
 from vvtvlib.core.fsio import atomic_write
+from vvtvlib.core.stats import percentile
 from vvtvlib.pool.config import pool_dir
 
 from .canonical import headers as signed_headers
@@ -250,15 +251,6 @@ class GoNoGo:
                 "signals": [{**asdict(s), "verdict": s.verdict} for s in self.signals]}
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (exact, unlike Locust's buckets)."""
-    if not values:
-        return None
-    v = sorted(values)
-    k = max(0, min(len(v) - 1, int(round(q / 100 * len(v) + 0.5)) - 1))
-    return round(v[k], 2)
-
-
 def summarize(samples: list[Sample], *, profile: str, duration_s: float,
               signals: PoolSignals | None = None,
               locust: dict[str, float | None] | None = None) -> LoadSummary:
@@ -280,8 +272,8 @@ def summarize(samples: list[Sample], *, profile: str, duration_s: float,
     return LoadSummary(
         profile=profile, duration_s=round(duration_s, 2), requests=n,
         rps=round(n / duration_s, 2) if duration_s else 0.0,
-        p50_ms=percentile(answered, 50), p95_ms=percentile(answered, 95),
-        p99_ms=percentile(answered, 99),
+        p50_ms=percentile(answered, 50, 2), p95_ms=percentile(answered, 95, 2),
+        p99_ms=percentile(answered, 99, 2),
         rate_5xx=round(sum(1 for s in good if s.status >= 500) / n, 5) if n else 0.0,
         timeouts=sum(1 for s in good if s.status == 0),
         rate_429_well_behaved=round(sum(1 for s in good if s.status == 429) / n, 5) if n

@@ -20,10 +20,10 @@ from typing import Any
 
 from vvtvlib.core.errors import UsageError
 from vvtvlib.core.fsio import atomic_write
+from vvtvlib.core.stats import percentile
 
 from .config import ApiLayout
 from .tenants import UsageEvent, open_tenants
-from .usage import percentile
 
 JSON_NAME, CSV_NAME, PARQUET_NAME = ("usage_rollup_daily.json", "usage_rollup_daily.csv",
                                      "usage_rollup_daily.parquet")

@@ -31,6 +31,7 @@ import psutil
 from vvtvlib.core.errors import DependencyMissing, TimedOut, UsageError
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.log import get_logger
+from vvtvlib.core.wait import wait_until
 from vvtvlib.pool.config import load_pool_config, providers_path
 from vvtvlib.pool.emulator.process import _die_with_parent, command_for, free_port
 
@@ -84,20 +85,19 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None
                                 env=env, preexec_fn=_die_with_parent)
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: float = 20
+def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: float = 60
                ) -> None:
     import socket
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise DependencyMissing(f"{name} exited at start (see logs/api_supervisor.log)")
         with socket.socket() as s:
             s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimedOut(f"{name} did not listen on port {port} within {timeout_s:.0f} s")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, timeout_s, 0.05, on_timeout=lambda: TimedOut(
+        f"{name} did not listen on port {port} within {timeout_s:.0f} s"))
 
 
 class Supervisor:
@@ -273,17 +273,20 @@ def api_up(root: str | Path | None, *, profile: str = "embedded", workers: int =
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
                                 start_new_session=True, cwd=str(lay.root),
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def up_and_ready() -> bool:
         if proc.poll() is not None:
             tail = out.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise DependencyMissing(f"the API supervisor exited at start: {tail[0][-300:]}")
         st = read_state(root)
-        if st is not None and ready(st.base_url, 1.0):
-            return api_status(root)
-        time.sleep(0.1)
-    api_down(root)
-    raise TimedOut(f"/v1/health/ready did not answer 200 within {timeout_s:.0f} s")
+        return st is not None and ready(st.base_url, 1.0)
+
+    try:
+        wait_until(up_and_ready, timeout_s, 0.1, on_timeout=lambda: TimedOut(
+            f"/v1/health/ready did not answer 200 within {timeout_s:.0f} s"))
+    except TimedOut:
+        api_down(root)
+        raise
+    return api_status(root)
 
 
 def api_down(root: str | Path | None, timeout_s: float = 30) -> dict[str, Any]:

@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from vvtvlib.core.stats import percentile
+
 from .tenants import UsageEvent
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))
-    return float(s[k])
 
 
 def summarize(events: list[UsageEvent]) -> dict[str, Any]:

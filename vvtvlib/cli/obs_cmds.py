@@ -10,7 +10,7 @@ from vvtvlib.core.layout import resolve_root
 from vvtvlib.ops.gamedays import GAMEDAYS, experiment_path, run_gameday
 from vvtvlib.ops.obs import obs_down, obs_status, obs_up
 
-from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out
+from .common import JsonOpt, RootOpt, emit_json, errors_to_exit, out, progress
 
 obs = typer.Typer(no_args_is_help=True,
                   help="Live observability: Prometheus and Alertmanager for a lab station.")
@@ -125,8 +125,10 @@ def gameday_soak(root: Path = typer.Option(Path("lab/soak"), "--root",
     p95 is within the SLO and 5xx < 0.5 % (exit 1 otherwise)."""
     from vvtvlib.ops.soak import run_soak
 
-    with errors_to_exit(as_json):
-        r = run_soak(root, out_dir, duration_s=duration, rps=rps)
+    with errors_to_exit(as_json), progress(enabled=not as_json) as bar:
+        task = bar.add_task(f"soak at {rps:g} rps", total=int(duration))
+        r = run_soak(root, out_dir, duration_s=duration, rps=rps,
+                     progress=lambda done, _total: bar.update(task, completed=int(done)))
         if as_json:
             emit_json(r.to_dict())
         else:

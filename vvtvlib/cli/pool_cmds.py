@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from vvtvlib.core.errors import ConfigError, UsageError
+from vvtvlib.core.stats import percentile
 from vvtvlib.pool import InferRequest, Pool, lab_config, load_pool_config, providers_path
 from vvtvlib.pool.config import pool_dir, write_pool_config
-from vvtvlib.pool.routing import percentile
 from vvtvlib.pool.state import set_enabled
 
 from .common import JsonOpt, RootOpt, console, emit_json, errors_to_exit, out

@@ -25,6 +25,8 @@ from typing import Any
 
 import psutil
 
+from vvtvlib.core.stats import percentile
+
 ALERT_PCT = 80.0
 ACTION_PCT = 90.0
 
@@ -75,18 +77,10 @@ def sample_pipelines(pipelines: dict[str, Callable[[], list[int]]], seconds: flo
     return out
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def cpu_summary(samples: CpuSamples, counts: dict[str, int] | None = None) -> list[CpuRow]:
     return [CpuRow(name, (counts or {}).get(name, 0),
-                   round(sum(v) / len(v), 2) if v else 0.0, round(percentile(v, 95), 2), len(v))
+                   round(sum(v) / len(v), 2) if v else 0.0,
+                   round(percentile(v, 95) or 0.0, 2), len(v))
             for name, v in samples.series.items()]
 
 
@@ -181,4 +175,4 @@ def encoder_policy(daily_drop_ratios: list[float], threshold: float = 0.001,
 
 __all__ = ["ACTION_PCT", "ALERT_PCT", "ENCODER_POLICY", "CpuRow", "CpuSamples",
            "DiskForecast", "MemoryRow", "Recommendation", "cpu_summary", "disk_forecast",
-           "encoder_policy", "memory_now", "percentile", "sample_pipelines"]
+           "encoder_policy", "memory_now", "sample_pipelines"]

@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,16 @@ import httpx
 import psutil
 import yaml
 
-from vvtvlib.core.errors import DependencyMissing, StationNotRunning, TimedOut, UsageError
+from vvtvlib.core.errors import (
+    DependencyMissing,
+    StationNotRunning,
+    TimedOut,
+    UsageError,
+    VVTVError,
+)
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout, resolve_root
+from vvtvlib.core.wait import wait_until
 
 from . import conventions as conv
 from .generate import REPO
@@ -328,16 +334,22 @@ def obs_up(root: str | Path | None, *, time_scale: float = 1.0, scrape_interval:
                                     start_new_session=True)
         state.procs.append(ObsProc(name, proc.pid, url, cmd))
     atomic_write(_state_path(root), json.dumps(state.to_dict(), indent=2) + "\n")
-    deadline = time.monotonic() + timeout_s
-    for p in state.procs:
-        while not _ready(p.url):
-            if not _ours(p):
-                obs_down(root)
-                raise DependencyMissing(f"{p.name} exited at start; see {base / p.name}.log")
-            if time.monotonic() > deadline:
-                obs_down(root)
-                raise TimedOut(f"{p.name} was not ready within {timeout_s:g} s")
-            time.sleep(0.2)
+    def all_ready() -> bool:
+        for p in state.procs:
+            if not _ready(p.url):
+                if not _ours(p):
+                    raise DependencyMissing(f"{p.name} exited at start; see "
+                                            f"{base / p.name}.log")
+                return False
+        return True
+
+    try:
+        wait_until(all_ready, timeout_s, 0.2, on_timeout=lambda: TimedOut(
+            f"{next((p.name for p in state.procs if not _ready(p.url)), 'obs')} was not ready "
+            f"within {timeout_s:g} s"))
+    except VVTVError:
+        obs_down(root)
+        raise
     return state
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import yaml
 
 from vvtvlib.core.errors import DependencyMissing, TimedOut
+from vvtvlib.core.wait import wait_until
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,16 @@ def run_prometheus(targets: list[str], rules: Path | None, workdir: Path, *,
                              f"--web.listen-address=127.0.0.1:{port}"],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
+        def is_ready() -> bool:
             if proc.poll() is not None:
                 raise DependencyMissing(f"prometheus exited with {proc.returncode}; "
                                         f"see {workdir / 'prometheus.log'}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() >= deadline:
-                raise TimedOut(f"prometheus did not become ready in {timeout_s:g} s")
-            time.sleep(0.2)
+                return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+            return False
+
+        wait_until(is_ready, timeout_s, 0.2, on_timeout=lambda: TimedOut(
+            f"prometheus did not become ready in {timeout_s:g} s"))
         yield PrometheusRun(url, cfg, proc)
     finally:
         proc.terminate()

@@ -10,6 +10,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from vvtvlib.core.stats import percentile
+
 
 @dataclass(frozen=True)
 class StatsSnapshot:
@@ -21,14 +23,6 @@ class StatsSnapshot:
     ewma_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[idx]
 
 
 class ProviderStats:

@@ -9,13 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import weakref
 from dataclasses import dataclass, field
 
 import httpx
 
 from vvtvlib.core.errors import TimedOut
+from vvtvlib.core.wait import wait_until
 
 from ..config import PoolConfig, ProviderConfig
 
@@ -56,7 +56,7 @@ class EmulatorProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> EmulatorProcess:
+    def start(self, timeout_s: float = 60.0) -> EmulatorProcess:
         self.spawn()
         return self.wait_ready(timeout_s)
 
@@ -71,22 +71,27 @@ class EmulatorProcess:
         _LIVE.add(self)
         return self
 
-    def wait_ready(self, timeout_s: float = 20.0) -> EmulatorProcess:
+    def wait_ready(self, timeout_s: float = 60.0) -> EmulatorProcess:
         assert self.proc is not None, "spawn() first"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise TimedOut(f"emulator {self.model} exited at start: {err.strip()[-300:]}")
             try:
-                if httpx.get(f"{self.base_url}/api/tags", timeout=0.5).status_code == 200:
-                    return self
+                return httpx.get(f"{self.base_url}/api/tags", timeout=0.5).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise TimedOut(f"emulator {self.model} did not answer on port {self.port} "
-                       f"within {timeout_s:.0f} s")
+                return False
+
+        try:
+            wait_until(answers, timeout_s, 0.05, on_timeout=lambda: TimedOut(
+                f"emulator {self.model} did not answer on port {self.port} within "
+                f"{timeout_s:.0f} s"))
+        except TimedOut:
+            self.stop()
+            raise
+        return self
 
     def faults(self, **faults: object) -> dict[str, object]:
         data: dict[str, object] = httpx.post(f"{self.base_url}/_faults", json=faults,

@@ -1,0 +1,21 @@
+from vvtvlib.core.stats import percentile
+
+
+def test_nearest_rank_is_a_measured_value() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile([4, 3, 2, 1], 75) == 3
+    assert percentile(list(range(1, 101)), 95) == 95
+    assert percentile(list(range(1, 101)), 99) == 99
+    assert percentile([0, 10], 95) == 10
+    assert percentile([7.0], 50) == 7.0
+
+
+def test_rank_is_not_pushed_up_by_float_error() -> None:
+    # 7 % of 100 values is the 7th value, although 0.07 * 100 is 7.000000000000001
+    assert percentile(list(range(1, 101)), 7) == 7
+    assert percentile(list(range(1, 101)), 100) == 100
+
+
+def test_empty_and_rounding() -> None:
+    assert percentile([], 95) is None
+    assert percentile([1.23456, 2.5], 50, 2) == 1.23
