@@ -33,8 +33,10 @@ def test_up_after_kill_9_of_the_supervisor_kills_orphans_and_resumes(
     assert st.up and st.encoder_running and st.pid != info.pid
     assert not ffmpeg[0].is_running() or ffmpeg[0].status() == psutil.STATUS_ZOMBIE
     new = [e for e in playout_lines(lab.layout) if e["run_id"] == st.playing["run_id"]]
-    assert (new[0]["queue_position"], new[0]["offset_s"]) > (last["queue_position"],
-                                                             last["offset_s"])
+    # never back to an earlier point; the very point of the last line when the kill came
+    # before any later progress was recorded (seen on a loaded machine)
+    assert (new[0]["queue_position"], new[0]["offset_s"]) >= (last["queue_position"],
+                                                              last["offset_s"])
 
 
 def test_up_after_kill_9_of_the_whole_process_group(
