@@ -11,7 +11,6 @@ queue freeze off, broadcaster ingest -> station healthy and playout resuming whe
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from vvtvlib.core.errors import IntegrityError, TimedOut, UsageError
 from vvtvlib.core.evidence import EvidenceLog, verify_chain
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.core.steps import Outcome, StepObserver
+from vvtvlib.core.wait import wait_until
 from vvtvlib.guardian.baseline import Baseline, load_baseline
 from vvtvlib.guardian.cycle import run_cycle
 from vvtvlib.guardian.options import GuardianOptions
@@ -228,16 +228,16 @@ def resume(layout: StationLayout, options: ResumeOptions | None = None, *,
 
 
 def _wait_healthy(station: StationPort, timeout_s: float) -> StationStatus:
-    deadline = time.monotonic() + timeout_s
     problems: list[str] = []
-    while True:
+
+    def healthy() -> StationStatus | None:
+        nonlocal problems
         status = station.status()
         problems = health_problems(status)
-        if not problems:
-            return status
-        if time.monotonic() >= deadline:
-            raise TimedOut(f"station not healthy after {timeout_s:g} s: {'; '.join(problems)}")
-        time.sleep(0.25)
+        return None if problems else status
+
+    return wait_until(healthy, timeout_s, 0.25, on_timeout=lambda: TimedOut(
+        f"station not healthy after {timeout_s:g} s: {'; '.join(problems)}"))
 
 
 def health_problems(status: StationStatus) -> list[str]:
