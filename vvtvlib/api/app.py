@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import math
 import os
 import re
@@ -38,7 +39,17 @@ from vvtvlib.pool.errors import Drained
 from . import canonical, jwtauth
 from .audit import AuditWriter, truncate_ip
 from .config import ApiConfig, ApiLayout, load_api_config
-from .errors import AuthFailed, BodyTooLarge, Forbidden, NonceReplay, QuotaExceeded, RateLimited
+from .errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    AuthFailed,
+    BodyTooLarge,
+    Forbidden,
+    NonceReplay,
+    QuotaExceeded,
+    RateLimited,
+)
 from .limits import LimitStore, open_store
 from .metrics import default_metrics, exposition
 from .pipeline import Call, Observer, Stage, public_message, status_for
@@ -92,7 +103,8 @@ class Gateway:
         master = MasterKey.load(self.layout.master_key)
         self.tenants = TenantStore(self.layout.tenants_db, master, clock=clock)
         self.limits: LimitStore = open_store(limits_uri or os.environ.get("VVTV_API_LIMITS")
-                                             or self.config.limits.backend, clock)
+                                             or self.config.limits.backend, clock,
+                                             default_db=self.layout.tenants_db)
         self.pool_config = pool_config
         self.pool: Pool | None = None
         self.usage = UsageWriter(self.tenants)
@@ -247,6 +259,11 @@ class Gateway:
             "tenant_id": call.tenant_id, "ip": truncate_ip(call.client_ip),
             "bytes_in": len(call.body), "bytes_out": call.bytes_out})
         os.write(self._access_fd, line + b"\n")
+
+    def request_id(self, headers: dict[str, str]) -> str:
+        """The gateway's ``X-Request-Id`` when the request came through it, else a new one."""
+        rid = headers.get("x-request-id", "") if self._from_gateway(headers) else ""
+        return rid if REQUEST_ID_RE.match(rid) else str(uuid.uuid4())
 
     def _from_gateway(self, headers: dict[str, str]) -> bool:
         tok = headers.get("x-gateway-token")
@@ -575,33 +592,41 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
             return await gw.handle(request, spec)
         return run
 
-    known = {s.path for s in gw.routes}
+    allow = {s.path: "GET, HEAD" if s.method == "GET" else s.method for s in gw.routes}
 
     async def fallback(request: Request) -> Response:
-        rid = str(uuid.uuid4())
-        status, code = (405, "METHOD_NOT_ALLOWED") if request.url.path in known \
-            else (404, "NOT_FOUND")
+        rid = gw.request_id(dict(request.headers.items()))
+        path = request.url.path
+        status, code = (405, METHOD_NOT_ALLOWED) if path in allow else (404, NOT_FOUND)
         client = request.client.host if request.client else ""
-        call = Call(rid, request.method, b"", request.url.path, "", {}, b"", client,
+        call = Call(rid, request.method, b"", path, "", {}, b"", client,
                     gw._now_ms(), route="unmatched", status=status, code=code)
-        call.path = request.url.path if request.url.path in known else "unmatched"
+        call.path = path if path in allow else "unmatched"
         gw.observe(call)
+        hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"}
+        if status == 405:
+            hdrs["Allow"] = allow[path]
         return Response(orjson.dumps({"error": code, "message": "no such route or method",
-                                      "request_id": rid}), status,
-                        {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
+                                      "request_id": rid}), status, hdrs,
                         media_type="application/json")
 
     async def last_resort(request: Request, exc: Exception) -> Response:
         """Starlette's outermost handler: whatever escaped, the client gets the error body."""
-        rid = str(uuid.uuid4())
+        rid = gw.request_id(dict(request.headers.items()))
         gw.log.error("unexpected error", request_id=rid, route=request.url.path,
                      error=type(exc).__name__)
-        return Response(orjson.dumps({"error": "INTERNAL_ERROR",
+        return Response(orjson.dumps({"error": INTERNAL_ERROR,
                                       "message": public_message(exc), "request_id": rid}),
                         500, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
                         media_type="application/json")
 
     async def metrics_page(request: Request) -> Response:
+        """For the node's Prometheus only: a loopback client that did not come through the
+        gateway (no proxy header); anyone else gets the 404 of an unknown route."""
+        h = request.headers
+        if not _loopback(request.client.host if request.client else "") or \
+                "x-gateway-token" in h or "x-real-ip" in h or "x-forwarded-for" in h:
+            return await fallback(request)
         body, ctype = await asyncio.to_thread(exposition)
         return Response(body, 200, {"X-Content-Type-Options": "nosniff"}, media_type=ctype)
 
@@ -613,6 +638,13 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
                     exception_handlers={Exception: last_resort})
     app.state.gateway = gw
     return app
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def app_from_env() -> Starlette:
