@@ -134,6 +134,7 @@ class ApiLayout:
     tls = property(lambda self: self.gateway / "tls")
     gateway_token = property(lambda self: self.gateway / "gateway.token")
     schemas = property(lambda self: self.api / "schemas")
+    openapi = property(lambda self: self.api / "openapi.json")
     bin = property(lambda self: self.api / "bin")
     run = property(lambda self: self.api / "run")
     state_json = property(lambda self: self.run / "state.json")
