@@ -95,7 +95,9 @@ def test_405_names_the_method_and_404_keeps_the_headers(lab: ApiLab) -> None:
 
 
 def test_metrics_only_for_a_loopback_client_not_through_a_proxy(lab: ApiLab) -> None:
-    assert lab.call(None, "GET", "/metrics").status_code == 200
+    r = lab.call(None, "GET", "/metrics")
+    assert r.status_code == 200 and r.headers["x-request-id"]
+    assert r.headers["x-content-type-options"] == "nosniff"
     for h in ({"X-Gateway-Token": lab.gateway.gateway_token.decode()},
               {"X-Real-IP": "203.0.113.9"}, {"X-Forwarded-For": "203.0.113.9"}):
         r = lab.call(None, "GET", "/metrics", headers=h)

@@ -37,7 +37,7 @@ from vvtvlib.pool.config import PoolConfig
 from vvtvlib.pool.errors import Drained
 
 from . import canonical, jwtauth
-from .audit import AuditWriter, truncate_ip
+from .audit import AuditWriter, event_record, truncate_ip
 from .config import ApiConfig, ApiLayout, load_api_config
 from .errors import (
     INTERNAL_ERROR,
@@ -53,6 +53,7 @@ from .errors import (
 from .limits import LimitStore, open_store
 from .metrics import default_metrics, exposition
 from .pipeline import Call, Observer, Stage, public_message, status_for
+from .quota_events import QuotaWarning, QuotaWebhook, audit_line
 from .secrets import MasterKey
 from .tenants import TenantStore, UsageEvent, month_start
 from .usage import summarize
@@ -119,6 +120,8 @@ class Gateway:
         self._probe_lock: asyncio.Lock | None = None
         self.log = get_logger("pool-api", path=self.layout.error_log)
         self.audit = AuditWriter(self.layout.audit_log, clock=clock)
+        self.quota_events = QuotaWebhook(self.layout.root, self.config.billing, self.limits,
+                                         self._audit_delivery)
         self.metrics = default_metrics()
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         self._access_fd = os.open(self.layout.access_log,
@@ -136,8 +139,8 @@ class Gateway:
         self.stages: list[Stage] = [self.read_body, self.authenticate, self.admit,
                                     self.rate_limit, self.reserve_quota]
         self.observers: list[Observer] = [self.settle_quota, self.record_usage,
-                                          self.audit.observe, self.metrics.observe,
-                                          self.access_log]
+                                          self.audit.observe, self.quota_events.observe,
+                                          self.metrics.observe, self.access_log]
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -147,6 +150,7 @@ class Gateway:
         self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])
         self._flusher = asyncio.create_task(self._flush_loop())
         self._audit_flusher = asyncio.create_task(self._audit_loop())
+        self.quota_events.start()
 
     async def stop(self) -> None:
         for task in (self._flusher, self._audit_flusher):
@@ -154,6 +158,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.usage.flush()
+        self.quota_events.stop()
         try:
             self.audit.flush()
         except Exception as exc:
@@ -259,6 +264,12 @@ class Gateway:
             "tenant_id": call.tenant_id, "ip": truncate_ip(call.client_ip),
             "bytes_in": len(call.body), "bytes_out": call.bytes_out})
         os.write(self._access_fd, line + b"\n")
+
+    def _audit_delivery(self, ev: QuotaWarning, attempt: int, status: int | None,
+                        error: str | None, outcome: str) -> None:
+        self.audit.add(event_record("webhook_delivery", ev.tenant_id, actor="pool-api",
+                                    ts=utc_iso(self.clock.now()),
+                                    **audit_line(ev, attempt, status, error, outcome)))
 
     def request_id(self, headers: dict[str, str]) -> str:
         """The gateway's ``X-Request-Id`` when the request came through it, else a new one."""
@@ -628,7 +639,8 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
                 "x-gateway-token" in h or "x-real-ip" in h or "x-forwarded-for" in h:
             return await fallback(request)
         body, ctype = await asyncio.to_thread(exposition)
-        return Response(body, 200, {"X-Content-Type-Options": "nosniff"}, media_type=ctype)
+        return Response(body, 200, {"X-Request-Id": str(uuid.uuid4()),
+                                    "X-Content-Type-Options": "nosniff"}, media_type=ctype)
 
     routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
     routes.append(Route("/metrics", metrics_page, methods=["GET"]))

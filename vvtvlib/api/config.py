@@ -27,7 +27,7 @@
     [slo]
     infer_p95_ms = 1200
     [billing]
-    url = ""                     # POST <url>/billing/usage per tenant-day ("" = not sent)
+    url = ""                     # POST <url>/billing/usage: tenant-days, quota warnings
     tolerance_s = 300            # the receiver refuses signatures older than this
     max_attempts = 8             # per tenant-day, exponential backoff with full jitter
     backoff_base_s = 0.5
