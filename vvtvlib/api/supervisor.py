@@ -159,7 +159,7 @@ class Supervisor:
                                       "--workers", str(self.workers), "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
                                       "10"], api_url, env)
-        _wait_port(s.port, proc, "pool-api")
+        _wait_port(s.port, proc, "pool-api", 60)  # N workers import on a busy host
         urls = {"pool_api": api_url}
         base, worker_user = api_url, None
         if self.profile == "nginx":
