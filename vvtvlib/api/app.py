@@ -528,8 +528,11 @@ class Gateway:
         assert t is not None
         a = self.config.auth
         if a.rotate_every_s and not self.limits.once(f"rotate:{t.id}", a.rotate_every_s * 1000):
-            raise RateLimited("keys can be rotated once per 24 h",
-                              retry_after_s=a.rotate_every_s)
+            keys = await asyncio.to_thread(self.tenants.keys_of, t.id)
+            last = max((int(k["created_at"]) for k in keys), default=call.at_ms)
+            wait_ms = last + a.rotate_every_s * 1000 - call.at_ms  # until the window ends
+            raise RateLimited("keys can be rotated once per 24 h", retry_after_s=min(
+                a.rotate_every_s, max(1, -(-wait_ms // 1000))))
         creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s,
                                         min_interval_s=a.rotate_every_s)
         call.events.append({"key_rotated": creds.api_public_key})
