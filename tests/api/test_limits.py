@@ -1,4 +1,5 @@
-"""One contract suite for every limits backend (memory, Redis): atomic check-and-consume."""
+"""One contract suite for every limits backend (memory, SQLite, Redis): atomic
+check-and-consume; SQLite and Redis also across processes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +40,10 @@ def redis_uri() -> Iterator[str]:
     proc.wait(10)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[LimitStore]:
-    uri = "memory://" if request.param == "memory" else request.getfixturevalue("redis_uri")
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LimitStore]:
+    uri = {"memory": "memory://", "sqlite": f"sqlite://{tmp_path / 'tenants.sqlite'}"}.get(
+        request.param) or request.getfixturevalue("redis_uri")
     s = open_store(uri)
     yield s
     s.close()
@@ -154,3 +157,81 @@ def test_a_redis_outage_is_one_error_of_the_tree() -> None:
     with pytest.raises(LimitsUnavailable) as exc:
         s.take(key(), 5, 1, 1)
     assert status_for(exc.value) == (503, "NOT_READY")
+
+
+# -- SQLite: the workers of one node share data/tenants.sqlite ------------------------------
+WORKER = """
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from vvtvlib.api.limits import open_store
+uri, bucket, nonce, go = sys.argv[1:5]
+s = open_store(uri)
+while not Path(go).exists():
+    time.sleep(0.005)
+with ThreadPoolExecutor(5) as ex:
+    took = list(ex.map(lambda _: s.take(bucket, 5, 0.0001, 1).allowed, range(25)))
+    once = list(ex.map(lambda _: s.once(nonce, 600_000), range(10)))
+print(took.count(True), once.count(True))
+"""
+
+
+def test_sqlite_is_shared_by_the_processes_of_one_node(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    uri = f"sqlite://{tmp_path / 'tenants.sqlite'}"
+    open_store(uri).close()  # migrated once, as `api init` does
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    args = [uri, key(), f"nonce:t_x:{uuid.uuid4()}", str(go)]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(4)]
+    go.touch()
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(int(o[0]) for o in outs) == 5  # 100 takes from 4 processes, a limit of 5
+    assert sum(int(o[1]) for o in outs) == 1  # 40 uses of one nonce
+
+
+def test_sqlite_nonces_live_in_the_seeds_table_and_expire_by_ts(tmp_path: Path) -> None:
+    import sqlite3
+
+    from vvtvlib.api import limits_sqlite
+
+    db = tmp_path / "tenants.sqlite"
+    clock = FakeClock()
+    s = open_store("sqlite://", clock, default_db=db)
+    n = str(uuid.uuid4())
+    assert s.once(f"nonce:t_a:{n}", 600_000) and not s.once(f"nonce:t_a:{n}", 600_000)
+    assert s.once(f"nonce:t_b:{n}", 600_000)  # per tenant, as the seed's primary key says
+    assert s.once("rotate:t_a", 1000) and not s.once("rotate:t_a", 1000)
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT tenant_id, nonce, ts FROM nonces ORDER BY tenant_id").fetchall()
+    t0 = int(clock.now().timestamp() * 1000)
+    assert rows == [("t_a", n, t0), ("t_b", n, t0)]
+    clock.advance(599.9)
+    assert not s.once(f"nonce:t_a:{n}", 600_000)
+    clock.advance(0.2)  # 10 min and 0.1 s after it was first seen: accepted again, ts moved
+    assert s.once(f"nonce:t_a:{n}", 600_000) and not s.once(f"nonce:t_a:{n}", 600_000)
+    assert con.execute("SELECT ts FROM nonces WHERE tenant_id = 't_a'").fetchone()[0] > t0
+    clock.advance(limits_sqlite.GC_EVERY_S + 600)  # the next decision deletes what expired
+    assert s.once(f"nonce:t_c:{uuid.uuid4()}", 600_000)
+    assert [r[0] for r in con.execute("SELECT tenant_id FROM nonces")] == ["t_c"]
+    assert con.execute("SELECT COUNT(*) FROM limit_once").fetchone()[0] == 0
+    assert s.once("rotate:t_a", 1000)
+    # the bucket on the injected clock, as in memory
+    assert [s.take("k", 3, 1.0, 1).allowed for _ in range(4)] == [True, True, True, False]
+    clock.advance(1.0)
+    assert s.take("k", 3, 1.0, 1).allowed and not s.take("k", 3, 1.0, 1).allowed
+    s.close()
+    con.close()
+
+
+def test_sqlite_needs_a_path_and_a_usable_file(tmp_path: Path) -> None:
+    from vvtvlib.api.errors import LimitsUnavailable
+
+    with pytest.raises(ConfigError):
+        open_store("sqlite://")
+    with pytest.raises(LimitsUnavailable):
+        open_store(f"sqlite://{tmp_path}")  # a directory

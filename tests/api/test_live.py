@@ -2,7 +2,9 @@
 (``hmac_client.sh``: bash printf | openssl dgst -sha256 -hmac | base64 | curl).
 
 * embedded: pool-api with ``--workers 2 --limits redis`` (the limit holds across workers)
-* nginx: Debian nginx in front (TLS, mTLS, ModSecurity + CRS, limit_req, body limit)
+* embedded with ``--workers 2 --limits sqlite`` (limits and nonces in data/tenants.sqlite)
+* nginx: Debian nginx in front (TLS, mTLS, ModSecurity + CRS, limit_req, body limit; only
+  /v1/ routed, nginx's own refusals with the API's error body and headers)
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def _fast_providers(root: Path) -> None:
     write_pool_config(providers_path(root), cfg.model_copy(update={"providers": provs}))
 
 
-def _start(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Live:
+def _start(profile: str, tmp_path_factory: pytest.TempPathFactory,
+           limits: str = "redis") -> Live:
     need_tool("curl")
     need_tool("openssl")
     root = tmp_path_factory.mktemp(f"live-{profile}")
@@ -104,8 +107,9 @@ def _start(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Live:
         need(Path("/usr/share/modsecurity-crs/rules").is_dir(), "modsecurity-crs")
         st = api_up(root, profile="nginx")
     else:
-        need_tool("redis-server")
-        st = api_up(root, profile="embedded", workers=2, limits="redis")
+        if limits == "redis":
+            need_tool("redis-server")
+        st = api_up(root, profile="embedded", workers=2, limits=limits)
     return Live(root, profile, st["base_url"], st)
 
 
@@ -113,6 +117,14 @@ def _start(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Live:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """pool-api alone: 2 uvicorn workers sharing Redis limits."""
     lv = _start("embedded", tmp_path_factory)
+    yield lv
+    assert api_down(lv.root)["graceful"]
+
+
+@pytest.fixture(scope="module")
+def embedded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """pool-api alone: 2 uvicorn workers sharing limits and nonces in data/tenants.sqlite."""
+    lv = _start("embedded", tmp_path_factory, limits="sqlite")
     yield lv
     assert api_down(lv.root)["graceful"]
 
@@ -227,8 +239,10 @@ def test_forged_client_headers_straight_to_pool_api_are_ignored(live: Live) -> N
     assert r.status_code == 401 and r.json()["error"] == "AUTH_FAILED"
 
 
-def test_the_limit_holds_exactly_across_workers(embedded: Live) -> None:
-    live = embedded
+@pytest.mark.parametrize("backend", ["embedded", "embedded_sqlite"])
+def test_the_limit_holds_exactly_across_workers(backend: str,
+                                                request: pytest.FixtureRequest) -> None:
+    live: Live = request.getfixturevalue(backend)
     burst, rpm = 10, 1  # refill 1/60 per second: none within the burst's second
     t = live.tenant("Exact", rpm=rpm, burst=burst)
     bodies = [json.dumps({"task": "expand_queries", "payload": {"seed": f"x{i}"}}).encode()
@@ -251,7 +265,35 @@ def test_workers_need_a_shared_backend(live: Live) -> None:
     out = vvtvctl("api", "up", "--root", str(live.root), "--workers", "2", "--limits",
                   "memory", check=False)
     assert out.returncode == 2 and "--limits redis" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert "--limits sqlite" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_sqlite_limits_and_nonces_are_shared_by_the_workers(embedded_sqlite: Live) -> None:
+    import sqlite3
+
+    live = embedded_sqlite
+    st = api_status(live.root)
+    db = ApiLayout(live.root).tenants_db
+    assert st["limits"] == f"sqlite://{db}" and st["workers"] == 2
+    assert "redis" not in {p["name"] for p in st["processes"]}
+    t = live.tenant("OneNonce")
+    nonce = str(uuid.uuid4())
+    body = BODY.encode()
+    h = {"Content-Type": "application/json",
+         **signed_headers(t.key, t.secret, "POST", "/v1/infer", body,
+                          ts_ms=int(time.time() * 1000), nonce=nonce)}
+
+    def one(_: int) -> int:
+        with httpx.Client(timeout=30) as c:  # one connection each: both workers serve
+            return c.post(live.base + "/v1/infer", content=body, headers=h).status_code
+    with ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(one, range(16)))
+    assert sorted(codes) == [200] + [409] * 15
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT nonce, ts FROM nonces WHERE tenant_id = ?",
+                       (t.tenant_id,)).fetchall()
+    con.close()
+    assert [r[0] for r in rows] == [nonce] and abs(rows[0][1] - time.time() * 1000) < 600_000
 
 
 # -- the nginx gateway ----------------------------------------------------------------------
@@ -305,3 +347,81 @@ def test_the_waf_stands_in_front_of_infer(gateway: Live) -> None:
     assert "modsecurity on;" in conf and "client_max_body_size 1m;" in conf
     assert "limit_req zone=perip" in conf
     assert load_api_config(live.root).server.body_limit == 1024 * 1024
+
+
+def test_the_gateway_routes_v1_only_and_never_metrics(gateway: Live) -> None:
+    live = gateway
+    api = live.status["urls"]["pool_api"]
+    assert httpx.get(api + "/metrics").status_code == 200  # loopback, straight to pool-api
+    token = (live.root / "api/gateway/gateway.token").read_text().strip()
+    r = httpx.get(api + "/metrics", headers={"X-Gateway-Token": token})
+    assert r.status_code == 404  # anything that came through a proxy is not served
+    for target in ("/metrics", "/v1/../metrics", "/v1/%2e%2e/metrics", "/%6detrics",
+                   "//metrics", "/v1/metrics", "/metrics?x=/v1/", "/_err/413", "/",
+                   "/health/ready", "/infer"):
+        r = httpx.get(live.base + target)
+        assert r.status_code == 404, target
+        assert r.json()["error"] == "NOT_FOUND" and "api_requests_total" not in r.text
+        assert r.headers["x-request-id"] == r.json()["request_id"], target
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_gateways_own_refusals_keep_the_contract(gateway: Live, tmp_path: Path) -> None:
+    live = gateway
+    t = live.tenant("Headers")
+
+    def check(r: httpx.Response, status: int, code: str) -> None:
+        assert (r.status_code, r.json()["error"]) == (status, code), r.text
+        assert r.headers["x-request-id"] == r.json()["request_id"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+    # 405: nginx's own (TRACE) and pool-api's through the gateway, with Allow
+    check(httpx.request("TRACE", live.base + "/v1/usage"), 405, "METHOD_NOT_ALLOWED")
+    r = httpx.delete(live.base + "/v1/usage")
+    check(r, 405, "METHOD_NOT_ALLOWED")
+    assert r.headers["allow"] == "GET, HEAD"
+    # 413 before pool-api sees the body; 400 for what nginx cannot read
+    check(httpx.post(live.base + "/v1/infer", content=b"a" * (1024 * 1024 + 1)), 413,
+          "BODY_TOO_LARGE")
+    check(httpx.get(live.base + "/v1/usage", headers={"X-Big": "a" * 20000}), 400,
+          "SCHEMA_INVALID")
+    # the gateway's request id reaches pool-api: the same in the header, body and audit
+    got, body, _ = live.curl(t, "POST", "/v1/infer", BODY, CURL_OPTS="-H X-Request-Id:mine-123456")
+    assert got == 200 and body["request_id"] != "mine-123456"
+    r = httpx.post(live.base + "/v1/infer", content=BODY, headers={
+        "Content-Type": "application/json", "X-Request-Id": "mine-123456"})
+    check(r, 401, "AUTH_FAILED")
+    assert len(r.json()["request_id"]) == 32  # nginx's $request_id, not the client's
+    audit = (live.root / "logs/audit/api_requests.jsonl")
+    deadline = time.monotonic() + 10  # written in batches every 0.2 s
+    while r.json()["request_id"] not in audit.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert r.json()["request_id"] in audit.read_text()
+
+
+def test_the_gateways_429_says_when_to_retry(gateway: Live) -> None:
+    """limit_req per IP tightened to 1 r/s (burst 1) by a reload, then put back."""
+    from vvtvlib.api import gateway as gw
+    from vvtvlib.api.config import GatewaySettings
+
+    live = gateway
+    lay, cfg = ApiLayout(live.root), load_api_config(live.root)
+    token = lay.gateway_token.read_text().strip()
+
+    def reload(per_ip_rps: int, per_ip_burst: int) -> None:
+        c = cfg.model_copy(update={"gateway": GatewaySettings(per_ip_rps=per_ip_rps,
+                                                              per_ip_burst=per_ip_burst)})
+        subprocess.run([*gw.command(gw.render(lay, c, token)), "-s", "reload"], check=True,
+                       capture_output=True, timeout=30)
+    reload(1, 1)
+    try:
+        deadline = time.monotonic() + 20  # until the reloaded workers answer
+        while True:
+            r = httpx.get(live.base + "/v1/nothing")
+            if r.status_code == 429 or time.monotonic() > deadline:
+                break
+        assert (r.status_code, r.json()["error"]) == (429, "RATE_LIMITED")
+        assert r.headers["retry-after"] == "1"
+        assert r.headers["x-request-id"] == r.json()["request_id"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+    finally:
+        reload(cfg.gateway.per_ip_rps, cfg.gateway.per_ip_burst)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import math
 import os
 import re
@@ -36,12 +37,23 @@ from vvtvlib.pool.config import PoolConfig
 from vvtvlib.pool.errors import Drained
 
 from . import canonical, jwtauth
-from .audit import AuditWriter, truncate_ip
+from .audit import AuditWriter, event_record, truncate_ip
 from .config import ApiConfig, ApiLayout, load_api_config
-from .errors import AuthFailed, BodyTooLarge, Forbidden, NonceReplay, QuotaExceeded, RateLimited
+from .errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    AuthFailed,
+    BodyTooLarge,
+    Forbidden,
+    NonceReplay,
+    QuotaExceeded,
+    RateLimited,
+)
 from .limits import LimitStore, open_store
 from .metrics import default_metrics, exposition
 from .pipeline import Call, Observer, Stage, public_message, status_for
+from .quota_events import QuotaWarning, QuotaWebhook, audit_line
 from .secrets import MasterKey
 from .tenants import TenantStore, UsageEvent, month_start
 from .usage import summarize
@@ -92,7 +104,8 @@ class Gateway:
         master = MasterKey.load(self.layout.master_key)
         self.tenants = TenantStore(self.layout.tenants_db, master, clock=clock)
         self.limits: LimitStore = open_store(limits_uri or os.environ.get("VVTV_API_LIMITS")
-                                             or self.config.limits.backend, clock)
+                                             or self.config.limits.backend, clock,
+                                             default_db=self.layout.tenants_db)
         self.pool_config = pool_config
         self.pool: Pool | None = None
         self.usage = UsageWriter(self.tenants)
@@ -107,6 +120,8 @@ class Gateway:
         self._probe_lock: asyncio.Lock | None = None
         self.log = get_logger("pool-api", path=self.layout.error_log)
         self.audit = AuditWriter(self.layout.audit_log, clock=clock)
+        self.quota_events = QuotaWebhook(self.layout.root, self.config.billing, self.limits,
+                                         self._audit_delivery)
         self.metrics = default_metrics()
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         self._access_fd = os.open(self.layout.access_log,
@@ -124,8 +139,8 @@ class Gateway:
         self.stages: list[Stage] = [self.read_body, self.authenticate, self.admit,
                                     self.rate_limit, self.reserve_quota]
         self.observers: list[Observer] = [self.settle_quota, self.record_usage,
-                                          self.audit.observe, self.metrics.observe,
-                                          self.access_log]
+                                          self.audit.observe, self.quota_events.observe,
+                                          self.metrics.observe, self.access_log]
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,6 +150,7 @@ class Gateway:
         self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])
         self._flusher = asyncio.create_task(self._flush_loop())
         self._audit_flusher = asyncio.create_task(self._audit_loop())
+        self.quota_events.start()
 
     async def stop(self) -> None:
         for task in (self._flusher, self._audit_flusher):
@@ -142,6 +158,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.usage.flush()
+        self.quota_events.stop()
         try:
             self.audit.flush()
         except Exception as exc:
@@ -247,6 +264,17 @@ class Gateway:
             "tenant_id": call.tenant_id, "ip": truncate_ip(call.client_ip),
             "bytes_in": len(call.body), "bytes_out": call.bytes_out})
         os.write(self._access_fd, line + b"\n")
+
+    def _audit_delivery(self, ev: QuotaWarning, attempt: int, status: int | None,
+                        error: str | None, outcome: str) -> None:
+        self.audit.add(event_record("webhook_delivery", ev.tenant_id, actor="pool-api",
+                                    ts=utc_iso(self.clock.now()),
+                                    **audit_line(ev, attempt, status, error, outcome)))
+
+    def request_id(self, headers: dict[str, str]) -> str:
+        """The gateway's ``X-Request-Id`` when the request came through it, else a new one."""
+        rid = headers.get("x-request-id", "") if self._from_gateway(headers) else ""
+        return rid if REQUEST_ID_RE.match(rid) else str(uuid.uuid4())
 
     def _from_gateway(self, headers: dict[str, str]) -> bool:
         tok = headers.get("x-gateway-token")
@@ -500,8 +528,11 @@ class Gateway:
         assert t is not None
         a = self.config.auth
         if a.rotate_every_s and not self.limits.once(f"rotate:{t.id}", a.rotate_every_s * 1000):
-            raise RateLimited("keys can be rotated once per 24 h",
-                              retry_after_s=a.rotate_every_s)
+            keys = await asyncio.to_thread(self.tenants.keys_of, t.id)
+            last = max((int(k["created_at"]) for k in keys), default=call.at_ms)
+            wait_ms = last + a.rotate_every_s * 1000 - call.at_ms  # until the window ends
+            raise RateLimited("keys can be rotated once per 24 h", retry_after_s=min(
+                a.rotate_every_s, max(1, -(-wait_ms // 1000))))
         creds = await asyncio.to_thread(self.tenants.rotate, t.id, grace_s=a.key_grace_s,
                                         min_interval_s=a.rotate_every_s)
         call.events.append({"key_rotated": creds.api_public_key})
@@ -575,35 +606,44 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
             return await gw.handle(request, spec)
         return run
 
-    known = {s.path for s in gw.routes}
+    allow = {s.path: "GET, HEAD" if s.method == "GET" else s.method for s in gw.routes}
 
     async def fallback(request: Request) -> Response:
-        rid = str(uuid.uuid4())
-        status, code = (405, "METHOD_NOT_ALLOWED") if request.url.path in known \
-            else (404, "NOT_FOUND")
+        rid = gw.request_id(dict(request.headers.items()))
+        path = request.url.path
+        status, code = (405, METHOD_NOT_ALLOWED) if path in allow else (404, NOT_FOUND)
         client = request.client.host if request.client else ""
-        call = Call(rid, request.method, b"", request.url.path, "", {}, b"", client,
+        call = Call(rid, request.method, b"", path, "", {}, b"", client,
                     gw._now_ms(), route="unmatched", status=status, code=code)
-        call.path = request.url.path if request.url.path in known else "unmatched"
+        call.path = path if path in allow else "unmatched"
         gw.observe(call)
+        hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"}
+        if status == 405:
+            hdrs["Allow"] = allow[path]
         return Response(orjson.dumps({"error": code, "message": "no such route or method",
-                                      "request_id": rid}), status,
-                        {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
+                                      "request_id": rid}), status, hdrs,
                         media_type="application/json")
 
     async def last_resort(request: Request, exc: Exception) -> Response:
         """Starlette's outermost handler: whatever escaped, the client gets the error body."""
-        rid = str(uuid.uuid4())
+        rid = gw.request_id(dict(request.headers.items()))
         gw.log.error("unexpected error", request_id=rid, route=request.url.path,
                      error=type(exc).__name__)
-        return Response(orjson.dumps({"error": "INTERNAL_ERROR",
+        return Response(orjson.dumps({"error": INTERNAL_ERROR,
                                       "message": public_message(exc), "request_id": rid}),
                         500, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"},
                         media_type="application/json")
 
     async def metrics_page(request: Request) -> Response:
+        """For the node's Prometheus only: a loopback client that did not come through the
+        gateway (no proxy header); anyone else gets the 404 of an unknown route."""
+        h = request.headers
+        if not _loopback(request.client.host if request.client else "") or \
+                "x-gateway-token" in h or "x-real-ip" in h or "x-forwarded-for" in h:
+            return await fallback(request)
         body, ctype = await asyncio.to_thread(exposition)
-        return Response(body, 200, {"X-Content-Type-Options": "nosniff"}, media_type=ctype)
+        return Response(body, 200, {"X-Request-Id": str(uuid.uuid4()),
+                                    "X-Content-Type-Options": "nosniff"}, media_type=ctype)
 
     routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
     routes.append(Route("/metrics", metrics_page, methods=["GET"]))
@@ -613,6 +653,13 @@ def create_app(root: str | Path | None, **kwargs: Any) -> Starlette:
                     exception_handlers={Exception: last_resort})
     app.state.gateway = gw
     return app
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def app_from_env() -> Starlette:

@@ -122,38 +122,59 @@ def deliver(root: str | Path | None, rows: list[TenantDay], url: str, *,
     out = []
     with httpx.Client(timeout=timeout_s) as http:
         for row in rows:
-            body, key = body_for(row), idempotency_key(row)
-            status: int | None = None
-            outcome = "failed"
-            attempt = 0
-            for attempt in range(1, settings.max_attempts + 1):
-                ts = int(time.time())
-                headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key,
-                           SIGNATURE_HEADER: sign(secret, ts, body)}
-                error = None
-                try:
-                    r = http.post(url.rstrip("/") + PATH, content=body, headers=headers)
-                    status = r.status_code
-                    if 200 <= status < 300:
-                        outcome = str(r.json().get("status", "stored"))
-                except (httpx.HTTPError, ValueError) as exc:
-                    status, error = None, type(exc).__name__
+            key = idempotency_key(row)
+
+            def audit(attempt: int, status: int | None, error: str | None, outcome: str,
+                      row: TenantDay = row, key: str = key) -> None:
                 tenant_event(audit_path, "webhook_delivery", row.tenant_id, actor="vvtvctl",
                              day=row.day, idempotency_key=key, attempt=attempt, status=status,
-                             error=error, outcome=outcome if outcome != "failed" else
-                             ("retry" if attempt < settings.max_attempts else "failed"))
-                if outcome != "failed":
-                    break
-                if status is not None and 400 <= status < 500 and status != 429:
-                    break  # refused for good (bad signature, stale): retrying will not help
-                if attempt < settings.max_attempts:
-                    sleep(backoff_s(attempt - 1, settings, rng))
+                             error=error, outcome=outcome)
+            attempt, status, outcome = post_signed(http, url, secret, body_for(row), key,
+                                                   settings, sleep=sleep, rng=rng,
+                                                   on_attempt=audit)
             done = Delivery(row.tenant_id, row.day, key, attempt, outcome != "failed", status,
                             outcome)
             out.append(done)
             if on_delivered is not None:
                 on_delivered(done)
     return out
+
+
+def post_signed(http: httpx.Client, url: str, secret: bytes, body: bytes, key: str,
+                settings: BillingSettings, *, sleep: Callable[[float], None] = time.sleep,
+                rng: random.Random | None = None,
+                on_attempt: Callable[[int, int | None, str | None, str], None] | None = None,
+                ) -> tuple[int, int | None, str]:
+    """One signed event, ``POST <url>/billing/usage``, retried with backoff and full jitter
+    until it is answered 2xx, refused for good (4xx but 429) or the attempts run out.
+    ``on_attempt(attempt, status, error, outcome)`` is told each attempt (outcome: stored,
+    duplicate, retry or failed). Returns (attempts, last status, outcome)."""
+    rng = rng or random.Random()
+    status: int | None = None
+    outcome = "failed"
+    attempt = 0
+    for attempt in range(1, settings.max_attempts + 1):
+        ts = int(time.time())
+        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key,
+                   SIGNATURE_HEADER: sign(secret, ts, body)}
+        error = None
+        try:
+            r = http.post(url.rstrip("/") + PATH, content=body, headers=headers)
+            status = r.status_code
+            if 200 <= status < 300:
+                outcome = str(r.json().get("status", "stored"))
+        except (httpx.HTTPError, ValueError) as exc:
+            status, error = None, type(exc).__name__
+        final = status is not None and 400 <= status < 500 and status != 429
+        if on_attempt is not None:
+            on_attempt(attempt, status, error, outcome if outcome != "failed" else
+                       ("retry" if attempt < settings.max_attempts and not final
+                        else "failed"))
+        if outcome != "failed" or final:  # refused for good: retrying will not help
+            break
+        if attempt < settings.max_attempts:
+            sleep(backoff_s(attempt - 1, settings, rng))
+    return attempt, status, outcome
 
 
 # -- the receiver ------------------------------------------------------------------------------

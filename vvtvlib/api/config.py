@@ -27,7 +27,7 @@
     [slo]
     infer_p95_ms = 1200
     [billing]
-    url = ""                     # POST <url>/billing/usage per tenant-day ("" = not sent)
+    url = ""                     # POST <url>/billing/usage: tenant-days, quota warnings
     tolerance_s = 300            # the receiver refuses signatures older than this
     max_attempts = 8             # per tenant-day, exponential backoff with full jitter
     backoff_base_s = 0.5
@@ -134,6 +134,7 @@ class ApiLayout:
     tls = property(lambda self: self.gateway / "tls")
     gateway_token = property(lambda self: self.gateway / "gateway.token")
     schemas = property(lambda self: self.api / "schemas")
+    openapi = property(lambda self: self.api / "openapi.json")
     bin = property(lambda self: self.api / "bin")
     run = property(lambda self: self.api / "run")
     state_json = property(lambda self: self.run / "state.json")

@@ -15,7 +15,7 @@ from vvtvlib.core.fsio import atomic_write
 from vvtvlib.pool.config import lab_config, providers_path, write_pool_config
 from vvtvlib.pool.tasks import copy_schemas
 
-from . import gateway, jwtauth
+from . import gateway, jwtauth, openapi
 from .config import ApiConfig, ApiLayout, ServerSettings
 from .pki import CA, write_pair
 from .secrets import MasterKey, new_master_key
@@ -86,6 +86,7 @@ def api_init(root: str | Path | None, *, force: bool = False, port: int = 7070,
         gateway.render(lay, cfg, token)           # says so; the embedded profile needs none
     TenantStore(lay.tenants_db, MasterKey.load(lay.master_key)).close()
     copy_schemas(lay.schemas)
+    atomic_write(lay.openapi, openapi.render())  # the same bytes as docs/openapi.json
     for name, line in BIN.items():
         atomic_write(lay.bin / name, "#!/usr/bin/env bash\n# thin wrapper over vvtvctl\n"
                      "set -euo pipefail\nROOT=\"${VVTV_ROOT:-$(cd \"$(dirname \"$0\")/../..\" "

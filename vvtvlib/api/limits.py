@@ -1,8 +1,11 @@
-"""Limits and nonces behind one storage interface, chosen by URI (``memory://``, ``redis://``).
+"""Limits and nonces behind one storage interface, chosen by URI (``memory://``,
+``sqlite://``, ``redis://``).
 
 Every operation is one atomic check-and-consume: under a lock in memory, one Lua script (or
-``SET NX PX``) on Redis with the time read inside the script from the server's clock, so
-no caller ever reads, decides and writes later. One contract test suite runs against both.
+``SET NX PX``) on Redis with the time read inside the script from the server's clock, one
+``BEGIN IMMEDIATE`` transaction or one upsert on SQLite (``limits_sqlite.py``: the workers of
+one node), so no caller ever reads, decides and writes later. One contract test suite runs
+against all three.
 
 * ``take``: a token bucket (capacity, refill per second, cost) -> ``Decision``; with
   ``force`` the cost is taken even into debt (settling a reservation with the real count)
@@ -17,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -203,10 +207,23 @@ class RedisStore:
         self._r.close()
 
 
-def open_store(uri: str, clock: Clock = SYSTEM_CLOCK) -> LimitStore:
+def open_store(uri: str, clock: Clock = SYSTEM_CLOCK,
+               default_db: Path | None = None) -> LimitStore:
+    """``memory://``, ``redis://HOST:PORT/DB`` or ``sqlite://[PATH]`` (no path: ``default_db``,
+    the station's ``data/tenants.sqlite``)."""
     scheme = urlsplit(uri).scheme
     if scheme == "memory":
         return MemoryStore(clock)
     if scheme in ("redis", "rediss", "unix"):
         return RedisStore(uri)
-    raise ConfigError(f"unknown limits backend {uri!r}: use memory:// or redis://HOST:PORT/DB")
+    if scheme == "sqlite":
+        from .limits_sqlite import SqliteStore
+
+        path = uri[len("sqlite://"):] if uri.startswith("sqlite://") else ""
+        db = Path(path) if path else default_db
+        if db is None:
+            raise ConfigError("the limits backend sqlite:// needs a path "
+                              "(sqlite:///abs/path/tenants.sqlite)")
+        return SqliteStore(db, clock)
+    raise ConfigError(f"unknown limits backend {uri!r}: use memory://, sqlite://[PATH] or "
+                      "redis://HOST:PORT/DB")

@@ -22,6 +22,7 @@ from vvtvlib.core.trace import TraceContext
 from vvtvlib.pool import DeadlineExceeded, NotReady, ProviderFailed, SchemaInvalid
 
 from .errors import (
+    INTERNAL_ERROR,
     AuthFailed,
     BodyTooLarge,
     Forbidden,
@@ -94,8 +95,8 @@ def status_for(exc: BaseException) -> tuple[int, str]:
     """The one place errors become HTTP statuses and API codes."""
     for cls, status in STATUS:
         if isinstance(exc, cls):
-            return status, str(getattr(exc, "code", "INTERNAL_ERROR"))
-    return 500, "INTERNAL_ERROR"
+            return status, str(getattr(exc, "code", INTERNAL_ERROR))
+    return 500, INTERNAL_ERROR
 
 
 def public_message(exc: BaseException) -> str:

@@ -3,6 +3,9 @@
     emulators (one per ``[providers.emulator]``, ``command_for``) -> redis-server (limits
     ``redis``) -> pool-api (uvicorn, ``--workers N``) -> nginx (profile ``nginx``)
 
+Limits: ``memory`` (one worker), ``sqlite`` (``data/tenants.sqlite``, shared by the workers
+of this node), ``redis`` (its own redis-server; shared by every worker and node).
+
 ``python -m vvtvlib.api.supervisor --root R ...`` runs it in the foreground; ``api_up``
 starts it detached and returns once ``/v1/health/ready`` answers 200; ``api_down`` sends
 SIGTERM, and the supervisor stops its children in reverse order (nginx with SIGQUIT so
@@ -39,7 +42,7 @@ from . import gateway
 from .config import ApiLayout, load_api_config
 
 PROFILES = ("embedded", "nginx")
-BACKENDS = ("memory", "redis")
+BACKENDS = ("memory", "sqlite", "redis")
 
 
 @dataclass
@@ -75,7 +78,7 @@ def check_options(profile: str, workers: int, limits: str) -> None:
     if workers > 1 and limits == "memory":
         raise UsageError(f"--workers {workers} needs a shared limits backend: the memory "
                          "backend would give every worker its own limits and nonces; "
-                         "use --limits redis")
+                         "use --limits sqlite (this node) or --limits redis")
 
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None
@@ -129,6 +132,8 @@ class Supervisor:
                 cmd += ["--log", str(lay.logs / f"emulator_{p.id}.jsonl")]
                 self._add(f"emulator:{p.id}", cmd, p.base_url)
         uri = "memory://"
+        if self.limits == "sqlite":  # the seed's nonces table, shared by the workers
+            uri = f"sqlite://{lay.tenants_db}"
         if self.limits == "redis":
             exe = shutil.which("redis-server")
             if exe is None:
@@ -154,7 +159,7 @@ class Supervisor:
                                       "--workers", str(self.workers), "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
                                       "10"], api_url, env)
-        _wait_port(s.port, proc, "pool-api")
+        _wait_port(s.port, proc, "pool-api", 60)  # N workers import on a busy host
         urls = {"pool_api": api_url}
         base, worker_user = api_url, None
         if self.profile == "nginx":

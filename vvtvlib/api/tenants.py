@@ -65,6 +65,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE usage_events ADD COLUMN bytes_in INTEGER DEFAULT 0;
     ALTER TABLE usage_events ADD COLUMN bytes_out INTEGER DEFAULT 0;
     """,
+    # 3: the ``sqlite://`` limits backend (``limits_sqlite.py``): nonces expire by ``ts``;
+    # token buckets, once-gates and quota counters shared by the workers of one node
+    """
+    CREATE INDEX nonces_ts ON nonces(ts);
+    CREATE TABLE limit_buckets(k TEXT PRIMARY KEY, tokens REAL NOT NULL, ts REAL NOT NULL,
+                               until REAL NOT NULL);
+    CREATE TABLE limit_once(k TEXT PRIMARY KEY, until INTEGER NOT NULL);
+    CREATE TABLE limit_counters(k TEXT PRIMARY KEY, v INTEGER NOT NULL, until INTEGER);
+    """,
 ]
 
 

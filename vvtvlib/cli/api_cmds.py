@@ -59,7 +59,7 @@ def init(root: Path = RootOpt,
 def up(root: Path = RootOpt,
        profile: str = typer.Option("embedded", "--profile", help="embedded | nginx."),
        workers: int = typer.Option(1, "--workers", help="uvicorn workers."),
-       limits: str = typer.Option("memory", "--limits", help="memory | redis."),
+       limits: str = typer.Option("memory", "--limits", help="memory | sqlite | redis."),
        timeout: float = typer.Option(60, "--timeout", help="Seconds to wait for ready."),
        as_json: bool = JsonOpt) -> None:
     """Start emulators, pool-api, redis-server and nginx; return once ready is 200."""
