@@ -7,7 +7,9 @@ when it passes every in-flight call is cancelled and ``DeadlineExceeded`` is rai
 * FASTEST: the best healthy provider (lowest latency estimate, load-adjusted); if it has not
   answered after ``hedge_after_ms`` the next one is asked too (when the hedge budget allows);
   the first valid answer wins, the others are cancelled. A failed call is replaced at once
-  by the next available provider, even while a hedge runs (no wait for the hedge timer).
+  by the next available provider, even while a hedge runs (no wait for the hedge timer); a
+  provider that answered badly is asked once more after the others; a hedge the budget
+  refused is made at half the deadline.
 * VOTING: ``voting_k`` providers at once; the first answer (canonical JSON) held by a majority
   wins; at the deadline the largest group so far wins (partial quorum). Ties: total weight.
 * WEIGHTED: providers drawn at random in proportion to weight x health, one after another.
