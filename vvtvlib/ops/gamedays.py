@@ -573,12 +573,28 @@ def remove_gateway_latency(root: str, gameday: str = "gateway-latency") -> dict[
     with contextlib.suppress(psutil.Error):
         p = psutil.Process(int(saved["proxy_pid"]))
         if "vvtvlib.ops.tcpproxy" in " ".join(p.cmdline()):
+            drained = _drain(p, int(saved["listen"]))
             p.terminate()
             p.wait(10)
+            with contextlib.suppress(UsageError):
+                mark(root, gameday, "proxy-drained", connections_left=drained)
     path.unlink()
     with contextlib.suppress(UsageError):
         mark(root, gameday, "fault-end", proxy_stopped=True)
     return {"removed": True}
+
+
+def _drain(proxy: psutil.Process, listen: int, timeout_s: float = 15.0) -> int:
+    """Wait until nginx's old workers, which finish their requests after the reload, hold no
+    connection to the proxy any more (a request still going through it would get a 502 if
+    it stopped now); the connections left at ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [c for c in proxy.net_connections(kind="tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == listen]
+        if not left or time.monotonic() > deadline:
+            return len(left)
+        time.sleep(0.2)
 
 
 def client_p95_under(root: str, gameday: str, window: str, p95_ms: float = 1500.0) -> bool:
