@@ -154,7 +154,7 @@ class Supervisor:
                                       "--workers", str(self.workers), "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
                                       "10"], api_url, env)
-        _wait_port(s.port, proc, "pool-api", timeout_s=60)  # its imports: 2 s idle, more if busy
+        _wait_port(s.port, proc, "pool-api")
         urls = {"pool_api": api_url}
         base, worker_user = api_url, None
         if self.profile == "nginx":
