@@ -44,7 +44,7 @@ Feature: N - the LLM pool under chaos
 
   Scenario: Messy model output never reaches a caller
     Given a pool over one model whose every answer is messy
-    When 12 requests are sent with FASTEST
+    When 30 requests are sent with FASTEST
     Then every request is answered with valid content or fails with PROVIDER_FAILED
     And both happened, and each invalid answer counted as the model's failure
 

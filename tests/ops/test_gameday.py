@@ -86,3 +86,105 @@ def test_the_latency_proxy_passes_bytes_through_late(tmp_path: Path) -> None:
         proxy.terminate()
         proxy.wait(10)
         server.close()
+
+
+def _upstream(idle_s: float, answer: bool) -> tuple[object, list[list[bytes]]]:
+    """An upstream like pool-api: answers each chunk (upper-cased) on a kept-alive
+    connection and closes a connection idle for ``idle_s``; ``answer=False``: it closes
+    right after reading a request instead."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[list[bytes]] = []  # what each connection received
+
+    def handle(conn: socket.socket, got: list[bytes]) -> None:
+        conn.settimeout(idle_s)
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(100)
+                except (TimeoutError, OSError):
+                    return  # the keep-alive timeout: an idle close
+                if data:
+                    got.append(data)
+                if not data or not answer:
+                    return
+                conn.sendall(data.upper())
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append([])
+            threading.Thread(target=handle, args=(conn, accepted[-1]), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return server, accepted
+
+
+def _proxy_to(upstream_port: int, latency_ms: int) -> tuple[subprocess.Popen[bytes], int]:
+    import socket
+    import sys
+    import time
+
+    from vvtvlib.ops.obs import free_port
+
+    port = free_port()
+    proxy = subprocess.Popen([sys.executable, "-m", "vvtvlib.ops.tcpproxy", "--listen",
+                              str(port), "--to", f"127.0.0.1:{upstream_port}",
+                              "--latency-ms", str(latency_ms)])
+    for _ in range(200):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    return proxy, port
+
+
+def test_a_request_delayed_past_the_upstream_keepalive_goes_on_a_new_connection() -> None:
+    """The client (nginx) sends its second request 0.1 s after the first answer; the
+    upstream closes the idle connection at 0.6 s; the proxy holds the request until 2.1 s.
+    The upstream never saw it, so the proxy opens a new connection: the client is answered
+    instead of seeing the close (nginx's 502 "upstream prematurely closed"). The first
+    request meets the same: the connection opened at accept is idle past 0.6 s by 2 s."""
+    import socket
+    import time
+
+    server, accepted = _upstream(idle_s=0.6, answer=True)
+    proxy, port = _proxy_to(server.getsockname()[1], 2000)  # type: ignore[attr-defined]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as c:
+            c.sendall(b"one")
+            assert c.recv(100) == b"ONE"
+            time.sleep(0.1)
+            c.sendall(b"two")
+            assert c.recv(100) == b"TWO"
+        used = [got for got in accepted if got]  # the readiness probes sent nothing
+        assert used == [[b"one"], [b"two"]], "the second request went on a new connection"
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        server.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", ["idle, nothing waiting", "closed with a request out"])
+def test_other_upstream_closes_reach_the_client(case: str) -> None:
+    import socket
+
+    server, accepted = _upstream(idle_s=0.3, answer=case.startswith("idle"))
+    proxy, port = _proxy_to(server.getsockname()[1], 50)  # type: ignore[attr-defined]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as c:
+            c.sendall(b"one")
+            if case.startswith("idle"):
+                assert c.recv(100) == b"ONE"
+            assert c.recv(100) == b"", "the close is passed on"
+        assert [got for got in accepted if got] == [[b"one"]]
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        server.close()  # type: ignore[attr-defined]

@@ -121,3 +121,54 @@ def test_the_receiver_command_records_pages(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_receiver_announces_itself_for_obs_up_and_withdraws_on_exit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`oncall receiver --root R --port 0` writes R/oncall/receiver.json with the port it
+    bound; `obs up --root R` routes there (default_receiver_url); SIGTERM removes it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.station.helpers import eventually
+    from vvtvlib.ops.obs import default_receiver_url
+    from vvtvlib.ops.oncall.receiver import Announcement
+
+    monkeypatch.delenv("VVTV_ONCALL_RECEIVER", raising=False)
+    proc = subprocess.Popen([sys.executable, "-m", "vvtvlib.cli.vvtvctl", "oncall", "receiver",
+                             "--port", "0", "--root", str(tmp_path)],
+                            cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    announced = tmp_path / "oncall" / "receiver.json"
+    try:
+        eventually(announced.exists, timeout_s=20)
+        ann = Announcement.read(tmp_path / "oncall")
+        assert ann is not None and ann.pid == proc.pid and not ann.url.endswith(":0/")
+        assert httpx.get(ann.url + "healthz").json()["ok"] is True
+        assert default_receiver_url(tmp_path) == ann.url
+        assert not list(announced.parent.glob(".*.tmp")), "written atomically"
+    finally:
+        proc.terminate()
+        rc = proc.wait(10)
+    assert rc == 0, proc.stderr.read() if proc.stderr else ""
+    assert not announced.exists(), "a clean exit withdraws the announcement"
+    assert default_receiver_url(tmp_path) == "http://127.0.0.1:9095/"
+
+
+def test_an_announcement_left_by_a_dead_receiver_is_ignored(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    import subprocess
+
+    from vvtvlib.ops.obs import default_receiver_url
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / "oncall").mkdir()
+    (tmp_path / "oncall" / "receiver.json").write_text(json.dumps(
+        {"url": "http://127.0.0.1:1/", "pid": gone.pid, "started_utc": "", "pages": ""}))
+    monkeypatch.setenv("VVTV_ONCALL_RECEIVER", "http://127.0.0.1:9999/")
+    assert default_receiver_url(tmp_path) == "http://127.0.0.1:9999/"
+    (tmp_path / "oncall" / "receiver.json").write_text("{not json")
+    assert default_receiver_url(tmp_path) == "http://127.0.0.1:9999/"

@@ -100,3 +100,50 @@ def test_every_provider_slow_deadline_exceeded_and_no_task_left(emulators: Facto
                 assert not left, f"{strategy} left {left}"
                 assert all(m.stats.in_flight == 0 for m in pool.members.values())
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("fault", ["refused", "http_500", "http_503"])
+def test_a_failing_best_provider_fails_over_without_the_hedge_timer(emulators: Factory,
+                                                                    fault: str) -> None:
+    """The hedge timer (60 s) is beyond the deadline (1.2 s): each answer below came from
+    an immediate fail-over, and the breaker still opens on the failures."""
+    ems = emulators([("best", "2:4"), ("next", "2:4")])
+    cfg = config_for(ems, breaker={"failure_threshold": 3, "cooldown_s": 60},
+                     pool={"cache_ttl_s": 0, "hedge_after_ms": 60_000})
+
+    async def go() -> None:
+        async with Pool(cfg) as pool:
+            first, other = [m.id for m in pool.ranked()]
+            em = next(em for em in ems if em.model == first)
+            if fault == "refused":
+                em.kill()
+            else:
+                em.faults(**({"error_rate": 1.0} if fault == "http_500" else {"down": True}))
+            for i in range(4):
+                res = await _infer(pool, {"seed": f"{fault} {i}"})
+                assert res.winner_model == other and not res.hedge  # type: ignore[attr-defined]
+            assert pool.members[first].stats.failures == 3
+            assert pool.members[first].breaker.state is BreakerState.OPEN
+            assert pool.hedge_budget.spent == 0
+    asyncio.run(go())
+
+
+def test_every_provider_down_is_provider_failed_after_trying_each_once(
+        emulators: Factory) -> None:
+    from vvtvlib.pool import ProviderFailed
+
+    ems = emulators([("a", "2:4"), ("b", "2:4"), ("c", "2:4")])
+    ems[0].kill()
+    ems[1].faults(error_rate=1.0)
+    ems[2].faults(down=True)
+    cfg = config_for(ems, pool={"cache_ttl_s": 0, "hedge_after_ms": 60_000})
+
+    async def go() -> None:
+        async with Pool(cfg) as pool:
+            with pytest.raises(ProviderFailed) as err:
+                await _infer(pool, {"seed": "nobody"})
+            assert err.value.http_status == 502 and err.value.code == "PROVIDER_FAILED"
+            # each once; b answered 500, so once more (a refused, c answered 503: no)
+            assert sorted(err.value.context["providers"]) == ["a", "b", "b", "c"]
+            assert all(m.stats.in_flight == 0 for m in pool.members.values())
+    asyncio.run(go())

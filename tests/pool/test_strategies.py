@@ -262,3 +262,160 @@ def test_hedge_budget_is_a_share_of_requests() -> None:
         budget.earn()
         spent += budget.try_spend()
     assert spent <= 2 + 0.2 * 100 and budget.refused > 0
+
+
+def _refusing_port() -> tuple[int, object]:
+    """A port bound but not listening: connecting to it is refused (kept until closed)."""
+    import socket
+
+    sk = socket.socket()
+    sk.bind(("127.0.0.1", 0))
+    return sk.getsockname()[1], sk
+
+
+def test_fastest_fails_over_at_once_from_a_refused_connection() -> None:
+    """The real adapter meets a refused connection; the next provider answers. The hedge
+    timer (60 s) is far beyond the deadline (1.2 s): only an immediate fail-over answers."""
+    from vvtvlib.pool.config import PoolConfig
+
+    port, sk = _refusing_port()
+    good = ScriptedProvider("good", "mg", 5)
+    cfg = scripted_config([ScriptedProvider("dead", "md"), good], [5, 1],
+                          pool={"hedge_after_ms": 60_000, "cache_ttl_s": 0})
+    data = cfg.model_dump()
+    data["providers"][0]["base_url"] = f"http://127.0.0.1:{port}"
+    pool = Pool(PoolConfig.model_validate(data), adapters={"good": good})  # dead: real HTTP
+    try:
+        res = run(pool)
+    finally:
+        sk.close()  # type: ignore[attr-defined]
+    assert res.winner_model == "mg" and not res.hedge  # type: ignore[attr-defined]
+    assert res.providers_tried == ["dead", "good"]  # type: ignore[attr-defined]
+    assert pool.members["dead"].stats.failures == 1 and good.calls == 1
+    assert pool.hedge_budget.spent == 0, "a fail-over is not a hedge"
+
+
+@pytest.mark.parametrize("bad", [
+    ScriptedProvider("bad", "mb", 0, fail=True),  # HTTP 500
+    ScriptedProvider("bad", "mb", 0, text=lambda c: '{"must_include": ["x"]}')])  # invalid
+def test_fastest_fails_over_at_once_from_an_error_or_an_invalid_answer(
+        bad: ScriptedProvider) -> None:
+    good = ScriptedProvider("good", "mg", 5)
+    pool = make_pool([bad, good], weights=[5, 1], hedge_after_ms=60_000, cache_ttl_s=0)
+    res = run(pool)  # default deadline 1.2 s < the hedge timer
+    assert res.winner_model == "mg" and not res.hedge  # type: ignore[attr-defined]
+    assert res.providers_tried == ["bad", "good"]  # type: ignore[attr-defined]
+    assert pool.members["bad"].stats.failures == 1
+
+
+def test_a_failure_while_a_hedge_runs_asks_the_next_provider_at_once() -> None:
+    """first fails after the hedge to `stuck` (which never answers in time) began; the
+    hedge budget allows no second hedge, so only the fail-over can reach `third`."""
+    first = ScriptedProvider("first", "m1", 100, fail=True)
+    stuck = ScriptedProvider("stuck", "m2", 60_000)
+    third = ScriptedProvider("third", "m3", 5)
+    pool = make_pool([first, stuck, third], weights=[3, 2, 1], hedge_budget_burst=1,
+                     hedge_budget_ratio=0.0, cache_ttl_s=0)
+    res = run(pool)
+    assert res.winner_model == "m3" and res.hedge  # type: ignore[attr-defined]
+    assert res.providers_tried == ["first", "stuck", "third"]  # type: ignore[attr-defined]
+    assert stuck.cancelled == 1, "the loser still running is cancelled"
+    assert pool.hedge_budget.spent == 1
+    # breaker accounting: one failure for `first`, no verdict for the cancelled hedge
+    assert pool.members["first"].stats.failures == 1
+    assert pool.members["stuck"].stats.failures == 0
+    assert pool.members["stuck"].breaker.state is BreakerState.CLOSED
+    assert pool.members["stuck"].stats.in_flight == 0
+
+
+def test_fail_over_skips_a_provider_whose_breaker_opened_since_the_ranking() -> None:
+    bad = ScriptedProvider("bad", "mb", 0, fail=True)
+    gone, good = ScriptedProvider("gone", "mx", 5), ScriptedProvider("good", "mg", 5)
+    pool = make_pool([bad, gone, good], weights=[3, 2, 1], hedge_after_ms=60_000,
+                     cache_ttl_s=0)
+    real_call = pool._call
+
+    async def call_then_trip(run_: object, member: object, *a: object) -> object:
+        if member.id == "bad":  # type: ignore[attr-defined]
+            for _ in range(2):  # `gone`'s breaker opens while `bad` is being asked
+                pool.members["gone"].breaker.record_failure()
+        return await real_call(run_, member, *a)  # type: ignore[arg-type]
+    pool._call = call_then_trip  # type: ignore[method-assign,assignment]
+    res = run(pool)
+    assert res.winner_model == "mg"  # type: ignore[attr-defined]
+    assert res.providers_tried == ["bad", "good"] and gone.calls == 0  # type: ignore
+
+
+def test_every_provider_failing_after_fail_overs_is_provider_failed_502() -> None:
+    port, sk = _refusing_port()
+    from vvtvlib.pool.config import PoolConfig
+
+    x, y = ScriptedProvider("x", "mx", fail=True), ScriptedProvider("y", "my", 3, fail=True)
+    cfg = scripted_config([ScriptedProvider("dead", "md"), x, y], [3, 2, 1],
+                          pool={"hedge_after_ms": 60_000})
+    data = cfg.model_dump()
+    data["providers"][0]["base_url"] = f"http://127.0.0.1:{port}"
+    pool = Pool(PoolConfig.model_validate(data), adapters={"x": x, "y": y})
+    try:
+        with pytest.raises(ProviderFailed) as err:
+            run(pool)
+    finally:
+        sk.close()  # type: ignore[attr-defined]
+    assert err.value.http_status == 502 and err.value.code == "PROVIDER_FAILED"
+    # every provider once, then those that answered with a 500 once more; not the dead one
+    assert err.value.context["providers"] == ["dead", "x", "y", "x", "y"]
+    assert "dead: unreachable" in str(err.value) and "x: http_500" in str(err.value)
+
+
+def test_a_hedge_the_budget_refused_is_made_at_half_the_deadline() -> None:
+    """The budget's one token goes to the first request; the second, stuck on `slow`,
+    still gets its hedge, at half its deadline (not at hedge_after_ms), and answers."""
+    slow, quick = ScriptedProvider("slow", "ms", 60_000), ScriptedProvider("quick", "mq", 5)
+    pool = make_pool([slow, quick], weights=[5, 1], hedge_budget_burst=1,
+                     hedge_budget_ratio=0.0, cache_ttl_s=0)
+    first = run(pool, payload={"seed": "one"}, deadline_ms=800)
+    assert first.hedge and pool.hedge_budget.spent == 1  # type: ignore[attr-defined]
+    pool.members["slow"].stats.ewma_ms = None  # make the slow one look best again
+    pool.members["quick"].stats.ewma_ms = 500.0
+    asked_at: list[float] = []
+    real = quick.complete
+
+    async def timed(call: object) -> object:
+        asked_at.append(asyncio.get_running_loop().time())
+        return await real(call)  # type: ignore[arg-type]
+    quick.complete = timed  # type: ignore[method-assign,assignment]
+
+    async def go() -> tuple[object, float]:
+        t0 = asyncio.get_running_loop().time()
+        res = await pool.infer(InferRequest("expand_queries", {"seed": "two"},
+                                            deadline_ms=800))
+        return res, t0
+    second, t0 = asyncio.run(go())
+    assert second.winner_model == "mq" and second.hedge  # type: ignore[attr-defined]
+    assert second.providers_tried == ["slow", "quick"]  # type: ignore[attr-defined]
+    assert pool.hedge_budget.spent == 1 and pool.hedge_budget.refused == 1
+    assert asked_at[0] - t0 >= 0.4, "asked at half the deadline, not at hedge_after_ms"
+    assert slow.cancelled == 2
+
+
+def test_a_provider_that_answered_badly_is_asked_once_more_after_the_others() -> None:
+    """A messy answer is the provider's failure, but a second call to it may answer well:
+    with time left it is asked again, once, after the providers not yet asked."""
+    def messy_then_good(call: object) -> str:  # the second call answers well, no other
+        if flaky.calls == 2:
+            return json.dumps(content_for("mf", "expand_queries", SEED))
+        return '{"must_include": ["x"]}'
+    flaky = ScriptedProvider("flaky", "mf", 0, text=messy_then_good)  # type: ignore[arg-type]
+    down = ScriptedProvider("down", "md", 0, fail=True)
+    pool = make_pool([flaky, down], weights=[5, 1], hedge_after_ms=60_000, cache_ttl_s=0)
+    res = run(pool)
+    assert res.winner_model == "mf"  # type: ignore[attr-defined]
+    assert res.providers_tried == ["flaky", "down", "flaky"]  # type: ignore[attr-defined]
+    assert pool.members["flaky"].stats.failures == 1, "the bad answer still counts"
+    assert pool.members["flaky"].stats.calls == 2
+    with pytest.raises(ProviderFailed):  # messy twice: no third call
+        run(pool, payload={"seed": "again"})
+    # flaky twice again; down once: its second failure opened its breaker (threshold 2),
+    # so its retry was skipped
+    assert flaky.calls == 4 and down.calls == 2
+    assert pool.members["down"].breaker.state is BreakerState.OPEN

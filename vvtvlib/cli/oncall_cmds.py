@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 from pathlib import Path
 
@@ -9,12 +11,13 @@ import typer
 from rich.table import Table
 
 from vvtvlib.core.clock import SYSTEM_CLOCK
+from vvtvlib.core.layout import resolve_root
 from vvtvlib.ops.generate import REPO
 from vvtvlib.ops.oncall.escalation import load_policy, parse_at, simulate
-from vvtvlib.ops.oncall.receiver import Receiver, serve
+from vvtvlib.ops.oncall.receiver import ANNOUNCEMENT, Receiver, serve
 from vvtvlib.ops.oncall.rota import Rota
 
-from .common import JsonOpt, console, emit_json, errors_to_exit, out
+from .common import JsonOpt, RootOpt, console, emit_json, errors_to_exit, out
 
 oncall = typer.Typer(no_args_is_help=True, help="On-call rota, escalation and pager.")
 
@@ -72,17 +75,26 @@ def simulate_cmd(alert: str = typer.Option(..., "--alert", help="Alert name."),
 
 @oncall.command("receiver")
 def receiver_cmd(port: int = typer.Option(9095, "--port", min=0, max=65535,
-                                          help="Port on 127.0.0.1."),
+                                          help="Port on 127.0.0.1 (0: any free port)."),
                  host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
-                 folder: Path = typer.Option(Path("oncall-pages"), "--dir",
-                                             help="Where pages.jsonl goes."),
+                 root: Path | None = RootOpt,
+                 folder: Path | None = typer.Option(None, "--dir",
+                                                    help="Where pages.jsonl and receiver.json "
+                                                         "go (default <root>/oncall)."),
                  rota: Path = RotaOpt, policy: Path = PolicyOpt) -> None:
-    """An Alertmanager webhook receiver: records pages and applies the escalation."""
+    """An Alertmanager webhook receiver: records pages and applies the escalation; announces
+    itself in receiver.json for `vvtvctl obs up` while it runs."""
     with errors_to_exit(False):
-        recv = Receiver(load_policy(policy), Rota.load(rota), folder)
-        console.print(f"on-call receiver on http://{host}:{port}/ (pages in "
-                      f"{recv.log_path}); Ctrl-C stops it")
-        serve(recv, host, port, threading.Event())
+        recv = Receiver(load_policy(policy), Rota.load(rota),
+                        folder or resolve_root(root) / "oncall")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean exit: the finally runs
+
+        def ready(url: str) -> None:
+            console.print(f"on-call receiver on {url} (pages in {recv.log_path}; announced "
+                          f"in {recv.folder / ANNOUNCEMENT}); Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(recv, host, port, stop, ready=ready)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from types import TracebackType
 
 from vvtvlib.api.init import api_init
 from vvtvlib.api.supervisor import api_down, api_up
+from vvtvlib.core.errors import DependencyMissing, TimedOut
 from vvtvlib.core.layout import StationLayout
 from vvtvlib.station.provision import init_station
 from vvtvlib.station.supervisor import station_down, station_up
@@ -66,8 +67,12 @@ class GamedayLab:
         if self.with_api:
             api_init(self.root, force=True, port=free_port(), gateway_port=free_port(),
                      tls_port=free_port(), provider_ports=[free_port() for _ in range(3)])
-            api_up(self.root, profile=self.api_profile)
             self._cleanup.append(("api", None))
+            try:
+                api_up(self.root, profile=self.api_profile)
+            except (DependencyMissing, TimedOut):  # a busy machine: pool-api slow to listen
+                api_down(self.root)
+                api_up(self.root, profile=self.api_profile)  # once more; then it is an error
         self.receiver = Receiver(load_policy(REPO / "ops" / "oncall" / "escalation.yaml"),
                                  Rota.load(REPO / "ops" / "oncall" / "rota.ics"),
                                  self.root / "oncall")

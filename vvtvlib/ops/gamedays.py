@@ -34,9 +34,16 @@ from typing import Any
 import httpx
 import psutil
 
-from vvtvlib.core.errors import CheckFailed, DependencyMissing, StationNotRunning, UsageError
+from vvtvlib.core.errors import (
+    CheckFailed,
+    DependencyMissing,
+    StationNotRunning,
+    TimedOut,
+    UsageError,
+)
 from vvtvlib.core.fsio import atomic_write
 from vvtvlib.core.layout import StationLayout
+from vvtvlib.core.wait import wait_until
 
 from .generate import REPO
 from .obs import PromClient, lab_banner, obs_dir, read_obs_state
@@ -573,12 +580,30 @@ def remove_gateway_latency(root: str, gameday: str = "gateway-latency") -> dict[
     with contextlib.suppress(psutil.Error):
         p = psutil.Process(int(saved["proxy_pid"]))
         if "vvtvlib.ops.tcpproxy" in " ".join(p.cmdline()):
+            drained = _drain(p, int(saved["listen"]))
             p.terminate()
             p.wait(10)
+            with contextlib.suppress(UsageError):
+                mark(root, gameday, "proxy-drained", connections_left=drained)
     path.unlink()
     with contextlib.suppress(UsageError):
         mark(root, gameday, "fault-end", proxy_stopped=True)
     return {"removed": True}
+
+
+def _drain(proxy: psutil.Process, listen: int, timeout_s: float = 15.0) -> int:
+    """Wait until nginx's old workers, which finish their requests after the reload, hold no
+    connection to the proxy any more (a request still going through it would get a 502 if
+    it stopped now); the connections left at ``timeout_s``."""
+    def left() -> int:
+        return sum(1 for c in proxy.net_connections(kind="tcp")
+                   if c.status == psutil.CONN_ESTABLISHED and c.laddr
+                   and c.laddr.port == listen)
+
+    with contextlib.suppress(TimedOut):
+        wait_until(lambda: left() == 0, timeout_s, 0.2,
+                   what="nginx's old workers to leave the latency proxy")
+    return left()
 
 
 def client_p95_under(root: str, gameday: str, window: str, p95_ms: float = 1500.0) -> bool:

@@ -44,6 +44,7 @@ from vvtvlib.core.wait import wait_until
 
 from . import conventions as conv
 from .generate import REPO
+from .oncall.receiver import Announcement
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
@@ -274,12 +275,12 @@ def _ready(url: str) -> bool:
 
 
 def default_receiver_url(root: str | Path | None) -> str:
-    """The on-call receiver's webhook: ``<root>/oncall/receiver.json`` (``url``) when the
-    receiver runs, else ``$VVTV_ONCALL_RECEIVER``, else ``http://127.0.0.1:9095/`` (its
-    default port)."""
-    path = resolve_root(root) / "oncall" / "receiver.json"
-    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
-        return str(json.loads(path.read_text())["url"])
+    """The on-call receiver's webhook: the ``url`` of ``<root>/oncall/receiver.json`` when
+    the receiver that wrote it still runs (``vvtvctl oncall receiver`` writes it), else
+    ``$VVTV_ONCALL_RECEIVER``, else ``http://127.0.0.1:9095/`` (its default port)."""
+    ann = Announcement.read(resolve_root(root) / "oncall")
+    if ann is not None:
+        return ann.url
     return os.environ.get("VVTV_ONCALL_RECEIVER", "http://127.0.0.1:9095/")
 
 

@@ -6,7 +6,10 @@ when it passes every in-flight call is cancelled and ``DeadlineExceeded`` is rai
 
 * FASTEST: the best healthy provider (lowest latency estimate, load-adjusted); if it has not
   answered after ``hedge_after_ms`` the next one is asked too (when the hedge budget allows);
-  the first valid answer wins, the others are cancelled. A failure moves on at once.
+  the first valid answer wins, the others are cancelled. A failed call is replaced at once
+  by the next available provider, even while a hedge runs (no wait for the hedge timer); a
+  provider that answered badly is asked once more after the others; a hedge the budget
+  refused is made at half the deadline.
 * VOTING: ``voting_k`` providers at once; the first answer (canonical JSON) held by a majority
   wins; at the deadline the largest group so far wins (partial quorum). Ties: total weight.
 * WEIGHTED: providers drawn at random in proportion to weight x health, one after another.
@@ -51,6 +54,10 @@ from .routing import HedgeBudget, ProviderStats
 from .state import EnableState
 from .tasks import TASKS, deadline_ms, validate_payload
 from .tokens import canonical_json
+
+# Failures after which a provider may be asked once more within the same request: it
+# answered, badly (messy JSON, a transient server error), and is likely to answer well.
+RETRYABLE = frozenset({"invalid_output", "bad_response", "http_500", "http_502", "http_504"})
 
 
 @dataclass
@@ -318,42 +325,76 @@ class Pool:
 
     # -- FASTEST ---------------------------------------------------------------------------
     async def _fastest(self, run: _Run) -> InferResult:
+        """The best provider first; a hedge after ``hedge_after_ms`` without an answer (hedge
+        budget allowing; a hedge the budget refused is made anyway, once, when half of the
+        request's deadline has passed without an answer); every failed call (refused, timed
+        out, 5xx, invalid answer) is replaced at once by the next provider whose breaker
+        still lets calls through, hedge or no hedge in flight, without spending the hedge
+        budget. The first valid answer wins; the calls still running are cancelled (their
+        breakers get no verdict). The outer deadline bounds it all; with nobody left to ask,
+        ``ProviderFailed``. A provider that answered badly (an invalid answer, a 500, 502 or
+        504: ``RETRYABLE``) goes back to the end of the line, once per request: with time
+        left, it is asked again after the providers not yet tried."""
         queue = self.ranked()
+        retried: set[str] = set()
         hedge_after = (self.flags().pool.hedge_after_ms
                        or self.config.pool.hedge_after_ms) / 1000
         tasks: dict[asyncio.Task[ProviderReply], Member] = {}
         errors: list[ProviderFailed] = []
 
-        def launch() -> None:
-            m = queue.pop(0)
-            tasks[asyncio.ensure_future(self._call(run, m))] = m
+        def launch() -> bool:
+            """Ask the next provider still available (a breaker may have opened since the
+            ranking); False when none is left."""
+            while queue:
+                m = queue.pop(0)
+                if m.breaker.available():
+                    tasks[asyncio.ensure_future(self._call(run, m))] = m
+                    return True
+            return False
+
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        rescue_at = now + (run.deadline_at - now) / 2  # a refused hedge is deferred to here
+
+        def hedge() -> None:
+            run.hedge = True
+            self.metrics.hedges.labels(run.task).inc()
+            launch()
 
         try:
             launch()
-            may_hedge = True
+            may_hedge, refused = True, False
             while tasks:
-                timeout = hedge_after if (queue and may_hedge) else None
+                timeout = None
+                if queue and may_hedge:
+                    timeout = hedge_after
+                elif queue and refused:
+                    timeout = max(0.0, rescue_at - loop.time())
                 done, _ = await asyncio.wait(tasks, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # the hedge timer fired
-                    if self.hedge_budget.try_spend():
-                        run.hedge = True
-                        self.metrics.hedges.labels(run.task).inc()
-                        launch()
-                    else:
-                        may_hedge = False
+                if not done:  # a hedge timer fired
+                    if may_hedge:
+                        if self.hedge_budget.try_spend():
+                            hedge()
+                        else:
+                            may_hedge, refused = False, True
+                    elif refused:  # half the deadline gone: the refused hedge, once
+                        refused = False
+                        hedge()
                     continue
-                for t in done:
-                    tasks.pop(t)
+                finished = {t: tasks.pop(t) for t in done}
+                winner = next((t for t in finished if t.exception() is None), None)
+                if winner is not None:  # the losers are cancelled in `finally`
+                    return self._result(winner.result(), Strategy.FASTEST)
+                for t, m in finished.items():
                     exc = t.exception()
-                    if exc is None:  # the winner; losers are cancelled in `finally`
-                        return self._result(t.result(), Strategy.FASTEST)
                     if not isinstance(exc, ProviderFailed):
-                        raise exc
+                        raise exc or RuntimeError("a provider call ended without a reply")
                     errors.append(exc)
-                if not tasks and queue:
-                    launch()  # fail over at once, not a hedge
-                    may_hedge = True
+                    if exc.reason in RETRYABLE and m.id not in retried:
+                        retried.add(m.id)
+                        queue.append(m)  # after the providers not yet asked
+                    launch()  # fail over at once: a failure is not a hedge
         finally:
             await _cancel(tasks)
         raise _all_failed(run, errors)

@@ -7,13 +7,18 @@
 
 Each page is one line of ``pages.jsonl`` in the receiver's folder. ``tick()`` pages the
 next levels whose timeout has passed; the server ticks every second with the system clock,
-tests call it with a fake one.
+tests call it with a fake one. While ``serve`` runs, ``receiver.json`` in the same folder
+(written atomically, removed on a clean exit) gives its URL and pid: ``vvtvctl obs up``
+reads ``<root>/oncall/receiver.json`` to route Alertmanager's webhooks to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -21,7 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from vvtvlib.core.clock import SYSTEM_CLOCK, Clock
+from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
+from vvtvlib.core.fsio import atomic_write
 
 from .escalation import Page, Policy, page, schedule
 from .rota import Rota
@@ -157,12 +163,61 @@ def make_server(receiver: Receiver, host: str, port: int) -> ThreadingHTTPServer
     return ThreadingHTTPServer((host, port), Handler)
 
 
-def serve(receiver: Receiver, host: str, port: int, stop: threading.Event) -> None:
+ANNOUNCEMENT = "receiver.json"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What a running receiver says about itself in ``<folder>/receiver.json``."""
+
+    url: str
+    pid: int
+    started_utc: str
+    pages: str
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Announcement | None:
+        """The announcement in ``folder``, or None when there is none, it is unreadable or
+        its process no longer runs (a receiver that was killed leaves it behind)."""
+        try:
+            data = json.loads((Path(folder) / ANNOUNCEMENT).read_text())
+            ann = cls(str(data["url"]), int(data["pid"]), str(data.get("started_utc", "")),
+                      str(data.get("pages", "")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return ann if _pid_runs(ann.pid) else None
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def serve(receiver: Receiver, host: str, port: int, stop: threading.Event, *,
+          ready: Callable[[str], None] | None = None) -> None:
+    """Serve until ``stop`` is set, ticking every second; ``receiver.json`` announces the
+    URL (the port bound, 127.0.0.1 for a wildcard host) and goes on a clean exit."""
     server = make_server(receiver, host, port)
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a comparison
+    url = f"http://{shown}:{server.server_address[1]}/"
+    path = receiver.folder / ANNOUNCEMENT
     threading.Thread(target=server.serve_forever, name="oncall-receiver", daemon=True).start()
     try:
+        atomic_write(path, json.dumps(asdict(Announcement(
+            url, os.getpid(), utc_iso(receiver.clock.now()), str(receiver.log_path))),
+            indent=2) + "\n", durable=False)
+        if ready is not None:
+            ready(url)
         while not stop.wait(1.0):
             receiver.tick()
     finally:
         server.shutdown()
         server.server_close()
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("url") == url:  # not another receiver's
+                path.unlink()
