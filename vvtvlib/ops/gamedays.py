@@ -166,16 +166,17 @@ def obs_ready(root: str, quiet: list[str] | None = None, wait_s: float = 30.0) -
     or firing (waits up to ``wait_s``: a Prometheus just started evaluates its absent-metric
     rules before its first scrapes)."""
     prom = _prom(root)
-    deadline = time.monotonic() + wait_s
-    while True:
+
+    def ready() -> bool:
         targets = prom.get("targets")["activeTargets"]
         states = prom.alert_states()
-        if (targets and all(t["health"] == "up" for t in targets)
-                and not any(n in states for n in quiet or [])):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
+        return bool(targets and all(t["health"] == "up" for t in targets)
+                    and not any(n in states for n in quiet or []))
+
+    try:
+        return wait_until(ready, wait_s, 0.5, what="Prometheus's targets")
+    except TimedOut:
+        return False
 
 
 def segment_age_below(root: str, max_s: float = 10.0) -> bool:
@@ -211,31 +212,38 @@ def restart_encoder(root: str, gameday: str = "encoder-restart",
     mark(root, gameday, "fault-start", action="vvtvctl streaming restart-encoder",
          pid=old.pid)
     station_restart(StationLayout.at(root))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def new_encoder() -> int | None:
         try:
-            new = _encoder(root)
-            if new.pid != old.pid:
-                took = time.time() - load_record(root, gameday).fault_window()[0]  # type: ignore[index]
-                mark(root, gameday, "fault-end", new_pid=new.pid, restart_s=round(took, 2))
-                return {"old_pid": old.pid, "new_pid": new.pid, "restart_s": round(took, 2)}
+            pid = _encoder(root).pid
         except CheckFailed:
-            pass
-        time.sleep(0.2)
-    mark(root, gameday, "fault-end", new_pid=None)
-    raise CheckFailed(f"no new encoder within {timeout_s:g} s")
+            return None
+        return pid if pid != old.pid else None
+
+    try:
+        new_pid = wait_until(new_encoder, timeout_s, 0.2, on_timeout=lambda: CheckFailed(
+            f"no new encoder within {timeout_s:g} s"))
+    except CheckFailed:
+        mark(root, gameday, "fault-end", new_pid=None)
+        raise
+    took = time.time() - load_record(root, gameday).fault_window()[0]  # type: ignore[index]
+    mark(root, gameday, "fault-end", new_pid=new_pid, restart_s=round(took, 2))
+    return {"old_pid": old.pid, "new_pid": new_pid, "restart_s": round(took, 2)}
 
 
 def ensure_encoder_up(root: str, timeout_s: float = 60.0) -> dict[str, Any]:
     """Rollback: the station runs an encoder again (waits for the supervisor)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    last: list[CheckFailed] = []
+
+    def encoder_pid() -> int | None:
         try:
-            return {"encoder_pid": _encoder(root).pid}
-        except CheckFailed:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+            return _encoder(root).pid
+        except CheckFailed as exc:
+            last[:] = [exc]
+            return None
+
+    return {"encoder_pid": wait_until(encoder_pid, timeout_s, 0.5, on_timeout=lambda: (
+        last[0] if last else CheckFailed(f"no encoder within {timeout_s:g} s")))}
 
 
 def _series(root: str, expr: str, start: float, end: float, step: float = 1.0
@@ -344,13 +352,11 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
     if synthetic:
         httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body,
                    timeout=5).raise_for_status()
-    deadline = time.monotonic() + timeout_s
     pages: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        pages = [p for p in _receiver_pages(state.receiver_url) if p["alert"] == name]
-        if pages:
-            break
-        time.sleep(0.5)
+    with contextlib.suppress(TimedOut):
+        pages = wait_until(lambda: [p for p in _receiver_pages(state.receiver_url)
+                                    if p["alert"] == name], timeout_s, 0.5,
+                           what=f"a page for {name}")
     if synthetic:
         body[0]["endsAt"] = datetime.now(UTC).isoformat()
         httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body, timeout=5)
@@ -548,15 +554,18 @@ def add_gateway_latency(root: str, gameday: str = "gateway-latency",
                             start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     import socket
 
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as sk:
-            if sk.connect_ex(("127.0.0.1", listen)) == 0:
-                break
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
+    def listening() -> bool:
+        if proc.poll() is not None:
             raise DependencyMissing("the latency proxy did not start")
-        time.sleep(0.1)
+        with socket.socket() as sk:
+            return sk.connect_ex(("127.0.0.1", listen)) == 0
+
+    try:
+        wait_until(listening, 10, 0.1, on_timeout=lambda: DependencyMissing(
+            "the latency proxy did not start"))
+    except DependencyMissing:
+        proc.kill()
+        raise
     atomic_write(_gateway_file(root, gameday), json.dumps(
         {"conf": conf, "proxy_pid": proc.pid, "listen": listen}))
     atomic_write(lay.nginx_conf, conf.replace(target, f"server 127.0.0.1:{listen};"))
