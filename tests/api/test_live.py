@@ -425,3 +425,19 @@ def test_the_gateways_429_says_when_to_retry(gateway: Live) -> None:
         assert r.headers["x-content-type-options"] == "nosniff"
     finally:
         reload(cfg.gateway.per_ip_rps, cfg.gateway.per_ip_burst)
+
+
+def test_nginx_drops_an_idle_upstream_connection_before_pool_api_does(gateway: Live) -> None:
+    """Otherwise pool-api may close a kept-alive connection just as nginx sends a request
+    on it: a 502 for a request pool-api never saw."""
+    import re
+
+    import psutil
+
+    conf = (gateway.root / "api/gateway/nginx.conf").read_text()
+    upstream = re.search(r"upstream pool_api \{[^}]*keepalive_timeout (\d+)s;", conf)
+    assert upstream, "the upstream block sets no keepalive_timeout"
+    api = next(c for c in gateway.status["processes"] if c["name"] == "pool-api")
+    cmd = psutil.Process(api["pid"]).cmdline()
+    server_s = int(cmd[cmd.index("--timeout-keep-alive") + 1])
+    assert int(upstream.group(1)) < server_s

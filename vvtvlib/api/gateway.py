@@ -53,6 +53,13 @@ class GatewayPlan:
     worker_user: str
 
 
+# nginx drops an idle connection to pool-api before pool-api does: a connection closed by
+# the server just as nginx sends a request on it would be a 502 ("upstream prematurely
+# closed") for a request pool-api never saw.
+POOL_API_KEEPALIVE_S = 75
+UPSTREAM_KEEPALIVE_S = 60
+
+
 def render(layout: ApiLayout, config: ApiConfig, token: str) -> GatewayPlan:
     """Write ``nginx.conf``, ``proxy_params.conf`` (0600, holds the gateway token) and
     ``modsecurity.conf`` under ``api/gateway/``."""
@@ -76,7 +83,8 @@ def render(layout: ApiLayout, config: ApiConfig, token: str) -> GatewayPlan:
         "PREFIX": prefix, "LOGS": layout.logs, "TLS": layout.tls, "GATEWAY": layout.gateway,
         "API_PORT": s.port, "GATEWAY_PORT": s.gateway_port, "TLS_PORT": s.tls_port,
         "PER_IP_RPS": g.per_ip_rps, "PER_IP_BURST": g.per_ip_burst, "GATEWAY_TOKEN": token,
-        "RUN": prefix / "modsec", "CRS_SETUP": setup, "CRS_RULES": rules}
+        "RUN": prefix / "modsec", "CRS_SETUP": setup, "CRS_RULES": rules,
+        "UPSTREAM_KEEPALIVE_S": UPSTREAM_KEEPALIVE_S}
     atomic_write(layout.gateway / "proxy_params.conf",
                  _fill((TEMPLATES / "proxy_params.conf.tmpl").read_text(), values), mode=0o600)
     atomic_write(layout.gateway / "modsecurity.conf",

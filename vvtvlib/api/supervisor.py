@@ -158,7 +158,8 @@ class Supervisor:
                                       "--host", s.host, "--port", str(s.port),
                                       "--workers", str(self.workers), "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
-                                      "10"], api_url, env)
+                                      "10", "--timeout-keep-alive",
+                                      str(gateway.POOL_API_KEEPALIVE_S)], api_url, env)
         _wait_port(s.port, proc, "pool-api", 60)  # N workers import on a busy host
         urls = {"pool_api": api_url}
         base, worker_user = api_url, None
