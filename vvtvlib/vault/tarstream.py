@@ -20,21 +20,20 @@ class CappedReader:
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n if n and n > 0 else BLOCK)
-        self.count += len(data)
-        if self.count > self.limit:
-            raise UnsafeArchive(f"{self.archive}: decompresses past its limit of {self.limit} "
-                                "bytes (size cap or compression ratio)", path=self.archive,
-                                expected=self.limit, actual=self.count)
+        self._count(len(data))
         return data
 
     def readinto(self, view: memoryview) -> int:
         n = self.inner.readinto(view)
+        self._count(n)
+        return n
+
+    def _count(self, n: int) -> None:
         self.count += n
         if self.count > self.limit:
             raise UnsafeArchive(f"{self.archive}: decompresses past its limit of {self.limit} "
                                 "bytes (size cap or compression ratio)", path=self.archive,
                                 expected=self.limit, actual=self.count)
-        return n
 
 
 # the zero blocks that end a tar, or the stream simply ending (not in the type stubs)
