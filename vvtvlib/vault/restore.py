@@ -105,24 +105,60 @@ def verify_archive(path: str | Path, record: ArchiveRecord | ArchiveModel | Mapp
     return exp
 
 
+class _Buffers:
+    """Page-aligned blocks (anonymous maps), recycled: the decompressor fills one, the file
+    hasher hashes it, a writer writes it out and gives it back (and on the way in: the
+    archive is read into one, the decompressor and the archive hasher read it). Bounded, so
+    memory stays flat; a stage that failed gives nothing back, so ``take`` watches for
+    that."""
+
+    def __init__(self, count: int) -> None:
+        self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+        for _ in range(count):
+            self._free.put(mmap.mmap(-1, BLOCK))
+
+    def take(self, check: Callable[[], None]) -> mmap.mmap:
+        """A free block; while none is, ``check`` raises the error of a failed stage."""
+        while True:
+            try:
+                return self._free.get(timeout=0.05)
+            except queue.Empty:
+                check()
+
+    def give(self, buf: mmap.mmap) -> None:
+        self._free.put(buf)
+
+
 class HashingReader:
     """The archive file as the decompressor reads it: every byte handed over is hashed (on
     the ``hasher`` stage, overlapping decompression), so the bytes extracted are the bytes
     compared with the manifest (a file swapped or rewritten after it was verified is caught
     before its tree is used)."""
 
-    def __init__(self, fh: Any, hasher: Background | None = None) -> None:
+    def __init__(self, fh: Any, hasher: Background | None = None,
+                 buffers: _Buffers | None = None, check: Callable[[], None] = lambda: None,
+                 ) -> None:
         self.fh, self.sha, self.count = fh, hashlib.sha256(), 0
-        self.hasher = hasher
+        self.hasher, self.buffers, self.check = hasher, buffers, check
 
-    def read(self, n: int = -1) -> bytes:
-        data = bytes(self.fh.read(n))
-        if self.hasher is not None:
-            self.hasher.hash(self.sha, data)
-        else:
-            self.sha.update(data)
-        self.count += len(data)
-        return data
+    def read(self, n: int = -1) -> bytes | memoryview:
+        if self.hasher is None or self.buffers is None:
+            data = bytes(self.fh.read(n))
+            if self.hasher is not None:
+                self.hasher.hash(self.sha, data)
+            else:
+                self.sha.update(data)
+            self.count += len(data)
+            return data
+        # A block filled once, then only read: by the decompressor, which asks for more only
+        # once it used this up, and by the hasher, which gives it back after hashing it; so
+        # the bytes hashed are the bytes decompressed, and a block is never refilled early.
+        buf = self.buffers.take(self.check)
+        view = memoryview(buf)[:n if 0 < n < BLOCK else BLOCK]
+        got = self.fh.readinto(view)
+        self.hasher.submit(_hash_block, self.sha, buf, got, self.buffers, size=got)
+        self.count += got
+        return view[:got]
 
     def mismatch(self, path: Path, exp: Expected, verified: bool) -> IntegrityError | None:
         """Hash the rest of the file (bytes after the zstd frame count too; never more than
@@ -152,6 +188,13 @@ class HashingReader:
         error = self.mismatch(path, exp, verified)
         if error is not None:
             raise error
+
+
+def _hash_block(sha: Any, buf: mmap.mmap, n: int, buffers: _Buffers) -> None:
+    try:
+        sha.update(memoryview(buf)[:n])
+    finally:
+        buffers.give(buf)
 
 
 def _write_all(fd: int, data: Any) -> None:
@@ -198,27 +241,6 @@ def _write_out(fd: int, view: memoryview, direct: bool) -> None:
             _write_all(fd, view[whole:])
     else:
         _write_all(fd, view)
-
-
-class _Buffers:
-    """Page-aligned blocks (anonymous maps), recycled: the decompressor fills one, the file
-    hasher hashes it, a writer writes it out and gives it back. Bounded, so memory stays
-    flat; a stage that failed gives nothing back, so ``take`` watches for that."""
-
-    def __init__(self, count: int) -> None:
-        self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-        for _ in range(count):
-            self._free.put(mmap.mmap(-1, BLOCK))
-
-    def take(self, stages: _Stages) -> mmap.mmap:
-        while True:
-            try:
-                return self._free.get(timeout=0.05)
-            except queue.Empty:
-                stages.raise_error()
-
-    def give(self, buf: mmap.mmap) -> None:
-        self._free.put(buf)
 
 
 def _close(fd: int, m: tarfile.TarInfo, entry: FileEntry) -> None:
@@ -312,7 +334,7 @@ def _write_member(src: TarStream, fd: int, entry: FileEntry, m: tarfile.TarInfo,
     direct = entry.size >= DIRECT_MIN and _go_direct(fd)
     try:
         while left:
-            buf = st.buffers.take(st)
+            buf = st.buffers.take(st.raise_error)
             n = _fill(src, memoryview(buf)[:min(BLOCK, left)])
             if not n:
                 st.buffers.give(buf)
@@ -386,7 +408,7 @@ def _extract(path: Path, exp: Expected, tree: StagingTree, limit: int, verified:
                                  f"{size} bytes, the manifest says {exp.size})", path=path,
                                  expected=exp.size, actual=size)
         _check_bytes(path, exp, size, None)
-        source = HashingReader(fh, hasher)
+        source = HashingReader(fh, hasher, _Buffers(DEPTH + 2), stages.raise_error)
         reader = zstd.ZstdDecompressor().stream_reader(cast(Any, source), read_size=BLOCK,
                                                      read_across_frames=True)
         capped = CappedReader(reader, limit, path)
