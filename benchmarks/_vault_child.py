@@ -50,7 +50,8 @@ def write(root: Path, out: Path) -> None:
 
 
 def restore(out: Path, target: Path) -> None:
-    """Every archive verified (size, sha256) and restored, staged, into ``target``."""
+    """Every archive restored, staged, into ``target``: its size checked first, its sha256
+    as it is decompressed (one pass), each file's sha256 as it is written."""
     from vvtvlib.vault.restore import restore_archives
     from vvtvlib.vault.schema import load_manifest
     manifest = load_manifest(out / "last_manifest.json")

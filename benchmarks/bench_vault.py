@@ -7,7 +7,8 @@ peers, on the same generated tree, in one run.
 Runs (each in its own process; time and peak RSS measured around it, page cache warm):
   ours write     consistent SQLite copies + 3 tar.zst archives (one pass, hashed) + manifest
                  (`_vault_child.py write`, a process of its own: start-up and imports count)
-  ours restore   verify every archive's sha256 + safe restore with per-file hashes
+  ours restore   safe restore, staged: every archive's size checked, its sha256 as it is
+                 decompressed (one pass), every file's sha256, flushed before it goes live
   tar zstd -3    `tar -I 'zstd -T0 -3' -cf` (3 archives) then `sha256sum` of every file
   tar restore    `tar -I zstd -xf` then `sha256sum -c`
   restic         `restic backup` / `restic restore` to a local repository (when installed)

@@ -175,8 +175,10 @@ def test_non_utf8_member_name(tmp_path: Path, target: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["bitflip", "truncate", "append"])
-def test_damaged_archive_fails_before_decompressing(damage: str, tree: Path, tmp_path: Path,
-                                                    target: Path) -> None:
+def test_damaged_archive_never_reaches_the_target(damage: str, tree: Path, tmp_path: Path,
+                                                  target: Path) -> None:
+    """A wrong size fails before a byte is decompressed; a flipped byte is found as the
+    archive is hashed while it is decompressed into staging, and named as the cause."""
     archive = tmp_path / "snapshot_data.tar.zst"
     rec = write_archive(archive, tree, ["storage/ready"], level=1)
     data = bytearray(archive.read_bytes())
@@ -194,6 +196,7 @@ def test_damaged_archive_fails_before_decompressing(damage: str, tree: Path, tmp
     with pytest.raises(IntegrityError, match=f"snapshot_data.tar.zst: {reason}"):
         restore_archive(archive, rec, target)
     assert fingerprint(target) == before
+    assert not [p for p in tmp_path.rglob(".vvtv-restore-*")]  # staging removed
 
 
 def test_corrupt_stream_with_a_matching_record(tree: Path, tmp_path: Path,

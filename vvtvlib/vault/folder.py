@@ -275,8 +275,9 @@ def restore_snapshot(verified: VerifiedSnapshot, dest_root: str | Path, *,
                      archives: Iterable[str] | None = None, max_ratio: float = DEFAULT_MAX_RATIO,
                      observer: Callable[[Any], None] | None = None) -> list[RestoreResult]:
     """Restore the archives of a verified snapshot into ``dest_root`` as one change: each
-    archive is re-verified just before it is read, all are staged, and only then are their
-    roots moved into place. Any failure leaves the target exactly as it was."""
+    archive is hashed again as it is decompressed (a file swapped since it was verified is
+    refused), all are staged, and only then are their roots moved into place. Any failure
+    leaves the target exactly as it was."""
     names = list(archives) if archives is not None else sorted(verified.manifest.archives)
     items: list[Item] = []
     for name in names:

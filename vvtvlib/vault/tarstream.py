@@ -1,5 +1,5 @@
 """A sequential reader for the decompressed tar stream: capped in size, headers parsed by the
-standard library, member data read without extra copies."""
+standard library, member data read without extra copies (into the caller's buffer)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ class CappedReader:
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n if n and n > 0 else BLOCK)
-        self.count += len(data)
+        self._count(len(data))
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        n = self.inner.readinto(view)
+        self._count(n)
+        return n
+
+    def _count(self, n: int) -> None:
+        self.count += n
         if self.count > self.limit:
             raise UnsafeArchive(f"{self.archive}: decompresses past its limit of {self.limit} "
                                 "bytes (size cap or compression ratio)", path=self.archive,
                                 expected=self.limit, actual=self.count)
-        return data
 
 
 # the zero blocks that end a tar, or the stream simply ending (not in the type stubs)
@@ -59,6 +67,12 @@ class TarStream:
             got += len(data)
         self._pos += got
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def readinto(self, view: memoryview) -> int:
+        """Member data straight into the caller's buffer (part of it, or 0 at the end)."""
+        n = self._reader.readinto(view)
+        self._pos += n
+        return n
 
     def tell(self) -> int:
         return self._pos
