@@ -143,7 +143,8 @@ def series(name: str, pid: int, load: Load, mode: str, seconds: float,
 def uvicorn(app: str, port: int, env: dict[str, str] | None = None,
             factory: bool = False) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning"]
+           "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--log-level", "warning"]
     if factory:
         cmd.append("--factory")
     proc = subprocess.Popen(cmd, cwd=str(HERE), env={**os.environ, **(env or {})})
@@ -218,9 +219,11 @@ def main() -> int:
         t = store.create("Bench", "pro", 10**7, 10**7, ["infer", "usage"])
         store.close()
         api_port, hello_port, star_port = free_port(), free_port(), free_port()
+        prom = args.root.resolve() / "api/run/prometheus"  # as `vvtvctl api up` runs it
+        prom.mkdir(parents=True, exist_ok=True)
         api = uvicorn("vvtvlib.api.app:app_from_env", api_port,
-                      {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent)},
-                      factory=True)
+                      {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent),
+                       "PROMETHEUS_MULTIPROC_DIR": str(prom)}, factory=True)
         hello = uvicorn("_hello_asgi:app", hello_port)
         star = uvicorn("_hello_asgi:starlette_app", star_port)
         procs += [api, hello, star]
