@@ -198,7 +198,8 @@ class Gateway:
                 await asyncio.to_thread(self.audit.flush)
             except Exception as exc:  # a tampered log is refused, never re-anchored
                 self.log.error("audit flush failed", error=type(exc).__name__,
-                               detail=str(exc)[:300], pending=self.audit.pending())
+                               detail=str(exc)[:300], pending=self.audit.pending(),
+                               dropped=self.audit.dropped)
 
     # -- the request path ------------------------------------------------------------------
     async def handle(self, scope: Scope, receive: Receive, spec: RouteSpec

@@ -93,6 +93,7 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self.written = 0
+        self.dropped = 0  # lines given up after MAX_PENDING (reported with every failure)
 
     def now_iso(self) -> str:
         return utc_iso(self.clock.now())
@@ -135,7 +136,9 @@ class AuditWriter:
                 self.log.append_many(buf, keep_ts=True)
             except BaseException:
                 with self._lock:
-                    self._buf = (buf + self._buf)[-MAX_PENDING:]
+                    kept = buf + self._buf
+                    self.dropped += max(0, len(kept) - MAX_PENDING)
+                    self._buf = kept[-MAX_PENDING:]
                 raise
             self.written += len(buf)
             return len(buf)
