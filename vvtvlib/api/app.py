@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import math
 import os
@@ -157,6 +158,10 @@ class Gateway:
         self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])
         self._flusher = asyncio.create_task(self._flush_loop())
         self._audit_flusher = asyncio.create_task(self._audit_loop())
+        # What start-up made (modules, schemas, configs, the pool) lives as long as the
+        # process: kept out of the cyclic collector, whose full passes over it took 40 ms.
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         for task in (self._flusher, self._audit_flusher):
