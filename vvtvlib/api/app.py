@@ -1,4 +1,5 @@
-"""pool-api: the public routes over the pool (Starlette under uvicorn).
+"""pool-api: the public routes over the pool (ASGI under uvicorn; Starlette for lifespan,
+``/metrics`` and fallbacks, the API's own routes answered straight from ASGI by ``ApiRoutes``).
 
 ``create_app(root)`` builds the app for a station root; ``app_from_env`` is uvicorn's factory
 (``VVTV_ROOT``, ``VVTV_API_LIMITS``). The request path is ``Gateway.stages`` then the route
