@@ -159,10 +159,6 @@ class Gateway:
         self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])
         self._flusher = asyncio.create_task(self._flush_loop())
         self._audit_flusher = asyncio.create_task(self._audit_loop())
-        # What start-up made (modules, schemas, configs, the pool) lives as long as the
-        # process: kept out of the cyclic collector, whose full passes over it took 40 ms.
-        gc.collect()
-        gc.freeze()
 
     async def stop(self) -> None:
         for task in (self._flusher, self._audit_flusher):
@@ -594,12 +590,18 @@ def parse_infer(body: bytes, tenant_id: str) -> InferRequest:
                         hints.get("max_tokens"))
 
 
-def create_app(root: str | Path | None, **kwargs: Any) -> ApiRoutes:
+def create_app(root: str | Path | None, *, freeze: bool = False, **kwargs: Any) -> ApiRoutes:
+    """The app; with ``freeze`` (a server process of its own) what start-up made, modules,
+    schemas, configs and the pool, is kept out of the cyclic collector once started: it lives
+    as long as the process, and a full collection over it took 40 ms, a latency spike."""
     gw = Gateway(root, **kwargs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await gw.start()
+        if freeze:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -678,4 +680,4 @@ class ApiRoutes:
 
 
 def app_from_env() -> ApiRoutes:
-    return create_app(os.environ.get("VVTV_ROOT"))
+    return create_app(os.environ.get("VVTV_ROOT"), freeze=True)
