@@ -3,12 +3,15 @@ and (c) a bare uvicorn hello-world, one uvicorn worker each, in one run.
 
     python benchmarks/bench_api.py [--quick] [--seconds S] [--out reports/bench/api.json]
 
-(b) is HMAC, nonce, token bucket, quota reservation, usage events, FASTEST, a cache miss
-(every payload distinct) and the emulator at 0 ms. (d) Starlette's hello-world shows what
-the framework itself costs. The load generator is an asyncio HTTP/1.1 client sending
-pre-built requests (each with its own nonce and signature) over keep-alive connections:
+(b) is HMAC, nonce, token bucket, quota reservation, usage events, the audit, metrics
+(prometheus-client in multiprocess mode, as `vvtvctl api up` runs it), the access log,
+FASTEST, a cache miss (every payload distinct) and the emulator at 0 ms. (d) Starlette's
+hello-world shows what the framework itself costs. Every server is uvicorn with uvloop and
+httptools. The load generator is an asyncio HTTP/1.1 client sending pre-built requests (each
+with its own nonce and signature) over keep-alive connections:
 * throughput: closed loop, 16 connections, for S seconds -> rps and latency percentiles
-* latency at 100 rps: open loop, one request every 10 ms, for S seconds
+* latency at 100 rps: open loop, one request every 10 ms, for S seconds, (a) and (b) at the
+  same time (then (c) and (d)), so that both sides of "added p95" see the same machine
 * the full path again with 4 connections (less contention in the pool's HTTP client)
 * a bad signature: rejections only, server CPU per rejection
 CPU per request = the server process's user+system CPU over the series / requests.
@@ -140,10 +143,33 @@ def series(name: str, pid: int, load: Load, mode: str, seconds: float,
             "cpu_ms_per_request": round(cpu * 1000 / max(1, accepted), 3)}
 
 
+def paired_open(runs: dict[str, tuple[int, Load]], seconds: float, rps: float = 100
+                ) -> list[dict[str, Any]]:
+    """The open loop at ``rps`` against every target at once, so that each sees the same
+    moments of a shared machine (run one after another, the 100-rps p95s measured whatever
+    else ran in each window more than the code). CPU is not reported here: the emulator also
+    serves the full path's calls during the window."""
+    async def both() -> list[tuple[list[float], list[int]]]:
+        return list(await asyncio.gather(*(load.open(rps, seconds)
+                                           for _, load in runs.values())))
+    t0 = time.perf_counter()
+    out = []
+    for name, (lat, codes) in zip(runs, asyncio.run(both()), strict=True):
+        out.append({"series": name, "mode": "open", "requests": len(codes),
+                    "accepted": codes.count(200),
+                    "rps": round(len(codes) / (time.perf_counter() - t0), 1),
+                    "p50_ms": round(percentile(lat, 50) or 0, 3),
+                    "p95_ms": round(percentile(lat, 95) or 0, 3),
+                    "p99_ms": round(percentile(lat, 99) or 0, 3),
+                    "cpu_ms_per_request": None})
+    return out
+
+
 def uvicorn(app: str, port: int, env: dict[str, str] | None = None,
             factory: bool = False) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning"]
+           "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--log-level", "warning"]
     if factory:
         cmd.append("--factory")
     proc = subprocess.Popen(cmd, cwd=str(HERE), env={**os.environ, **(env or {})})
@@ -218,9 +244,11 @@ def main() -> int:
         t = store.create("Bench", "pro", 10**7, 10**7, ["infer", "usage"])
         store.close()
         api_port, hello_port, star_port = free_port(), free_port(), free_port()
+        prom = args.root.resolve() / "api/run/prometheus"  # as `vvtvctl api up` runs it
+        prom.mkdir(parents=True, exist_ok=True)
         api = uvicorn("vvtvlib.api.app:app_from_env", api_port,
-                      {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent)},
-                      factory=True)
+                      {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent),
+                       "PROMETHEUS_MULTIPROC_DIR": str(prom)}, factory=True)
         hello = uvicorn("_hello_asgi:app", hello_port)
         star = uvicorn("_hello_asgi:starlette_app", star_port)
         procs += [api, hello, star]
@@ -252,10 +280,22 @@ def main() -> int:
                 "c_hello_uvicorn": (hello.pid, Load(hello_port, hello_req)),
                 "d_hello_starlette": (star.pid, Load(star_port, hello_req))}
         results: list[dict[str, Any]] = []
-        for mode in ("closed", "open"):
-            for name, (pid, load) in runs.items():
-                results.append(series(name, pid, load, mode, seconds))
-                print(json.dumps(results[-1]), flush=True)
+        for name, (pid, load) in runs.items():
+            results.append(series(name, pid, load, "closed", seconds))
+            print(json.dumps(results[-1]), flush=True)
+        access = args.root / "logs" / "api_access.log"
+        mark = access.stat().st_size
+        ab = paired_open({k: runs[k] for k in ("a_emulator", "b_full_path")}, seconds)
+        with access.open("rb") as fh:  # pool-api's own time for each of those requests
+            fh.seek(mark)
+            inside = [float(r["duration_ms"]) for r in map(json.loads, fh.read().splitlines())
+                      if r["route"] == "/v1/infer" and r["status"] == 200]
+        ab[1]["server_p50_ms"] = round(percentile(inside, 50) or 0, 3)
+        ab[1]["server_p95_ms"] = round(percentile(inside, 95) or 0, 3)
+        for row in ab + paired_open({k: runs[k] for k in ("c_hello_uvicorn",
+                                                          "d_hello_starlette")}, seconds):
+            results.append(row)
+            print(json.dumps(row), flush=True)
         B_CONN = 4  # CPU per request without 16-way contention in the pool's HTTP client
         global CONNECTIONS
         CONNECTIONS, keep = B_CONN, CONNECTIONS
@@ -292,7 +332,11 @@ def main() -> int:
             "cpu_ms_per_request": ratios["cpu_ms_per_request"] <= TARGETS["cpu_ms_per_request"],
             "cpu_ms_per_bad_signature":
                 ratios["cpu_ms_per_bad_signature"] <= TARGETS["cpu_ms_per_bad_signature"]}
+        from importlib.metadata import version
+        stack = {k: version(k) for k in ("uvicorn", "uvloop", "httptools", "starlette", "orjson",
+                                         "aiohttp", "prometheus-client")}
         out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+               "stack": stack,
                "seconds_per_series": seconds, "connections": CONNECTIONS, "workers": 1,
                "series": results + [few, bad], "ratios": ratios, "targets": TARGETS,
                "met": verdict}

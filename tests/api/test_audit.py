@@ -296,3 +296,22 @@ def test_a_log_edited_behind_the_writer_is_refused_and_nothing_is_dropped(
         w.flush()
     assert w.pending() == 1  # kept, never re-anchored over the forged line
     assert verify_chain(path).first_bad_line == 4
+
+
+def test_lines_given_up_past_the_pending_bound_are_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vvtvlib.api.audit as audit
+    from vvtvlib.core.evidence import EvidenceTampered
+
+    monkeypatch.setattr(audit, "MAX_PENDING", 2)
+    path = tmp_path / "api_requests.jsonl"
+    w = AuditWriter(path)
+    w.add({"kind": "request", "request_id": "r0"})
+    w.flush()
+    with path.open("a") as fh:
+        fh.write('{"kind":"request","request_id":"forged"}\n')
+    for i in range(1, 4):
+        w.add({"kind": "request", "request_id": f"r{i}"})
+    with pytest.raises(EvidenceTampered):
+        w.flush()
+    assert (w.pending(), w.dropped) == (2, 1)  # the oldest went, and it is said

@@ -8,7 +8,6 @@ constant time.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 
@@ -26,7 +25,7 @@ def canonical(method: str, target: str | bytes, body: bytes, ts: str, nonce: str
 def sign(secret: str | bytes, method: str, target: str | bytes, body: bytes, ts: str,
          nonce: str) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
-    mac = hmac.new(key, canonical(method, target, body, ts, nonce), hashlib.sha256).digest()
+    mac = hmac.digest(key, canonical(method, target, body, ts, nonce), "sha256")  # one-shot
     return base64.b64encode(mac).decode("ascii")
 
 

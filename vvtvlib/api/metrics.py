@@ -33,10 +33,10 @@ SERVER_ERRORS = ("500", "502", "503", "504")
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.duration = mn.histogram(mn.API_HTTP_DURATION, registry)
-        self.requests = mn.counter(mn.API_REQUESTS, registry)
-        self.rate_limited = mn.counter(mn.API_RATE_LIMITED, registry)
-        self.quota_exceeded = mn.counter(mn.API_QUOTA_EXCEEDED, registry)
+        self.duration = mn.Labelled(mn.histogram(mn.API_HTTP_DURATION, registry))
+        self.requests = mn.Labelled(mn.counter(mn.API_REQUESTS, registry))
+        self.rate_limited = mn.Labelled(mn.counter(mn.API_RATE_LIMITED, registry))
+        self.quota_exceeded = mn.Labelled(mn.counter(mn.API_QUOTA_EXCEEDED, registry))
         self._primed: set[str] = set()
 
     def prime(self, routes: Iterable[str], tenants: Iterable[str]) -> None:

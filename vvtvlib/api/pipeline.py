@@ -48,7 +48,7 @@ class Call:
     client_ip: str
     at_ms: int
     route: str = ""
-    request: Any = field(default=None, repr=False)  # the framework's request (body stream)
+    request: Any = field(default=None, repr=False)  # the ASGI ``receive`` (the body stream)
     weight: float = 0.0
     scope: str | None = None
     quota: bool = False

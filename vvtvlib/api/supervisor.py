@@ -156,7 +156,8 @@ class Supervisor:
         proc = self._add("pool-api", [sys.executable, "-m", "uvicorn",
                                       "vvtvlib.api.app:app_from_env", "--factory",
                                       "--host", s.host, "--port", str(s.port),
-                                      "--workers", str(self.workers), "--no-access-log",
+                                      "--workers", str(self.workers), "--loop", "uvloop",
+                                      "--http", "httptools", "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
                                       "10", "--timeout-keep-alive",
                                       str(gateway.POOL_API_KEEPALIVE_S)], api_url, env)

@@ -46,8 +46,8 @@ class FakeClock:
 
 def utc_iso(dt: datetime | None = None) -> str:
     """ISO-8601 UTC with a Z, second precision plus milliseconds."""
-    dt = dt or datetime.now(UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    dt = (dt or datetime.now(UTC)).astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"  # "...+00:00" -> "...Z"
 
 
 def stamp(dt: datetime | None = None) -> str:

@@ -10,7 +10,7 @@ too, so an SLO threshold is always a bucket boundary (an exact SLI, never interp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -45,6 +45,26 @@ def gauge(m: MetricName, registry: CollectorRegistry) -> Gauge:
 def histogram(m: MetricName, registry: CollectorRegistry) -> Histogram:
     return Histogram(m.name, m.help, list(m.labels),
                      buckets=m.buckets or Histogram.DEFAULT_BUCKETS, registry=registry)
+
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Labelled(Generic[M]):
+    """A registered metric with its labelled children kept: after the first call,
+    ``labels(*values)`` is one dict look-up (prometheus-client's own ``labels`` checks the
+    values and takes a lock on every call). For the request path, where each request
+    touches a few children; label values must be bounded, as for every metric here."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def labels(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
 
 
 # Milliseconds: the SLO thresholds (500 ms planner, 1200 ms infer) and the alert thresholds

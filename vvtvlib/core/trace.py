@@ -11,13 +11,16 @@ starts), as the W3C specification requires.
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import re
-import secrets
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 HEADER = "traceparent"
+_RANDOM = random.Random()  # seeded from the OS at import; re-seeded in forked children
+os.register_at_fork(after_in_child=_RANDOM.seed)
 _PATTERN = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
@@ -36,10 +39,12 @@ class TraceContext:
 
 
 def _nonzero(nbytes: int) -> str:
+    """Random ids as OpenTelemetry's SDK makes them (``random.getrandbits``): unique, not
+    secret, so without a system call per id on the request path."""
     while True:
-        value = secrets.token_hex(nbytes)
-        if value.strip("0"):
-            return value
+        value = _RANDOM.getrandbits(nbytes * 8)
+        if value:
+            return f"{value:0{nbytes * 2}x}"
 
 
 def new_trace(sampled: bool = True) -> TraceContext:

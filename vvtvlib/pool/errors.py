@@ -7,7 +7,7 @@
     ├── NotReady            DependencyMissing  exit 3   503 NOT_READY
     └── SchemaInvalid       UsageError         exit 2   422 SCHEMA_INVALID
 
-A provider's own errors (httpx, bad JSON, a non-2xx status, invalid content) are translated
+A provider's own errors (transport, bad JSON, a non-2xx status, invalid content) are translated
 at the adapter boundary into ``ProviderFailed`` with a ``reason``; callers see only these.
 """
 

@@ -30,14 +30,14 @@ class PoolMetrics:
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
-        self.infer_duration_ms = mn.histogram(mn.LLMPOOL_INFER_DURATION, r)
-        self.timeouts = mn.counter(mn.LLMPOOL_TIMEOUTS, r)
-        self.breaker_open = mn.counter(mn.LLMPOOL_BREAKER_OPEN, r)
-        self.cache_hits = mn.counter(mn.LLMPOOL_CACHE_HITS, r)
-        self.cache_misses = mn.counter(mn.LLMPOOL_CACHE_MISSES, r)
-        self.hedges = mn.counter(mn.LLMPOOL_HEDGES, r)
-        self.provider_errors = mn.counter(mn.LLMPOOL_PROVIDER_ERRORS, r)
-        self.requests = mn.counter(mn.LLMPOOL_REQUESTS, r)
+        self.infer_duration_ms = mn.Labelled(mn.histogram(mn.LLMPOOL_INFER_DURATION, r))
+        self.timeouts = mn.Labelled(mn.counter(mn.LLMPOOL_TIMEOUTS, r))
+        self.breaker_open = mn.Labelled(mn.counter(mn.LLMPOOL_BREAKER_OPEN, r))
+        self.cache_hits = mn.Labelled(mn.counter(mn.LLMPOOL_CACHE_HITS, r))
+        self.cache_misses = mn.Labelled(mn.counter(mn.LLMPOOL_CACHE_MISSES, r))
+        self.hedges = mn.Labelled(mn.counter(mn.LLMPOOL_HEDGES, r))
+        self.provider_errors = mn.Labelled(mn.counter(mn.LLMPOOL_PROVIDER_ERRORS, r))
+        self.requests = mn.Labelled(mn.counter(mn.LLMPOOL_REQUESTS, r))
 
     def prime(self, providers: Iterable[str], tasks: Iterable[str],
               strategies: Iterable[str]) -> None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from vvtvlib.core.clock import SYSTEM_CLOCK, Clock, utc_iso
 from vvtvlib.core.features import DEFAULTS, Features, FlagWatcher, flags_path
 from vvtvlib.core.fsio import atomic_write
@@ -195,7 +197,7 @@ class Pool:
 
     def _log_line(self, ctx: TraceContext, request: InferRequest, outcome: str,
                   result: InferResult | None, t0: float) -> None:
-        line = json.dumps({
+        line = orjson.dumps({
             "ts": utc_iso(self.clock.now()), "service": "pool", "severity": "INFO",
             "msg": "infer", "trace_id": ctx.trace_id, "span_id": ctx.span_id,
             "tenant_id": request.tenant_id or None, "task": request.task,
@@ -205,7 +207,7 @@ class Pool:
             "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         with contextlib.suppress(OSError):
             assert self._log_fd is not None
-            os.write(self._log_fd, line.encode() + b"\n")
+            os.write(self._log_fd, line + b"\n")
 
     async def _infer(self, request: InferRequest) -> InferResult:
         t0 = time.perf_counter()
@@ -535,10 +537,8 @@ class Pool:
     def _maybe_snapshot(self) -> None:
         """A running pool leaves its health in ``pool/health.json`` (at most once a second)
         for ``vvtvctl pool health``."""
-        if self.folder is None or not self.folder.exists():
-            return
         now = self.clock.monotonic()
-        if now - self._last_snapshot < 1.0:
+        if now - self._last_snapshot < 1.0 or self.folder is None or not self.folder.exists():
             return
         self._last_snapshot = now
         data = {"written_utc": self.clock.now().isoformat(),

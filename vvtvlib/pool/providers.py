@@ -3,10 +3,12 @@
 ``Provider`` is the port: ``complete(call) -> ProviderReply``, ``ping()``, ``aclose()``.
 Adapters: ``OllamaProvider`` (``/api/chat`` or ``/api/generate`` with ``format: "json"``,
 ``stream: false``) and ``OpenAIProvider`` (``/v1/chat/completions``), each with one shared
-``httpx.AsyncClient`` (a connection pool per provider). Wrappers implement the same port:
-``LimitedProvider`` (concurrency limit), ``SanitizingProvider`` (strict JSON, so an invalid
-answer is the provider's failure) and ``BreakerProvider`` (circuit breaker and counters).
-Every httpx error, non-2xx status and malformed body becomes ``ProviderFailed`` here.
+``aiohttp.ClientSession`` (a keep-alive connection pool per provider; aiohttp's client
+spends a fraction of httpx's CPU per call, see the README's API benchmark). Wrappers
+implement the same port: ``LimitedProvider`` (concurrency limit), ``SanitizingProvider``
+(strict JSON, so an invalid answer is the provider's failure) and ``BreakerProvider``
+(circuit breaker and counters).
+Every transport error, non-2xx status and malformed body becomes ``ProviderFailed`` here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
+import orjson
+from yarl import URL
 
 from vvtvlib.core.trace import HEADER as TRACE_HEADER
 from vvtvlib.core.trace import current_trace
@@ -60,19 +64,25 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _HTTPStatus(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 @contextmanager
 def _boundary(provider_id: str) -> Iterator[None]:
     """Translate the transport's errors into ``ProviderFailed`` with a reason."""
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except TimeoutError as exc:  # aiohttp's timeouts (ServerTimeoutError is one too)
         raise ProviderFailed(f"provider {provider_id} timed out", provider=provider_id,
                              reason="timeout") from exc
-    except httpx.HTTPStatusError as exc:
-        code = exc.response.status_code
+    except _HTTPStatus as exc:
+        code = exc.status
         raise ProviderFailed(f"provider {provider_id} answered HTTP {code}",
                              provider=provider_id, reason=f"http_{code}") from exc
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         raise ProviderFailed(f"provider {provider_id} is unreachable",
                              provider=provider_id, reason="unreachable") from exc
     except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -81,24 +91,51 @@ def _boundary(provider_id: str) -> Iterator[None]:
 
 
 class _HTTPProvider:
+    """One ``aiohttp.ClientSession`` per provider: a keep-alive pool of at most
+    ``max_concurrency`` connections, a whole-call timeout of ``timeout_ms``, no proxy from
+    the environment, no redirects. The session is made on first use inside the running
+    event loop (and again if the provider is used from another loop)."""
+
     PING_PATH = "/"
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         self.config = config
         self.id = config.id
         self.model = config.model
-        limits = httpx.Limits(max_connections=config.max_concurrency,
-                              max_keepalive_connections=config.max_concurrency)
-        self.client = client or httpx.AsyncClient(
-            base_url=config.base_url, limits=limits, timeout=config.timeout_ms / 1000,
-            trust_env=False)
+        self.base_url = config.base_url.rstrip("/")
+        self.timeout_s = config.timeout_ms / 1000
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._urls: dict[str, URL] = {}
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self.base_url + path)
+        return url
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self.config.max_concurrency,
+                                             keepalive_timeout=30, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                trust_env=False, skip_auto_headers=("User-Agent",))
+            self._loop = loop
+        return self._session
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         ctx = current_trace()  # W3C trace context: the provider call is a child span
-        headers = {TRACE_HEADER: ctx.child().header()} if ctx is not None else None
-        resp = await self.client.post(path, json=body, headers=headers)
-        resp.raise_for_status()
-        data = resp.json()
+        headers = {"Content-Type": "application/json"}
+        if ctx is not None:
+            headers[TRACE_HEADER] = ctx.child().header()
+        async with self.session().post(self._url(path), data=orjson.dumps(body),
+                                       headers=headers, allow_redirects=False) as resp:
+            raw = await resp.read()
+            if not 200 <= resp.status < 300:
+                raise _HTTPStatus(resp.status)
+        data = orjson.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("response is not a JSON object")
         return data
@@ -106,13 +143,19 @@ class _HTTPProvider:
     async def ping(self) -> float:
         t0 = time.perf_counter()
         with _boundary(self.id):
-            resp = await self.client.get(self.PING_PATH, timeout=min(2.0, self.client.timeout.read
-                                                                     or 2.0))
-            resp.raise_for_status()
+            async with self.session().get(
+                    self._url(self.PING_PATH), allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=min(2.0, self.timeout_s))) as resp:
+                await resp.read()
+                if not 200 <= resp.status < 300:
+                    raise _HTTPStatus(resp.status)
         return (time.perf_counter() - t0) * 1000
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        session, self._session = self._session, None
+        if session is not None and not session.closed and self._loop is \
+                asyncio.get_running_loop():
+            await session.close()
 
 
 class OllamaProvider(_HTTPProvider):

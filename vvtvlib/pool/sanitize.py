@@ -67,15 +67,18 @@ def _loads(text: str) -> Any:
 
 def depth(value: Any) -> int:
     """Nesting depth, computed without recursion (hostile input cannot blow the stack)."""
-    deepest, stack = 0, [(value, 1)]
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
     while stack:
         node, d = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, d)
-            if d > MAX_DEPTH:
-                return d
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((c, d + 1) for c in children)
+        if d > deepest:
+            deepest = d
+        if d > MAX_DEPTH:
+            return d
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, d + 1))
     return deepest
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 from .errors import SchemaInvalid
 from .tokens import canonical_json
@@ -85,6 +87,11 @@ def schema(task: str, part: str) -> dict[str, Any]:
 
 @cache
 def validator(task: str, part: str) -> Draft202012Validator:
+    """jsonschema's validator, for the message of a value the fast path refused (imported
+    on first use: with its format extras it takes about a second of CPU to import, which
+    every pool-api worker and emulator would pay at start)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema(task, part))
 
 
@@ -144,10 +151,15 @@ def build_messages(task: str, payload: dict[str, Any]) -> list[dict[str, str]]:
     """The prompt: a system message with the content schema, a user message with the task
     name and the canonical payload (one line each, so any model can read them back)."""
     return [
-        {"role": "system", "content": SYSTEM_PROMPT.format(schema=canonical_json(
-            schema(task, "content")))},
+        {"role": "system", "content": system_prompt(task)},
         {"role": "user", "content": f"TASK: {task}\nPAYLOAD: {canonical_json(payload)}"},
     ]
+
+
+@cache
+def system_prompt(task: str) -> str:
+    """The system message of ``task`` (its content schema does not change while running)."""
+    return SYSTEM_PROMPT.format(schema=canonical_json(schema(task, "content")))
 
 
 def build_prompt(task: str, payload: dict[str, Any]) -> str:
