@@ -9,14 +9,47 @@ from pathlib import Path
 import pytest
 
 from vvtvlib.core.errors import DependencyMissing
-from vvtvlib.ops.gamedays import longest_above
+from vvtvlib.ops.gamedays import GAMEDAYS, experiment_path, longest_above
+from vvtvlib.ops.generate import REPO, generate
 from vvtvlib.ops.iothrottle import apply_throttle, disk_of, lift_throttle, plan_throttle
+from vvtvlib.ops.runbooks import anchors
 
 
 def test_longest_stretch_above_a_threshold() -> None:
     pts = [(0, 5), (1, 11), (2, 12), (3, 13), (4, 4), (5, 11), (6, 2)]
     assert longest_above(pts, 10) == 2
     assert longest_above(pts, 20) == 0
+
+
+def _args(gameday: str, func: str) -> dict:
+    import json
+
+    exp = json.loads(experiment_path(gameday).read_text())
+    return next(a["provider"]["arguments"] for a in exp["method"]
+                if a["provider"].get("func") == func)
+
+
+def test_each_game_day_pages_with_its_real_alert_or_a_synthetic_one() -> None:
+    """The paging path uses the alert a game day expects to fire; only a game day where no
+    alert should fire proves it with the synthetic check. Every alert named is generated
+    and its runbook anchor exists; PoolProviderDown is quiet wherever it is not expected."""
+    ruleset = generate(dashboards=False).rules
+    rules = {a.name: ruleset.rule(a.name) for a in ruleset.alerts}
+    for g in GAMEDAYS:
+        expect, paging = _args(g, "alert_expectations"), _args(g, "paging_path")
+        assert set(expect["firing"]) | set(expect["quiet"]) | {paging["alert"]} <= set(rules), g
+        assert not set(expect["firing"]) & set(expect["quiet"]), g
+        if expect["firing"]:
+            assert paging["alert"] in expect["firing"] and not paging.get("synthetic"), g
+        else:
+            assert paging.get("synthetic") is True, g
+        if "PoolProviderDown" not in expect["firing"]:
+            assert "PoolProviderDown" in expect["quiet"], g
+        url = rules[paging["alert"]].annotations["runbook_url"]
+        path, _, anchor = url.partition("#")
+        assert anchor in anchors(REPO / path), url
+    assert _args("kill-provider", "alert_expectations")["firing"] == ["PoolProviderDown"]
+    assert _args("kill-provider", "paging_path")["alert"] == "PoolProviderDown"
 
 
 def test_the_io_throttle_names_its_mechanism_and_lifts(tmp_path: Path) -> None:

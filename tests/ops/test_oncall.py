@@ -75,11 +75,22 @@ def test_receiver_pages_over_http_and_escalates_with_the_clock(tmp_path: Path) -
         recv.tick()
         pages = httpx.get(base + "/pages").json()
         assert [(p["level"], p["paged"]) for p in pages] == [(1, True), (2, True)]
+        # when Alertmanager's webhook arrived, to the millisecond (the game days time pages)
+        assert {p["received"] for p in pages} == {"2026-12-07T10:00:00.000Z"}
+        resolved = {"version": "4", "status": "resolved", "alerts": [
+            {**body["alerts"][0], "status": "resolved"}]}
+        httpx.post(base + "/", json=resolved)
+        clock.advance(30)
+        assert httpx.post(base + "/", json=body).json()["started"] == ["PoolP95High"]
+        pages = httpx.get(base + "/pages").json()  # the first escalation's pages are kept
+        assert [(p["level"], p["received"]) for p in pages] == [
+            (1, "2026-12-07T10:00:00.000Z"), (2, "2026-12-07T10:00:00.000Z"),
+            (1, "2026-12-07T10:06:30.000Z")]
         assert httpx.post(base + "/ack/PoolP95High").json() == {"acknowledged": True}
         clock.advance(60 * 60)
         assert recv.tick() == []
         logged = [json.loads(x) for x in recv.log_path.read_text().splitlines()]
-        assert [x["level"] for x in logged] == [1, 2]
+        assert [x["level"] for x in logged] == [1, 2, 1]
         assert httpx.post(base + "/", content=b"{}").status_code == 400
     finally:
         server.shutdown()

@@ -68,6 +68,20 @@ def test_a_wrong_expectation_fails() -> None:
     assert not result.ok and "StreamSegmentAgeHigh" in result.output
 
 
+def test_a_per_provider_alert_is_expected_with_its_provider_label() -> None:
+    gen = generate(dashboards=False)
+    case = cases_by_alert(gen.catalog, gen.rules, gen.table)["PoolProviderDown"][0]
+    exp = case.checks[-1][1]
+    assert exp and all(e["exp_labels"]["provider"] == "phi3-mini" for e in exp)
+    assert run_cases([case], REPO / conv.RULES_FILE).ok
+    # without the label the expression keeps (sum by (provider)), promtool says no
+    bare = [{**e, "exp_labels": {k: v for k, v in e["exp_labels"].items() if k != "provider"}}
+            for e in exp]
+    wrong = dataclasses.replace(case, checks=[*case.checks[:-1], (case.checks[-1][0], bare)])
+    result = run_cases([wrong], REPO / conv.RULES_FILE)
+    assert not result.ok and "PoolProviderDown" in result.output
+
+
 def test_a_bad_rules_file_fails_the_check(tmp_path: Path) -> None:
     bad = tmp_path / "rules.yaml"
     bad.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: sum(rate(x[5m]) > \n")

@@ -102,11 +102,25 @@ def test_the_seed_explicit_alerts_keep_their_meaning() -> None:
         "QueueBufferLow": ("major", "10m", "< 45"),
         "CuratorApplyRateHigh": ("minor", "1h", "> 0.2"),
         "AutopilotRollback": ("minor", None, "> 0"),
+        "PoolProviderDown": ("major", "1m", "(increase(llmpool_breaker_open_total[5m])) > 0"),
     }
     for name, (severity, for_, tail) in expect.items():
         rule = by[name]
         assert rule["labels"]["severity"] == severity and rule.get("for") == for_, name
         assert rule["expr"].endswith(tail), (name, rule["expr"])
+
+
+def test_pool_provider_down_is_per_provider_and_shrinks_with_the_lab_time_scale() -> None:
+    from vvtvlib.ops.obs import scale_rules
+
+    rule = next(a for a in _alerts() if a["alert"] == "PoolProviderDown")
+    assert rule["expr"].startswith("sum by (provider) (")
+    assert rule["annotations"]["runbook_url"] == "ops/runbooks/rb_pool.md#poolproviderdown"
+    lab = yaml.safe_load(scale_rules((REPO / conv.RULES_FILE).read_text(), 60, 1.0))
+    scaled = next(r for g in lab["groups"] for r in g["rules"]
+                  if r.get("alert") == "PoolProviderDown")
+    # a breaker opening stays in the window 5 s and pages after 1 s in a x60 game day
+    assert "[5s]" in scaled["expr"] and scaled["for"] == "1s"
 
 
 def test_generate_cli_writes_then_checks(catalog_copy: Path) -> None:

@@ -31,7 +31,7 @@ def test_the_seed_runbooks_and_playbooks_exist() -> None:
 def test_every_alert_links_to_its_anchor() -> None:
     gen = generate(dashboards=False)
     assert check_alert_links(gen.rules, REPO) == []
-    assert len({a.name for a in gen.rules.alerts}) == 7 + 8 + 1 + 8  # burn, absent, zero, seed
+    assert len({a.name for a in gen.rules.alerts}) == 7 + 8 + 1 + 9  # burn, absent, zero, explicit
 
 
 def test_links_between_runbooks_resolve() -> None:

@@ -167,10 +167,13 @@ class Slo(Model):
 
 class FixtureCase(Model):
     """Input series for an explicit alert's fixture: selector -> value. A gauge holds the
-    value; a counter (or histogram bucket) grows by the value per minute."""
+    value; a counter (or histogram bucket) grows by the value per minute. ``labels``: the
+    labels the fired alert carries from its expression (``sum by (provider)`` keeps
+    ``provider``), which the fixture expects besides the rule's own."""
 
     fire: dict[str, Decimal]
     quiet: dict[str, Decimal]
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("fire", "quiet", mode="before")
     @classmethod

@@ -173,7 +173,8 @@ def longest_range_s(expr: str) -> int:
 
 
 def timed_cases(rules: RuleSet, alert: str, for_: str, fire: dict[str, str] | None,
-                quiet: dict[str, str], minutes: int) -> list[Case]:
+                quiet: dict[str, str], minutes: int, labels: dict[str, str] | None = None
+                ) -> list[Case]:
     """Not firing one evaluation before ``for`` elapses; firing once ``for`` has elapsed
     after the condition's ranges filled (``for`` + longest range + one evaluation)."""
     f = duration_s(for_)
@@ -181,7 +182,7 @@ def timed_cases(rules: RuleSet, alert: str, for_: str, fire: dict[str, str] | No
     fire_checks: list[tuple[int, list[dict[str, Any]]]] = []
     if f > 0:
         fire_checks.append((f - EVAL_S, []))
-    fire_checks.append((f + onset + EVAL_S, _expected(rules, alert)))
+    fire_checks.append((f + onset + EVAL_S, _expected(rules, alert, labels)))
     end = (minutes - 1) * 60
     return [Case(f"{alert}: fires once {for_} elapsed", alert, minutes, fire or {},
                  fire_checks),
@@ -215,7 +216,8 @@ def service_cases(catalog: Catalog, rules: RuleSet, table: WindowTable, svc: Ser
         m = _minutes_for(alert.for_, alert.expr)
         cases += timed_cases(rules, alert.name, alert.for_,
                              explicit_series(alert.fixture.fire, m),
-                             explicit_series(alert.fixture.quiet, m), m)
+                             explicit_series(alert.fixture.quiet, m), m,
+                             dict(alert.fixture.labels))
     return cases
 
 

@@ -92,6 +92,7 @@ class Record:
     criteria: list[Criterion] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
     firing_at_begin: list[str] = field(default_factory=list)  # left by earlier faults
+    # (firing or pending when the game day began)
 
     def fault_window(self) -> tuple[float, float] | None:
         start = [e.t for e in self.events if e.event == "fault-start"]
@@ -139,8 +140,9 @@ def begin(root: str, gameday: str) -> dict[str, Any]:
     state = read_obs_state(root)
     if state is None:
         raise DependencyMissing(f"obs is not running for {root}: `vvtvctl obs up` first")
+    # pending counts too: its condition already held, it would fire during this game day
     firing = sorted(n for n, st in PromClient(state.prometheus_url).alert_states().items()
-                    if st == "firing")
+                    if st in ("firing", "pending"))
     rec = Record(gameday, time.time(), state.time_scale, [Event(time.time(), "begin")],
                  firing_at_begin=firing)
     _save(root, rec)
@@ -289,20 +291,50 @@ def fired_alerts(root: str, start: float, end: float) -> dict[str, list[float]]:
     return out
 
 
+def _firing_series(root: str, name: str, start: float, end: float
+                   ) -> list[tuple[dict[str, str], list[float]]]:
+    """Each firing series of ``name`` (its labels, the times it was firing)."""
+    res = _prom(root).query_range(f'ALERTS{{alertname="{name}",alertstate="firing"}}',
+                                  start, end, 1.0)
+    skip = {"__name__", "alertname", "alertstate", "service", "severity"}
+    return [({k: v for k, v in s["metric"].items() if k not in skip},
+             [float(t) for t, _ in s["values"]]) for s in res]
+
+
+def _fault_start(rec: Record) -> float:
+    window = rec.fault_window()
+    return window[0] if window else rec.started
+
+
 def alert_expectations(root: str, gameday: str, firing: list[str], quiet: list[str]
                        ) -> bool:
+    """``firing``: each fires after the fault began (a firing left by an earlier fault does
+    not count); ``quiet``: none fires during the game day, except one already firing or
+    pending when it began (``firing_at_begin``, named in the report)."""
     rec = load_record(root, gameday)
-    fired = fired_alerts(root, rec.started, time.time())
+    now, since = time.time(), _fault_start(rec)
+    fired = fired_alerts(root, rec.started, now)
     ok = True
     for name in firing:
-        hit = name in fired
-        ok &= _judge(root, gameday, f"{name} fires", hit,
-                     "fired" if hit else "never fired during the game day")
+        series = [(labels, [t for t in ts if t >= since])
+                  for labels, ts in _firing_series(root, name, since, now)]
+        series = [(labels, ts) for labels, ts in series if ts]
+        if not series:
+            ok &= _judge(root, gameday, f"{name} fires", False,
+                         "never fired after the fault began")
+            continue
+        first = min(min(ts) for _, ts in series)
+        who = "; ".join(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+                        for labels, _ in series)
+        mark(root, gameday, "alert-firing", alert=name, after_fault_s=round(first - since, 1))
+        ok &= _judge(root, gameday, f"{name} fires", True,
+                     f"firing {first - since:.0f} s after the fault began, for "
+                     f"{max(len(ts) for _, ts in series)} s ({who})")
     for name in quiet:
         if name in rec.firing_at_begin:  # a long burn window still holds an earlier fault
             _judge(root, gameday, f"{name} stays quiet", True,
-                   "was already firing when the game day began (an earlier fault in its "
-                   "window); not counted")
+                   "was already firing or pending when the game day began (an earlier "
+                   "fault in its window); not counted")
             continue
         hit = name in fired
         ok &= _judge(root, gameday, f"{name} stays quiet", not hit,
@@ -331,10 +363,23 @@ def _rule_annotations(root: str, alertname: str) -> dict[str, Any]:
     raise UsageError(f"no alerting rule named {alertname!r} is loaded")
 
 
+def _received(page: dict[str, Any]) -> float:
+    """When the receiver got the firing alert from Alertmanager (epoch seconds)."""
+    stamp = str(page.get("received") or page.get("at") or "")
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
                 timeout_s: float = 60.0) -> bool:
     """Alertmanager delivered ``alert`` to the on-call receiver, which paged L1 (the
     escalation applied), and the runbook anchor in the alert exists.
+
+    Without ``synthetic``, ``alert`` is the real alert the fault fires: its page must reach
+    the receiver after the fault began (a page left by an earlier game day does not count);
+    the time from the fault to the page is recorded (event ``paged``).
 
     ``synthetic``: for a game day in which no alert should fire, a copy of ``alert``'s rule
     (labels and runbook) is posted to Alertmanager as ``GameDayPagingCheck`` and resolved
@@ -349,14 +394,17 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
     body: list[dict[str, Any]] = [{"labels": labels,
              "annotations": {"runbook_url": meta.get("runbook_url", ""),
                              "summary": f"game day {gameday}: paging path check for {alert}"}}]
+    rec = load_record(root, gameday)
+    since = rec.started if synthetic else _fault_start(rec)
     if synthetic:
         httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body,
                    timeout=5).raise_for_status()
     pages: list[dict[str, Any]] = []
     with contextlib.suppress(TimedOut):
+        # the receiver stamps to the millisecond; one second of slack for the clocks' rounding
         pages = wait_until(lambda: [p for p in _receiver_pages(state.receiver_url)
-                                    if p["alert"] == name], timeout_s, 0.5,
-                           what=f"a page for {name}")
+                                    if p["alert"] == name and _received(p) >= since - 1.0],
+                           timeout_s, 0.5, what=f"a page for {name}")
     if synthetic:
         body[0]["endsAt"] = datetime.now(UTC).isoformat()
         httpx.post(f"{state.alertmanager_url}/api/v2/alerts", json=body, timeout=5)
@@ -364,8 +412,12 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
     rec.pages.extend(pages)
     _save(root, rec)
     delivered = bool(pages)
-    _judge(root, gameday, f"{name} delivered to the receiver", delivered,
-           f"{len(pages)} page(s)" if delivered else f"no page within {timeout_s:g} s")
+    detail = f"{len(pages)} page(s)" if delivered else f"no page within {timeout_s:g} s"
+    if delivered and not synthetic:
+        after = min(_received(p) for p in pages) - since
+        mark(root, gameday, "paged", alert=name, after_fault_s=round(after, 1))
+        detail += f", the first {after:.1f} s after the fault began"
+    _judge(root, gameday, f"{name} delivered to the receiver", delivered, detail)
     l1 = [p for p in pages if p.get("level") == 1]
     escalated = bool(l1) and bool(l1[0].get("person"))
     _judge(root, gameday, "the escalation paged L1", escalated,

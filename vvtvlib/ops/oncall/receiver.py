@@ -3,7 +3,8 @@
     POST /               Alertmanager's webhook body (version 4): a firing alert pages L1,
                          a resolved one ends its escalation
     POST /ack/<alert>    the person paged acknowledges: the escalation stops
-    GET  /pages          every page so far (JSON); GET /healthz
+    GET  /pages          every page so far (JSON; ``received``: when Alertmanager's firing
+                         webhook reached the receiver, to the millisecond); GET /healthz
 
 Each page is one line of ``pages.jsonl`` in the receiver's folder. ``tick()`` pages the
 next levels whose timeout has passed; the server ticks every second with the system clock,
@@ -55,6 +56,7 @@ class Receiver:
         self.clock = clock
         self.lock = threading.Lock()
         self.open: dict[str, Open] = {}
+        self.closed: list[Open] = []  # resolved escalations of an alert that fired again
         self.steps = schedule(policy)
 
     @property
@@ -64,7 +66,8 @@ class Receiver:
     def _record(self, o: Open, p: Page) -> None:
         o.pages.append(p)
         with self.log_path.open("a") as fh:
-            fh.write(json.dumps({"alert": o.alert, "severity": o.severity, **asdict(p)}) + "\n")
+            fh.write(json.dumps({"alert": o.alert, "severity": o.severity,
+                                 "received": utc_iso(o.started), **asdict(p)}) + "\n")
 
     def webhook(self, body: dict[str, Any]) -> dict[str, Any]:
         alerts = body.get("alerts")
@@ -83,6 +86,8 @@ class Receiver:
                     continue
                 if key in self.open and not self.open[key].resolved:
                     continue  # Alertmanager repeats: the escalation already runs
+                if key in self.open:  # fired again after it resolved: keep the first pages
+                    self.closed.append(self.open[key])
                 self.open[key] = Open(name, key, now, str(labels.get("severity", "")))
                 started.append(name)
         self.tick()
@@ -120,8 +125,8 @@ class Receiver:
 
     def pages(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{"alert": o.alert, **asdict(p)} for o in self.open.values()
-                    for p in o.pages]
+            return [{"alert": o.alert, "received": utc_iso(o.started), **asdict(p)}
+                    for o in [*self.closed, *self.open.values()] for p in o.pages]
 
 
 def make_server(receiver: Receiver, host: str, port: int) -> ThreadingHTTPServer:
