@@ -108,3 +108,16 @@ def write_snapshot(tree: Path, folder: Path, keys: Keys, *, generation: int = 1,
         artifacts={"final_frame.json": file_record(folder / "final_frame.json")})
     seal_snapshot(folder, manifest, keys.secret)
     return records
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """An existing restore target (a file and a database that must survive a refused
+    restore), with an ``outside`` folder next to it that nothing may ever reach."""
+    root = tmp_path / "target"
+    (root / "storage" / "ready").mkdir(parents=True)
+    (root / "storage" / "ready" / "existing.mp4").write_bytes(b"precious")
+    (root / "data").mkdir()
+    (root / "data" / "plans.sqlite").write_bytes(b"db")
+    (tmp_path / "outside").mkdir()
+    return root

@@ -83,17 +83,6 @@ def fingerprint(root: Path) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Path:
-    root = tmp_path / "target"
-    (root / "storage" / "ready").mkdir(parents=True)
-    (root / "storage" / "ready" / "existing.mp4").write_bytes(b"precious")
-    (root / "data").mkdir()
-    (root / "data" / "plans.sqlite").write_bytes(b"db")
-    (tmp_path / "outside").mkdir()
-    return root
-
-
 BASE = [member("storage", kind=tarfile.DIRTYPE, mode=0o755),
         member("storage/ready", kind=tarfile.DIRTYPE, mode=0o755),
         member("storage/ready/a.mp4", b"A" * 1000)]

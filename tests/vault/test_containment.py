@@ -45,18 +45,6 @@ def _outside_untouched(tmp_path: Path, before: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Path:
-    """The same existing target as the adversarial corpus uses."""
-    root = tmp_path / "target"
-    (root / "storage" / "ready").mkdir(parents=True)
-    (root / "storage" / "ready" / "existing.mp4").write_bytes(b"precious")
-    (root / "data").mkdir()
-    (root / "data" / "plans.sqlite").write_bytes(b"db")
-    (tmp_path / "outside").mkdir()
-    return root
-
-
-@pytest.fixture
 def staging(tmp_path: Path) -> Path:
     root = tmp_path / "site" / "staging"
     root.mkdir(parents=True, mode=0o700)

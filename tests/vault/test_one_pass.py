@@ -57,16 +57,6 @@ def _left_behind(parent: Path) -> list[str]:
                   if ".vvtv-restore-" in p.name)
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Path:
-    root = tmp_path / "target"
-    (root / "storage" / "ready").mkdir(parents=True)
-    (root / "storage" / "ready" / "existing.mp4").write_bytes(b"precious")
-    (root / "data").mkdir()
-    (root / "data" / "plans.sqlite").write_bytes(b"db")
-    return root
-
-
 def _data_members() -> list[Member]:
     return [*BASE, member("storage/ready/b.mp4", _noise(3 * BLOCK + 77, 1)),
             member("storage/ready/c.mp4", _noise(3 * BLOCK, 2))]
