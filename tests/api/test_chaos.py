@@ -28,6 +28,26 @@ def test_discovery_exports_the_activities() -> None:
     assert names == sorted(chaos.__all__)
 
 
+def test_one_5xx_in_a_short_probe_does_not_leave_the_steady_state(tmp_path: Path) -> None:
+    """40 requests cannot show a 0.5 % rate: one 5xx is consistent with the SLO, two are not;
+    the strict ``within_slo`` (used after a fault) refuses both."""
+    from vvtvlib.api.loadtest import Sample
+
+    root = init_lab_api(tmp_path / "lab")
+
+    def window(errors: int, slow_ms: float = 100.0) -> dict[str, object]:
+        samples = [Sample(i / 8, "chaos", "expand_queries", 504 if i < errors else 200,
+                          slow_ms) for i in range(40)]
+        return chaos.window_stats(str(root), samples, 5).to_dict()
+
+    one, two, clean, slow = window(1), window(2), window(0), window(0, 5000.0)
+    assert chaos.within_slo(one) and not one["within_slo"]
+    assert not chaos.within_slo(two) and not two["within_slo"]
+    assert chaos.within_slo(clean) and clean["within_slo"]
+    assert not chaos.within_slo(slow)  # p95 over the SLO is never tolerated
+    assert 0 < float(one["rate_5xx_low95"]) < 0.005 < float(two["rate_5xx_low95"])
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiments_are_valid_and_always_roll_back(name: str) -> None:
     from chaoslib.experiment import ensure_experiment_is_valid

@@ -1,4 +1,4 @@
-from vvtvlib.core.stats import percentile
+from vvtvlib.core.stats import percentile, wilson_low
 
 
 def test_nearest_rank_is_a_measured_value() -> None:
@@ -19,3 +19,10 @@ def test_rank_is_not_pushed_up_by_float_error() -> None:
 def test_empty_and_rounding() -> None:
     assert percentile([], 95) is None
     assert percentile([1.23456, 2.5], 50, 2) == 1.23
+
+
+def test_wilson_low_bound() -> None:
+    assert wilson_low(0, 40) == 0.0 and wilson_low(0, 0) == 0.0
+    assert 0.004 < wilson_low(1, 40) < 0.005 < wilson_low(2, 40)
+    assert wilson_low(50, 100) < 0.5 < wilson_low(60, 100)
+    assert abs(wilson_low(5000, 1_000_000) - 0.005) < 0.0002  # many trials: close to the rate
