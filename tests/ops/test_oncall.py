@@ -97,6 +97,37 @@ def test_receiver_pages_over_http_and_escalates_with_the_clock(tmp_path: Path) -
         server.server_close()
 
 
+def test_a_minor_alert_opens_a_ticket_and_pages_no_one(tmp_path: Path) -> None:
+    """Seed O3, no pager fatigue: a minor alert is for business hours; it never pages, not
+    even after the escalation timeouts, and one firing is one ticket."""
+    clock = FakeClock(start=SUNDAY_0230)
+    recv = Receiver(load_policy(POLICY), Rota.load(ROTA), tmp_path, clock=clock)
+    alert = {"status": "firing", "fingerprint": "cur",
+             "labels": {"alertname": "CuratorApplyRateHigh", "severity": "minor",
+                        "service": "planner"},
+             "annotations": {"runbook_url": "ops/runbooks/rb_planner.md#curatorapplyratehigh",
+                             "summary": "The curator applies more than 20 %"}}
+    body = {"version": "4", "status": "firing", "alerts": [alert]}
+    assert recv.webhook(body)["started"] == []
+    recv.webhook(body)  # Alertmanager repeats
+    clock.advance(2 * 60 * 60)
+    assert recv.tick() == [] and recv.pages() == [] and not recv.log_path.exists()
+    tickets = recv.tickets()
+    assert [(t["alert"], t["severity"], t["service"]) for t in tickets] == [
+        ("CuratorApplyRateHigh", "minor", "planner")]
+    assert tickets[0]["runbook_url"].endswith("#curatorapplyratehigh")
+    recv.webhook({"version": "4", "status": "resolved",
+                  "alerts": [{**alert, "status": "resolved"}]})
+    recv.webhook(body)  # fired again after it resolved: a second ticket
+    lines = [json.loads(x) for x in recv.tickets_path.read_text().splitlines()]
+    assert len(lines) == 2 and recv.pages() == []
+    # a major alert still pages L1 at once
+    recv.webhook({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "fingerprint": "p", "labels": {"alertname": "PoolProviderDown",
+                                                            "severity": "major"}}]})
+    assert [p["level"] for p in recv.pages()] == [1]
+
+
 def test_the_receiver_command_records_pages(tmp_path: Path) -> None:
     import os
     import socket

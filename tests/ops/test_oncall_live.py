@@ -165,6 +165,10 @@ def test_autopilot_canary_and_rollbacks_are_logged_and_counted(live: StationLayo
 
 def test_an_invalid_flags_file_keeps_the_last_good_and_turns_status_red(
         live: StationLayout) -> None:
+    root = str(live.root)
+    # a known good state of its own, whatever ran before on this worker
+    assert cli("flags", "set", "curator.apply_enabled=false", "--root", root).exit_code == 0
+    eventually(lambda: _applied(live, "curator.apply_enabled", False), timeout_s=3)
     path = flags_path(live.root)
     good = path.read_bytes()
     path.write_text("[curator]\nmin_confidence_apply = 7\n")

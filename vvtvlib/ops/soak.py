@@ -121,7 +121,8 @@ def soak_figure(res: SoakResult) -> Any:
     ax.set_ylabel("%")
     ax.legend(loc="best", fontsize="small")
     ax = axes[2]
-    ax.plot(t, [b.rps for b in res.timeline], marker=".", color="#1a7f37", label="answered rps")
+    ax.plot(t, [b.rps for b in res.timeline], marker=".", color="#1a7f37",
+            label="requests per second (every answer)")
     ax.axhline(res.rps, color="grey", linestyle=":", label=f"offered {res.rps:g} rps")
     ax.set_ylabel("rps")
     ax.set_xlabel("minutes into the soak")

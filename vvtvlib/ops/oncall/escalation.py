@@ -1,6 +1,7 @@
 """The escalation policy and who is paged when.
 
-Page L1 at the alert; not acknowledged ``timeouts_min[0]`` minutes later -> L2;
+Alerts of a ``ticket_severities`` severity (``minor``) open a ticket and page no one. Others:
+page L1 at the alert; not acknowledged ``timeouts_min[0]`` minutes later -> L2;
 ``timeouts_min[1]`` more -> L3; ``timeouts_min[2]`` more -> every level again. A level is
 paged only inside its hours (L2 08:00-22:00, L3 business hours); outside them the step is
 in the timeline as skipped. An acknowledgement stops the escalation.
@@ -78,6 +79,9 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     levels: list[Level]
     timeouts_min: list[int] = Field(min_length=3, max_length=3)
+    # seed O3, no pager fatigue: these severities open a ticket for business hours and never
+    # page anyone (the slow-burn alerts, a suspicious curator, an autopilot rollback)
+    ticket_severities: list[str] = Field(default_factory=lambda: ["minor"])
 
     @field_validator("levels")
     @classmethod

@@ -1,10 +1,12 @@
 """An Alertmanager webhook receiver that pages by the escalation policy.
 
     POST /               Alertmanager's webhook body (version 4): a firing alert pages L1,
-                         a resolved one ends its escalation
+                         a resolved one ends its escalation; a firing alert of a ticket
+                         severity (``minor``) opens a ticket instead and pages no one
     POST /ack/<alert>    the person paged acknowledges: the escalation stops
     GET  /pages          every page so far (JSON; ``received``: when Alertmanager's firing
                          webhook reached the receiver, to the millisecond); GET /healthz
+    GET  /tickets        every ticket so far (one per firing of a minor alert)
 
 Each page is one line of ``pages.jsonl`` in the receiver's folder. ``tick()`` pages the
 next levels whose timeout has passed; the server ticks every second with the system clock,
@@ -57,11 +59,30 @@ class Receiver:
         self.lock = threading.Lock()
         self.open: dict[str, Open] = {}
         self.closed: list[Open] = []  # resolved escalations of an alert that fired again
+        self.ticketed: dict[str, dict[str, Any]] = {}  # key -> its open ticket
+        self._tickets: list[dict[str, Any]] = []
         self.steps = schedule(policy)
 
     @property
     def log_path(self) -> Path:
         return self.folder / "pages.jsonl"
+
+    @property
+    def tickets_path(self) -> Path:
+        return self.folder / "tickets.jsonl"
+
+    def _ticket(self, key: str, name: str, severity: str, labels: dict[str, Any],
+                annotations: dict[str, Any]) -> None:
+        if key in self.ticketed:
+            return  # Alertmanager repeats: one ticket per firing
+        t = {"alert": name, "severity": severity, "opened": utc_iso(self.clock.now()),
+             "service": str(labels.get("service", "")),
+             "runbook_url": str(annotations.get("runbook_url", "")),
+             "summary": str(annotations.get("summary", ""))}
+        self.ticketed[key] = t
+        self._tickets.append(t)
+        with self.tickets_path.open("a") as fh:
+            fh.write(json.dumps(t) + "\n")
 
     def _record(self, o: Open, p: Page) -> None:
         o.pages.append(p)
@@ -80,15 +101,20 @@ class Receiver:
                 labels = a.get("labels") or {}
                 name = str(labels.get("alertname") or "unnamed")
                 key = str(a.get("fingerprint") or name)
+                severity = str(labels.get("severity", ""))
                 if a.get("status") == "resolved":
                     if key in self.open:
                         self.open[key].resolved = True
+                    self.ticketed.pop(key, None)
+                    continue
+                if severity in self.policy.ticket_severities:
+                    self._ticket(key, name, severity, labels, a.get("annotations") or {})
                     continue
                 if key in self.open and not self.open[key].resolved:
                     continue  # Alertmanager repeats: the escalation already runs
                 if key in self.open:  # fired again after it resolved: keep the first pages
                     self.closed.append(self.open[key])
-                self.open[key] = Open(name, key, now, str(labels.get("severity", "")))
+                self.open[key] = Open(name, key, now, severity)
                 started.append(name)
         self.tick()
         return {"started": started, "open": self.active()}
@@ -123,6 +149,10 @@ class Receiver:
         return sorted(o.alert for o in self.open.values()
                       if not (o.acknowledged or o.resolved))
 
+    def tickets(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self._tickets)
+
     def pages(self) -> list[dict[str, Any]]:
         with self.lock:
             return [{"alert": o.alert, "received": utc_iso(o.started), **asdict(p)}
@@ -145,6 +175,8 @@ def make_server(receiver: Receiver, host: str, port: int) -> ThreadingHTTPServer
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path == "/pages":
                 self._json(200, receiver.pages())
+            elif self.path == "/tickets":
+                self._json(200, receiver.tickets())
             elif self.path == "/healthz":
                 self._json(200, {"ok": True, "open": receiver.active()})
             else:
