@@ -46,7 +46,6 @@ sys.path.insert(0, str(HERE))
 
 import bench_api  # noqa: E402
 import httpx  # noqa: E402
-import psutil  # noqa: E402
 from bench_api import Load, request_bytes  # noqa: E402
 
 from vvtvlib.api.canonical import headers as signed  # noqa: E402
@@ -55,6 +54,7 @@ from vvtvlib.api.init import api_init  # noqa: E402
 from vvtvlib.api.supervisor import api_down, api_up  # noqa: E402
 from vvtvlib.api.tenants import open_tenants  # noqa: E402
 from vvtvlib.core.errors import VVTVError  # noqa: E402
+from vvtvlib.core.procstat import tree_cpu_s  # noqa: E402
 from vvtvlib.core.stats import percentile  # noqa: E402
 from vvtvlib.core.wait import wait_until  # noqa: E402
 from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
@@ -64,23 +64,6 @@ from vvtvlib.pool.tasks import build_messages  # noqa: E402
 
 TARGET_RPS_RATIO = 8.0
 CONNECTIONS = 8
-
-
-def tree_cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for p in procs:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                continue
-    return total
 
 
 def measure(name: str, pids: list[int], load: Load, seconds: float, connections: int,

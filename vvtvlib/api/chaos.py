@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from chaoslib.exceptions import ActivityFailed
 
+from vvtvlib.core.procstat import tree_cpu_s
 from vvtvlib.core.stats import percentile, wilson_low
 from vvtvlib.pool.config import load_pool_config, pool_dir, providers_path
 
@@ -297,15 +297,7 @@ def _api_cpu_s(root: str) -> float:
     """CPU seconds (user + system) of pool-api and its worker processes so far."""
     st = json.loads(ApiLayout(root).state_json.read_text())
     pid = next(c["pid"] for c in st["children"] if c["name"] == "pool-api")
-    proc = psutil.Process(pid)
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
+    return tree_cpu_s([pid])
 
 
 def flood_bad_signatures(root: str, seconds: float = 5, concurrency: int = 16,
