@@ -104,13 +104,14 @@ class FlagWatcher:
         self.flags: Features = DEFAULTS
         self.error: str | None = None
         self.reloads = 0
-        self._sig: tuple[int, int] | None | bool = False  # False: never looked
+        self._sig: tuple[int, int, int] | None | bool = False  # False: never looked
         self.current()
 
     def current(self) -> Features:
         try:
             st = os.stat(self.path)
-            sig: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            # the inode too: a rewrite by rename within one timestamp tick, same size
+            sig: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             sig = None
         with self.lock:
