@@ -9,8 +9,9 @@ FASTEST, a cache miss (every payload distinct) and the emulator at 0 ms. (d) Sta
 hello-world shows what the framework itself costs. (e) a bare forward (uvicorn + the pool's
 aiohttp client, no check at all) to the same emulator is the ceiling of any gateway of (b)'s
 shape on this machine: (b)/(e) is what the checks cost, (e)/(c) what the shape allows.
-Every server is uvicorn with uvloop and httptools. The load generator is an asyncio HTTP/1.1 client sending pre-built requests (each
-with its own nonce and signature) over keep-alive connections:
+Every server is uvicorn with uvloop and httptools. The load generator is an asyncio HTTP/1.1
+client sending pre-built requests (each with its own nonce and signature) over keep-alive
+connections:
 * throughput: closed loop, 16 connections, for S seconds -> rps and latency percentiles
 * latency at 100 rps: open loop, one request every 10 ms, for S seconds, (a) and (b) at the
   same time (then (c) and (d)), so that both sides of "added p95" see the same machine
