@@ -6,9 +6,12 @@ and (c) a bare uvicorn hello-world, one uvicorn worker each, in one run.
 (b) is HMAC, nonce, token bucket, quota reservation, usage events, the audit, metrics
 (prometheus-client in multiprocess mode, as `vvtvctl api up` runs it), the access log,
 FASTEST, a cache miss (every payload distinct) and the emulator at 0 ms. (d) Starlette's
-hello-world shows what the framework itself costs. Every server is uvicorn with uvloop and
-httptools. The load generator is an asyncio HTTP/1.1 client sending pre-built requests (each
-with its own nonce and signature) over keep-alive connections:
+hello-world shows what the framework itself costs. (e) a bare forward (uvicorn + the pool's
+aiohttp client, no check at all) to the same emulator is the ceiling of any gateway of (b)'s
+shape on this machine: (b)/(e) is what the checks cost, (e)/(c) what the shape allows.
+Every server is uvicorn with uvloop and httptools. The load generator is an asyncio HTTP/1.1
+client sending pre-built requests (each with its own nonce and signature) over keep-alive
+connections:
 * throughput: closed loop, 16 connections, for S seconds -> rps and latency percentiles
 * latency at 100 rps: open loop, one request every 10 ms, for S seconds, (a) and (b) at the
   same time (then (c) and (d)), so that both sides of "added p95" see the same machine
@@ -251,7 +254,10 @@ def main() -> int:
                        "PROMETHEUS_MULTIPROC_DIR": str(prom)}, factory=True)
         hello = uvicorn("_hello_asgi:app", hello_port)
         star = uvicorn("_hello_asgi:starlette_app", star_port)
-        procs += [api, hello, star]
+        fwd_port = free_port()
+        fwd = uvicorn("_hello_asgi:forward_app", fwd_port,
+                      {"VVTV_FORWARD_TO": f"http://127.0.0.1:{em.port}"})
+        procs += [api, hello, star, fwd]
 
         def api_req(i: int, bad: bool = False) -> bytes:
             body = json.dumps({"task": "expand_queries", "strategy": "FASTEST",
@@ -278,7 +284,8 @@ def main() -> int:
         runs = {"a_emulator": (em.proc.pid, Load(em.port, emu_req)),
                 "b_full_path": (api.pid, Load(api_port, api_req)),
                 "c_hello_uvicorn": (hello.pid, Load(hello_port, hello_req)),
-                "d_hello_starlette": (star.pid, Load(star_port, hello_req))}
+                "d_hello_starlette": (star.pid, Load(star_port, hello_req)),
+                "e_bare_forward": (fwd.pid, Load(fwd_port, emu_req))}
         results: list[dict[str, Any]] = []
         for name, (pid, load) in runs.items():
             results.append(series(name, pid, load, "closed", seconds))
@@ -317,6 +324,10 @@ def main() -> int:
             "rps_share_of_hello": round(b_closed["rps"] / c_closed["rps"], 3),
             "rps_share_of_emulator": round(b_closed["rps"] / by[("a_emulator", "closed")]["rps"],
                                            3),
+            "bare_forward_share_of_hello": round(by[("e_bare_forward", "closed")]["rps"]
+                                                 / c_closed["rps"], 3),
+            "rps_share_of_bare_forward": round(b_closed["rps"]
+                                               / by[("e_bare_forward", "closed")]["rps"], 3),
             "starlette_share_of_bare_asgi": round(by[("d_hello_starlette", "closed")]["rps"] /
                                                   c_closed["rps"], 3),
             "added_p95_ms": round(b_open["p95_ms"] - a_open["p95_ms"], 3),

@@ -441,3 +441,70 @@ def test_nginx_drops_an_idle_upstream_connection_before_pool_api_does(gateway: L
     cmd = psutil.Process(api["pid"]).cmdline()
     server_s = int(cmd[cmd.index("--timeout-keep-alive") + 1])
     assert int(upstream.group(1)) < server_s
+
+
+def test_a_dead_provider_leaves_the_api_up_a_dead_pool_api_stops_it(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An emulated provider stands for a remote one: when its process dies the API answers
+    with the others (the supervisor logs it); when pool-api dies the supervisor stops all."""
+    import signal
+
+    from tests.station.helpers import eventually
+
+    root = tmp_path_factory.mktemp("dead-child")
+    api_init(root, port=free_port())
+    _fast_providers(root)
+    st = api_up(root, profile="embedded")
+    lv = Live(root, "embedded", st["base_url"], st)
+    try:
+        pids = {p["name"]: p["pid"] for p in st["processes"]}
+        os.kill(pids["emulator:phi3-mini"], signal.SIGKILL)
+        eventually(lambda: not {p["name"]: p["alive"] for p in
+                                api_status(root)["processes"]}["emulator:phi3-mini"],
+                   timeout_s=30, every=0.2)
+        time.sleep(1.0)  # the supervisor's watch loop has looked several times since
+        assert "provider exited" in (root / "logs/api_supervisor.log").read_text()
+        now = api_status(root)
+        assert now["up"] and now["ready"]
+        t = lv.tenant("Survivor")
+        codes = [lv.curl(t, "POST", "/v1/infer",
+                         BODY.replace("abc", f"after the kill {i}"))[0] for i in range(5)]
+        assert codes == [200] * 5, codes
+        os.kill(pids["pool-api"], signal.SIGKILL)
+        eventually(lambda: not api_status(root)["up"], timeout_s=30, every=0.2)
+        eventually(lambda: not any(psutil_alive(pid) for pid in pids.values()),
+                   timeout_s=30, every=0.2)
+    finally:
+        api_down(root)
+
+
+def psutil_alive(pid: int) -> bool:
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_up_refuses_a_provider_port_another_process_serves(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two labs on one machine with the same provider ports: the second `up` says so, rather
+    than calling the first lab's emulators (with their faults) behind the operator's back."""
+    import socket
+
+    from vvtvlib.core.errors import DependencyMissing
+
+    root = tmp_path_factory.mktemp("taken-port")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        api_init(root, port=free_port(), provider_ports=[free_port(), taken, free_port()])
+        with pytest.raises(DependencyMissing, match=f"port {taken} of the emulated provider "
+                                                    "qwen-7b is already in use"):
+            api_up(root, profile="embedded")
+        assert not api_status(root)["up"]
+        out = vvtvctl("api", "up", "--root", str(root), check=False)
+        assert out.returncode == 3, out.stderr
+        assert f"port {taken}" in out.stderr and "Traceback" not in out.stderr
+    assert not api_status(root)["up"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vvtvlib.core.errors import DependencyMissing
-from vvtvlib.ops.gamedays import GAMEDAYS, experiment_path, longest_above
+from vvtvlib.ops.gamedays import GAMEDAYS, experiment_path, journal_criteria, longest_above
 from vvtvlib.ops.generate import REPO, generate
 from vvtvlib.ops.iothrottle import apply_throttle, disk_of, lift_throttle, plan_throttle
 from vvtvlib.ops.runbooks import anchors
@@ -27,6 +27,29 @@ def _args(gameday: str, func: str) -> dict:
     exp = json.loads(experiment_path(gameday).read_text())
     return next(a["provider"]["arguments"] for a in exp["method"]
                 if a["provider"].get("func") == func)
+
+
+def test_a_game_day_that_fails_before_its_fault_says_why() -> None:
+    """The steady state before the fault did not hold: the result's criteria (what the drill
+    and the CLI show) carry Chaos Toolkit's own verdicts, in words."""
+    window = {"requests": 40, "p95_ms": 1018.75, "status_counts": {"200": 39, "504": 1},
+              "timeouts": 0, "slo_p95_ms": 1200, "slo_5xx": 0.005}
+    journal = {"status": "completed", "deviated": False, "run": [], "steady_states": {
+        "before": {"steady_state_met": False, "probes": [
+            {"activity": {"name": "obs-targets-up"}, "output": True, "tolerance_met": True},
+            {"activity": {"name": "the-api-slo-holds"}, "output": window,
+             "tolerance_met": False}]}}}
+    got = journal_criteria(journal)
+    assert [(c.name, c.passed) for c in got] == [
+        ("steady state before: obs-targets-up", True),
+        ("steady state before: the-api-slo-holds", False)]
+    assert got[1].detail == ("40 requests (39 x 200, 1 x 504): p95 1019 ms (SLO 1200 ms), "
+                             "5xx 1/40 (SLO 0.5 %)")
+    journal["run"] = [{"activity": {"name": "kill-the-provider"}, "status": "failed",
+                       "exception": ["Traceback ...", "ActivityFailed: no provider to kill"]}]
+    last = journal_criteria(journal)[-1]
+    assert last.name == "activity kill-the-provider" and not last.passed
+    assert last.detail == "failed: ActivityFailed: no provider to kill"
 
 
 def test_each_game_day_pages_with_its_real_alert_or_a_synthetic_one() -> None:

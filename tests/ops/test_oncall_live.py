@@ -66,13 +66,13 @@ def pool(live: StationLayout) -> Iterator[PoolLab]:
 
 @pytest.fixture(scope="module")
 def api(live: StationLayout, pool: PoolLab) -> Iterator[dict[str, Any]]:
-    """The real API (``vvtvctl api up``: a supervisor and uvicorn) on the station's root,
-    over the pool lab's emulators (the pool fixture wrote pool/providers.toml)."""
+    """The real API (``vvtvctl api up``: a supervisor, its emulated providers on free ports
+    and uvicorn) on the station's root."""
     from vvtvlib.api.init import api_init
     from vvtvlib.api.supervisor import api_down, api_up
     from vvtvlib.pool.emulator.process import free_port
 
-    api_init(live.root, port=free_port())
+    api_init(live.root, port=free_port(), provider_ports=[free_port() for _ in range(3)])
     st = api_up(live.root, profile="embedded", workers=1, timeout_s=60)
     try:
         yield st

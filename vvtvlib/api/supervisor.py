@@ -10,7 +10,9 @@ of this node), ``redis`` (its own redis-server; shared by every worker and node)
 starts it detached and returns once ``/v1/health/ready`` answers 200; ``api_down`` sends
 SIGTERM, and the supervisor stops its children in reverse order (nginx with SIGQUIT so
 open requests finish, uvicorn with SIGTERM so it drains). ``api/run/state.json`` names
-every process, URL and the limits backend.
+every process, URL and the limits backend. When pool-api, redis-server or nginx exits on its
+own the supervisor stops the others and exits; an emulated provider that exits is logged and
+left to the pool (its breaker opens, the others answer, readiness says whether any is left).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Child:
     pid: int
     cmd: list[str]
     url: str | None = None
+    # an emulated provider stands for a remote one: its death is the pool's business (the
+    # breaker, fail-over, readiness), not a reason to stop the API
+    essential: bool = True
 
 
 @dataclass
@@ -103,6 +108,22 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: f
         f"{name} did not listen on port {port} within {timeout_s:.0f} s"))
 
 
+def _check_port_free(url: str, what: str) -> None:
+    """Refuse a port another process listens on: the API would talk to whatever serves it
+    (another lab's emulator, with its own faults) and its own child would die at once."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex((u.hostname or "127.0.0.1", u.port or 80)) == 0:
+            raise DependencyMissing(f"port {u.port} of {what} is already in use by another "
+                                    "process; give this root its own ports (`vvtvctl api "
+                                    "init --force --provider-ports A,B,C`) or stop the other "
+                                    "lab")
+
+
 class Supervisor:
     def __init__(self, root: str | Path, profile: str, workers: int, limits: str) -> None:
         check_options(profile, workers, limits)
@@ -115,9 +136,10 @@ class Supervisor:
         self.stopping = False
 
     def _add(self, name: str, cmd: list[str], url: str | None = None,
-             env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+             env: dict[str, str] | None = None, essential: bool = True
+             ) -> subprocess.Popen[bytes]:
         proc = _spawn(cmd, self.out, env)
-        self.procs.append((Child(name, proc.pid, cmd, url), proc))
+        self.procs.append((Child(name, proc.pid, cmd, url, essential), proc))
         self.log.info("started", child=name, pid=proc.pid)
         return proc
 
@@ -128,9 +150,10 @@ class Supervisor:
         for p in pool_cfg.providers:
             cmd = command_for(p)
             if cmd is not None:  # its call log carries the callers' W3C traces
+                _check_port_free(p.base_url, f"the emulated provider {p.id}")
                 lay.logs.mkdir(parents=True, exist_ok=True)
                 cmd += ["--log", str(lay.logs / f"emulator_{p.id}.jsonl")]
-                self._add(f"emulator:{p.id}", cmd, p.base_url)
+                self._add(f"emulator:{p.id}", cmd, p.base_url, essential=False)
         uri = "memory://"
         if self.limits == "sqlite":  # the seed's nonces table, shared by the workers
             uri = f"sqlite://{lay.tenants_db}"
@@ -203,12 +226,19 @@ class Supervisor:
         signal.signal(signal.SIGINT, on_signal)
         try:
             self.start()
+            gone: set[int] = set()
             while not self.stopping:
                 for child, proc in self.procs:
-                    if proc.poll() is not None:
+                    if proc.poll() is None or child.pid in gone:
+                        continue
+                    gone.add(child.pid)
+                    if child.essential:
                         self.log.error("child exited", child=child.name,
                                        returncode=proc.returncode)
                         self.stopping = True
+                    else:  # the pool sees a provider down; the API goes on
+                        self.log.error("provider exited; the API goes on without it",
+                                       child=child.name, returncode=proc.returncode)
                 time.sleep(0.2)
         except Exception as exc:
             self.log.error("supervisor failed", error=str(exc)[:300])

@@ -65,7 +65,8 @@ class OncallLab:
         cfg.write_text(tomli_w.dumps(data))
         station.up(self.layout, timeout_s=self.up_timeout_s)
         self.pool = PoolLab(root=self.layout.root).start()
-        api_init(self.layout.root, port=free_port(), force=True)
+        api_init(self.layout.root, port=free_port(), force=True,
+                 provider_ports=[free_port() for _ in range(3)])
         self.api = api_up(self.layout.root, profile="embedded", workers=1, timeout_s=60)
         return self
 

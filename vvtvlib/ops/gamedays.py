@@ -761,7 +761,8 @@ def run_gameday(gameday: str, root: str | Path, out_dir: str | Path, *,
     rec = load_record(root, gameday)
     passed = journal_passed(data) and bool(rec.criteria) and all(c.passed
                                                                   for c in rec.criteria)
-    return GamedayResult(gameday, passed, journal, report, rec.criteria)
+    return GamedayResult(gameday, passed, journal, report,
+                         journal_criteria(data) + rec.criteria)
 
 
 def client_timeline(root: str, gameday: str, data: dict[str, Any], bucket_s: float = 2.0
@@ -796,6 +797,42 @@ def journal_passed(data: dict[str, Any]) -> bool:
             and all(r.get("status") == "succeeded" for r in data.get("run", [])))
 
 
+def _probe_detail(output: Any) -> str:
+    """A probe's output in words: a load window's verdict as a sentence, anything else as is."""
+    if isinstance(output, dict) and "requests" in output and "p95_ms" in output:
+        n = int(output["requests"])
+        bad = sum(int(v) for k, v in (output.get("status_counts") or {}).items()
+                  if str(k).startswith("5"))
+        codes = ", ".join(f"{v} x {k}" for k, v in sorted((output.get("status_counts")
+                                                           or {}).items()))
+        slo_ms, slo_5xx = output.get("slo_p95_ms"), output.get("slo_5xx")
+        return (f"{n} requests ({codes}): p95 {float(output['p95_ms']):.0f} ms"
+                + (f" (SLO {float(slo_ms):.0f} ms)" if slo_ms is not None else "")
+                + f", 5xx {bad}/{n}"
+                + (f" (SLO {100 * float(slo_5xx):g} %)" if slo_5xx is not None else "")
+                + (f", {output['timeouts']} client timeouts" if output.get("timeouts") else ""))
+    return f"output {output}"
+
+
+def journal_criteria(data: dict[str, Any]) -> list[Criterion]:
+    """What Chaos Toolkit itself judged: each steady-state probe before and after, and any
+    activity of the method that did not succeed (a game day that fails before its fault has
+    no other criterion: this says why)."""
+    out = []
+    ss = data.get("steady_states") or {}
+    for when in ("before", "after"):
+        for p in (ss.get(when) or {}).get("probes", []):
+            out.append(Criterion(f"steady state {when}: {p['activity']['name']}",
+                                 bool(p.get("tolerance_met")), _probe_detail(p.get("output"))))
+    for r in data.get("run", []):
+        if r.get("status") != "succeeded":
+            exc = r.get("exception")  # a formatted traceback: its last line says what
+            why = str(exc[-1] if isinstance(exc, list) and exc else exc or "").strip()
+            out.append(Criterion(f"activity {r['activity']['name']}", False,
+                                 f"{r.get('status')}: {why[-300:]}"))
+    return out
+
+
 def _fmt(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
 
@@ -827,13 +864,8 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
         lines.append(f"| {c.name} | {'PASS' if c.passed else 'FAIL'} | {c.detail} |")
     verdict = journal_passed(data) and bool(rec.criteria) and all(c.passed
                                                                    for c in rec.criteria)
-    ss = data.get("steady_states") or {}
-    for when in ("before", "after"):
-        got = ss.get(when) or {}
-        for p in got.get("probes", []):
-            lines.append(f"| steady state {when}: {p['activity']['name']} | "
-                         f"{'PASS' if p.get('tolerance_met') else 'FAIL'} | "
-                         f"output {p.get('output')} |")
+    for c in journal_criteria(data):
+        lines.append(f"| {c.name} | {'PASS' if c.passed else 'FAIL'} | {c.detail} |")
     lines += ["", f"**Overall: {'PASS' if verdict else 'FAIL'}**", "",
               "## What was done", "", "| time (UTC) | phase | activity | status |",
               "|---|---|---|---|"]
