@@ -533,9 +533,10 @@ def test_other_methods_on_infer_get_the_apis_405_not_the_wafs_403(gateway: Live)
     live = gateway
     evil = json.dumps({"task": "expand_queries", "payload": {
         "seed": "1' UNION SELECT password FROM users -- <script>alert(1)</script>"}})
-    for method in ("DELETE", "PUT", "PATCH"):
+    for method, target in (("DELETE", "/v1/infer"), ("PUT", "/v1/%69nfer"),
+                           ("PATCH", "/v1/infer?x=1")):
         for content in (None, evil):
-            r = httpx.request(method, live.base + "/v1/infer", content=content,
+            r = httpx.request(method, live.base + target, content=content,
                               headers={"Content-Type": "application/json"})
             assert (r.status_code, r.json()["error"]) == (405, "METHOD_NOT_ALLOWED"), r.text
             assert r.headers["allow"] == "POST"
