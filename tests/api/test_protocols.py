@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -53,3 +55,31 @@ def test_a_malformed_request_gets_the_error_body(server: str, data: bytes) -> No
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-type"] == "application/json"
     assert int(r.headers["content-length"]) == len(r.body)
+
+
+def test_the_requests_pipelined_before_a_bad_one_are_answered_first(server: str) -> None:
+    """Two good requests, then a bad one, in one write: 200, 200, then the 400 and the close
+    (uvicorn's own httptools protocol answers the 400 at once and loses the two 200s)."""
+    host, port = server.split("//", 1)[1].rsplit(":", 1)
+    good = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(good + good + b"NOT HTTP\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    statuses = [int(s) for s in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert statuses == [200, 200, 400], data
+    assert data.endswith(b'"}')
+
+
+def test_a_request_refused_after_its_headers_is_answered_at_once(server: str) -> None:
+    """Its headers read, its body never comes (an unknown Transfer-Encoding): the app may be
+    waiting for that body, so the 400 goes out now, after a good request pipelined before."""
+    host, port = server.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                  b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert [int(s) for s in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)] == [200, 400], data

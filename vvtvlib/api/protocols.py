@@ -7,7 +7,8 @@ itself, before any ASGI app sees it, with a plain-text 400 and none of the contr
 that answer, ``send_400_response``: the error body (``SCHEMA_INVALID``, as the gateway's own 400),
 an ``X-Request-Id`` (the gateway's when the headers read before the fault carry it with the
 gateway token: nginx passes a header with a control byte on, and its id must be the one in the
-body; else a fresh one), ``nosniff``, then the connection is closed. pool-api observes the
+body; else a fresh one), ``nosniff``, then the connection is closed (with httptools, once the
+requests pipelined before the bad one are answered). pool-api observes the
 request as it does an unmatched route's (audit line, metrics, access log). A good request never goes
 through the override, so it costs nothing on the hot path.
 
@@ -74,14 +75,45 @@ def bad_request(default_headers: list[tuple[bytes, bytes]], rid: str | None = No
     return b"".join(head) + body, rid
 
 
+class _AnswerBadRequest:
+    """Queued in uvicorn's pipeline where the next request's cycle would be: run once the
+    requests before it are answered, it writes the 400 and closes."""
+
+    more_body = False
+
+    def __init__(self, transport: Any, data: bytes) -> None:
+        self.transport, self.data = transport, data
+
+    async def run_asgi(self, app: Any) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(self.data)
+            self.transport.close()
+
+
 class ApiHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
+        """The 400, after the answers to the requests pipelined before the bad one (uvicorn's
+        own would cut them off), reading no more meanwhile; at once when the app may be
+        reading the bad request's own body."""
+        if getattr(self, "_bad_request_queued", False):
+            return  # queued already, after the answers before it
         # the headers httptools read before the fault (none when the request line was bad)
         headers = getattr(self, "headers", None) or []
         data, rid = bad_request(self.server_state.default_headers,
                                 request_id_for(self.app, headers, self.client))
         self.logger.warning("answered 400 %s to a malformed request (request_id %s)",
                             SCHEMA_INVALID, rid)
+        cycle = self.cycle
+        if self.pipeline or (cycle is not None and not cycle.response_complete
+                             and not cycle.more_body):
+            answer = (_AnswerBadRequest(self.transport, data), self.app)
+            if self.pipeline and self.pipeline[0][0].more_body:
+                self.pipeline[0] = answer  # type: ignore[assignment]  # the bad request's own
+            else:
+                self.pipeline.appendleft(answer)  # type: ignore[arg-type]
+            self._bad_request_queued = True
+            self.flow.pause_reading()
+            return
         self.transport.write(data)
         self.transport.close()
 
