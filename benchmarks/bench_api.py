@@ -9,8 +9,10 @@ FASTEST, a cache miss (every payload distinct) and the emulator at 0 ms. (d) Sta
 hello-world shows what the framework itself costs. (e) a bare forward (uvicorn + the pool's
 aiohttp client, no check at all) to the same emulator is the ceiling of any gateway of (b)'s
 shape on this machine: (b)/(e) is what the checks cost, (e)/(c) what the shape allows.
-Every server is uvicorn with uvloop and httptools. The load generator is an asyncio HTTP/1.1
-client sending pre-built requests (each with its own nonce and signature) over keep-alive
+Every server is uvicorn with uvloop and httptools (pool-api with
+``vvtvlib.api.protocols.HTTP_PROTOCOL``, as `vvtvctl api up` runs it: httptools' protocol but
+for its answer to a malformed request). The load generator is an asyncio HTTP/1.1 client
+sending pre-built requests (each with its own nonce and signature) over keep-alive
 connections:
 * throughput: closed loop, 16 connections, for S seconds -> rps and latency percentiles
 * latency at 100 rps: open loop, one request every 10 ms, for S seconds, (a) and (b) at the
@@ -45,6 +47,7 @@ import psutil  # noqa: E402
 from vvtvlib.api.canonical import headers as signed  # noqa: E402
 from vvtvlib.api.config import ApiConfig, Plan  # noqa: E402
 from vvtvlib.api.init import api_init  # noqa: E402
+from vvtvlib.api.protocols import HTTP_PROTOCOL  # noqa: E402
 from vvtvlib.api.tenants import open_tenants  # noqa: E402
 from vvtvlib.core.stats import percentile  # noqa: E402
 from vvtvlib.pool.config import providers_path, write_pool_config  # noqa: E402
@@ -169,9 +172,9 @@ def paired_open(runs: dict[str, tuple[int, Load]], seconds: float, rps: float = 
 
 
 def uvicorn(app: str, port: int, env: dict[str, str] | None = None,
-            factory: bool = False) -> subprocess.Popen[bytes]:
+            factory: bool = False, http: str = "httptools") -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--workers", "1", "--loop", "uvloop", "--http", http, "--no-access-log",
            "--log-level", "warning"]
     if factory:
         cmd.append("--factory")
@@ -251,7 +254,8 @@ def main() -> int:
         prom.mkdir(parents=True, exist_ok=True)
         api = uvicorn("vvtvlib.api.app:app_from_env", api_port,
                       {"VVTV_ROOT": str(args.root.resolve()), "PYTHONPATH": str(HERE.parent),
-                       "PROMETHEUS_MULTIPROC_DIR": str(prom)}, factory=True)
+                       "PROMETHEUS_MULTIPROC_DIR": str(prom)}, factory=True,
+                      http=HTTP_PROTOCOL)  # as `vvtvctl api up` runs it
         hello = uvicorn("_hello_asgi:app", hello_port)
         star = uvicorn("_hello_asgi:starlette_app", star_port)
         fwd_port = free_port()

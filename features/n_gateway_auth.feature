@@ -50,6 +50,21 @@ Feature: N - the public API authenticates every call
     When "Acme" sends a signed inference for the task "write_poem"
     Then the answer is 422 SCHEMA_INVALID
 
+  Scenario Outline: A request no route takes keeps the error body and its headers
+    When a client sends <method> <target> without credentials
+    Then the answer is <status> <code>
+
+    Examples:
+      | method   | target     | status | code               |
+      | DELETE   | /v1/infer  | 405    | METHOD_NOT_ALLOWED |
+      | TRACE    | /v1/usage  | 405    | METHOD_NOT_ALLOWED |
+      | GET      | /nothing   | 404    | NOT_FOUND          |
+      | PROPFIND | /v1/usage  | 400    | SCHEMA_INVALID     |
+
+  Scenario: A request no HTTP parser can read keeps the error body and its headers
+    When a client sends a request line no HTTP parser can read
+    Then the answer is 400 SCHEMA_INVALID
+
   Scenario: Messy model output never reaches a caller
     Given a running pool-api over a model whose every answer is messy
     And a tenant "Acme" with scopes infer and usage

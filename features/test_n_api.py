@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from tests.plugins.rawhttp import raw_http
 from vvtvlib.api import jwtauth
 from vvtvlib.api.config import ApiConfig
 from vvtvlib.api.lab import ACCEPTANCE_PLANS, ApiLab, Client, infer_body
@@ -217,6 +218,18 @@ def usage_of(world: dict[str, Any], name: str, other: str) -> None:
 @when(parsers.parse('"{name}" asks for its own usage'))
 def own_usage(world: dict[str, Any], name: str) -> None:
     world["last"] = world["lab"].call(world["tenants"][name], "GET", "/v1/usage?from=2020-01-01")
+
+
+@when(parsers.parse("a client sends {method} {target} without credentials"))
+def send_unrouted(world: dict[str, Any], method: str, target: str) -> None:
+    world["last"] = world["lab"].call(None, method, target)
+
+
+@when("a client sends a request line no HTTP parser can read")
+def send_garbage(world: dict[str, Any]) -> None:
+    raw = raw_http(world["lab"].base_url, b"NOT HTTP AT ALL\r\n\r\n")
+    assert raw.closed
+    world["last"] = httpx.Response(raw.status, headers=raw.headers, content=raw.body)
 
 
 @then("the answer is 200 with the seed's fields")

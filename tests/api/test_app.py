@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.plugins.rawhttp import raw_http
 from vvtvlib.api import jwtauth
 from vvtvlib.api.lab import ApiLab, Client, infer_body
 from vvtvlib.core.clock import FakeClock
@@ -289,3 +290,39 @@ def test_an_error_outside_the_pipeline_keeps_the_error_body(lab: ApiLab, acme: C
     assert r.status_code == 500 and r.json()["error"] == "INTERNAL_ERROR"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "/etc/vvtv" not in r.text and "Traceback" not in r.text
+
+
+def test_a_request_the_parser_cannot_read_gets_the_error_body(lab: ApiLab) -> None:
+    """uvicorn's own 400 replaced by pool-api's HTTP protocol: the error body, the headers,
+    the connection closed, the request in the access log."""
+    r = raw_http(lab.base_url, b"GET /v1/usage HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    body = json.loads(r.body)
+    assert (r.status, body["error"]) == (400, "SCHEMA_INVALID")
+    assert r.headers["x-request-id"] == body["request_id"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-type"] == "application/json" and r.closed
+    assert body["request_id"] in lab.gateway.layout.access_log.read_text()
+    # the gateway's id when its token came before the fault, never a client's
+    token = lab.gateway.gateway_token.decode()
+    for hdrs, kept in ((f"X-Gateway-Token: {token}\r\nX-Request-Id: gw-1234567890\r\n", True),
+                       ("X-Gateway-Token: forged\r\nX-Request-Id: gw-1234567890\r\n", False)):
+        r = raw_http(lab.base_url, f"GET /v1/usage HTTP/1.1\r\nHost: x\r\n{hdrs}".encode()
+                     + b"X-A: a\x01b\r\n\r\n")
+        assert r.status == 400
+        assert (json.loads(r.body)["request_id"] == "gw-1234567890") is kept
+        assert r.headers["x-request-id"] == json.loads(r.body)["request_id"]
+
+
+@pytest.mark.parametrize(("method", "target", "status", "allow"), [
+    ("PROPFIND", "/v1/usage", 400, None), ("TRACE", "/nothing", 405, None),
+    ("TRACE", "/v1/usage", 405, "GET, HEAD"), ("DELETE", "/nothing", 404, None),
+    ("DELETE", "/v1/infer", 405, "POST")])
+def test_methods_off_the_routes_answer_as_the_gateway_does(lab: ApiLab, method: str,
+                                                          target: str, status: int,
+                                                          allow: str | None) -> None:
+    r = lab.call(None, method, target)
+    code = {400: "SCHEMA_INVALID", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}[status]
+    assert (r.status_code, r.json()["error"]) == (status, code), r.text
+    assert r.headers.get("allow") == allow
+    assert r.headers["x-request-id"] == r.json()["request_id"]
+    assert r.headers["x-content-type-options"] == "nosniff"

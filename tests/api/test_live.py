@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.plugins.rawhttp import raw_http
 from tests.plugins.system import need, need_tool
 from vvtvlib.api.canonical import headers as signed_headers
 from vvtvlib.api.config import ApiLayout, load_api_config
@@ -375,7 +376,9 @@ def test_the_gateways_own_refusals_keep_the_contract(gateway: Live, tmp_path: Pa
         assert r.headers["x-request-id"] == r.json()["request_id"]
         assert r.headers["x-content-type-options"] == "nosniff"
     # 405: nginx's own (TRACE) and pool-api's through the gateway, with Allow
-    check(httpx.request("TRACE", live.base + "/v1/usage"), 405, "METHOD_NOT_ALLOWED")
+    r = httpx.request("TRACE", live.base + "/v1/usage")
+    check(r, 405, "METHOD_NOT_ALLOWED")
+    assert r.headers["allow"] == "GET, HEAD"
     r = httpx.delete(live.base + "/v1/usage")
     check(r, 405, "METHOD_NOT_ALLOWED")
     assert r.headers["allow"] == "GET, HEAD"
@@ -425,6 +428,10 @@ def test_the_gateways_429_says_when_to_retry(gateway: Live) -> None:
         assert r.headers["x-content-type-options"] == "nosniff"
     finally:
         reload(cfg.gateway.per_ip_rps, cfg.gateway.per_ip_burst)
+        deadline = time.monotonic() + 20  # the next tests need the restored workers
+        while httpx.get(live.base + "/v1/nothing").status_code == 429 and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def test_nginx_drops_an_idle_upstream_connection_before_pool_api_does(gateway: Live) -> None:
@@ -508,3 +515,100 @@ def test_up_refuses_a_provider_port_another_process_serves(
         assert out.returncode == 3, out.stderr
         assert f"port {taken}" in out.stderr and "Traceback" not in out.stderr
     assert not api_status(root)["up"]
+
+
+# -- what either profile answers before any route runs -----------------------------------------
+MALFORMED = {
+    "request line": b"GARBAGE\r\n\r\n",
+    "header without a colon": b"GET /v1/usage HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    "control byte in a header": b"GET /v1/usage HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+    "two Content-Lengths": b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                           b"Content-Length: 3\r\n\r\n{}",
+    "unknown Transfer-Encoding": b"POST /v1/infer HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: gzip\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("data", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_a_request_no_parser_can_read_gets_the_error_body(live: Live, data: bytes) -> None:
+    """embedded: uvicorn's parser refuses it, pool-api's HTTP protocol answers and closes the
+    connection; nginx: its own 400 (or 501) as the same 400, or (a control byte, which nginx
+    passes on) pool-api's 400 with the gateway's request id."""
+    r = raw_http(live.base, data)
+    body = json.loads(r.body)
+    assert (r.status, body["error"]) == (400, "SCHEMA_INVALID"), r
+    assert body["message"] == "the server could not read this HTTP request."
+    assert r.headers["x-request-id"] == body["request_id"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-type"] == "application/json"
+    if live.profile == "embedded":
+        assert r.closed
+    if live.profile == "embedded" or b"\x01" in data:  # pool-api answered: one access line
+        lines = (live.root / "logs/api_access.log").read_text().splitlines()
+        line = next(json.loads(ln) for ln in lines if body["request_id"] in ln)
+        assert (line["status"], line["code"], line["route"]) == (400, "SCHEMA_INVALID",
+                                                                "unmatched")
+
+
+def test_pool_api_runs_the_apis_http_protocol(embedded: Live) -> None:
+    """`api up` and the benchmark run pool-api with the same protocol class."""
+    import psutil
+
+    from vvtvlib.api.protocols import HTTP_PROTOCOL
+    api = next(c for c in embedded.status["processes"] if c["name"] == "pool-api")
+    cmd = psutil.Process(api["pid"]).cmdline()
+    assert cmd[cmd.index("--http") + 1] == HTTP_PROTOCOL
+    bench = (Path(__file__).resolve().parents[2] / "benchmarks/bench_api.py").read_text()
+    assert 'uvicorn("vvtvlib.api.app:app_from_env"' in bench
+    assert "http=HTTP_PROTOCOL" in bench.split('uvicorn("vvtvlib.api.app:app_from_env"')[1]
+
+
+ALIKE = [("GET", "/nothing", None), ("GET", "/v1/nothing", None), ("POST", "/metrics/x", None),
+         ("DELETE", "/v1/infer", "POST"), ("PUT", "/v1/infer", "POST"),
+         ("PATCH", "/v1/infer", "POST"), ("GET", "/v1/infer", "POST"),
+         ("OPTIONS", "/v1/infer", "POST"), ("DELETE", "/v1/usage", "GET, HEAD"),
+         ("POST", "/v1/health/ready", "GET, HEAD"), ("PUT", "/v1/keys/rotate", "POST"),
+         ("TRACE", "/v1/usage", "GET, HEAD"), ("TRACE", "/nothing", None),
+         ("PROPFIND", "/v1/usage", None), ("FOO", "/v1/infer", None), ("FOO", "/nothing", None)]
+
+
+@pytest.mark.parametrize(("method", "target", "allow"), ALIKE,
+                         ids=[f"{m} {t}" for m, t, _ in ALIKE])
+def test_both_profiles_answer_an_unknown_route_or_method_alike(
+        embedded: Live, gateway: Live, method: str, target: str, allow: str | None) -> None:
+    """Same status, code, message and headers from pool-api alone and through nginx (only the
+    request id differs): 404 off the routes, 405 with Allow for a route's other methods (and
+    TRACE anywhere), 400 for a method HTTP does not define."""
+    seen = []
+    for lv in (embedded, gateway):
+        r = httpx.request(method, lv.base + target, content=b'{"a": 1}' if method in (
+            "POST", "PUT", "PATCH", "DELETE") else None)
+        body = r.json()
+        assert r.headers["x-request-id"] == body["request_id"], lv.profile
+        assert r.headers["x-content-type-options"] == "nosniff", lv.profile
+        assert r.headers["content-type"] == "application/json", lv.profile
+        seen.append((r.status_code, body["error"], body["message"], r.headers.get("allow")))
+    assert seen[0] == seen[1]
+    status = 405 if allow or method == "TRACE" else 400 if method in ("PROPFIND", "FOO") \
+        else 404
+    assert seen[0][0] == status and seen[0][3] == allow
+
+
+def test_other_methods_on_infer_get_the_apis_405_not_the_wafs_403(gateway: Live) -> None:
+    """The gateway checks the method before the CRS scores it (911100): 405 with Allow even
+    with an attack in the body, while the same attack POSTed is still the WAF's 403."""
+    live = gateway
+    evil = json.dumps({"task": "expand_queries", "payload": {
+        "seed": "1' UNION SELECT password FROM users -- <script>alert(1)</script>"}})
+    for method, target in (("DELETE", "/v1/infer"), ("PUT", "/v1/%69nfer"),
+                           ("PATCH", "/v1/infer?x=1")):
+        for content in (None, evil):
+            r = httpx.request(method, live.base + target, content=content,
+                              headers={"Content-Type": "application/json"})
+            assert (r.status_code, r.json()["error"]) == (405, "METHOD_NOT_ALLOWED"), r.text
+            assert r.headers["allow"] == "POST"
+            assert r.headers["x-request-id"] == r.json()["request_id"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+    r = httpx.post(live.base + "/v1/infer", content=evil,
+                   headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["error"]) == (403, "AUTH_FAILED")

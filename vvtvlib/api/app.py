@@ -43,15 +43,22 @@ from . import canonical, jwtauth
 from .audit import AuditWriter, event_record, truncate_ip
 from .config import ApiConfig, ApiLayout, load_api_config
 from .errors import (
+    BAD_REQUEST_MESSAGE,
+    HTTP_METHODS,
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
+    METHOD_NOT_ALLOWED_MESSAGE,
+    NEVER_SERVED,
     NOT_FOUND,
+    NOT_FOUND_MESSAGE,
+    SCHEMA_INVALID,
     AuthFailed,
     BodyTooLarge,
     Forbidden,
     NonceReplay,
     QuotaExceeded,
     RateLimited,
+    allow_for,
 )
 from .limits import LimitStore, open_store
 from .metrics import default_metrics, exposition
@@ -267,6 +274,18 @@ class Gateway:
         self.observe(call)
         return Answer(status, payload, {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff",
                                         **call.response_headers})
+
+    def unreadable(self, headers: dict[str, str], client_ip: str) -> str:
+        """A request the HTTP parser could not read (pool-api's protocol answers it 400): its
+        request id (the gateway's when the headers read before the fault carry it), the
+        request observed (audit, metrics, access log) as an unmatched route's answer is."""
+        rid = self.request_id(headers)
+        if self._from_gateway(headers):
+            client_ip = headers.get("x-real-ip", client_ip)
+        call = Call(rid, "-", b"", "unmatched", "", {}, b"", client_ip, self._now_ms(),
+                    route="unmatched", status=400, code=SCHEMA_INVALID)
+        self.observe(call)
+        return rid
 
     def observe(self, call: Call) -> None:
         for observer in self.observers:
@@ -643,23 +662,33 @@ def create_app(root: str | Path | None, *, freeze: bool = False, **kwargs: Any) 
             return (await gw.handle(request.scope, request.receive, spec)).response()
         return run
 
-    allow = {s.path: "GET, HEAD" if s.method == "GET" else s.method for s in gw.routes}
+    allow = {s.path: allow_for(s.method) for s in gw.routes}
 
     async def fallback(request: Request) -> Response:
+        """Any method on any path no route took, as the gateway answers it: a method HTTP does
+        not define 400, TRACE/CONNECT 405 everywhere, a route's other methods 405 (``Allow``),
+        else 404."""
         rid = gw.request_id(dict(request.headers.items()))
-        path = request.url.path
-        status, code = (405, METHOD_NOT_ALLOWED) if path in allow else (404, NOT_FOUND)
+        path, method = request.url.path, request.method
+        if method not in HTTP_METHODS:
+            status, code, message = 400, SCHEMA_INVALID, BAD_REQUEST_MESSAGE
+        elif path in allow or method in NEVER_SERVED:
+            status, code, message = 405, METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED_MESSAGE
+        else:
+            status, code, message = 404, NOT_FOUND, NOT_FOUND_MESSAGE
         client = request.client.host if request.client else ""
-        call = Call(rid, request.method, b"", path, "", {}, b"", client,
+        call = Call(rid, method, b"", path, "", {}, b"", client,
                     gw._now_ms(), route="unmatched", status=status, code=code)
         call.path = path if path in allow else "unmatched"
         gw.observe(call)
         hdrs = {"X-Request-Id": rid, "X-Content-Type-Options": "nosniff"}
-        if status == 405:
+        if status == 405 and path in allow:
             hdrs["Allow"] = allow[path]
-        return Response(orjson.dumps({"error": code, "message": "no such route or method",
-                                      "request_id": rid}), status, hdrs,
-                        media_type="application/json")
+        return Response(orjson.dumps({"error": code, "message": message, "request_id": rid}),
+                        status, hdrs, media_type="application/json")
+
+    async def any_method(scope: Scope, receive: Receive, send: Send) -> None:
+        await (await fallback(Request(scope, receive)))(scope, receive, send)
 
     async def last_resort(request: Request, exc: Exception) -> Response:
         """Starlette's outermost handler: whatever escaped, the client gets the error body."""
@@ -679,12 +708,24 @@ def create_app(root: str | Path | None, *, freeze: bool = False, **kwargs: Any) 
 
     routes = [Route(s.path, endpoint(s), methods=[s.method]) for s in gw.routes]
     routes.append(Route("/metrics", metrics_page, methods=["GET"]))
-    routes.append(Route("/{rest:path}", fallback,
-                        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]))
+    # an ASGI endpoint takes every method: a full match, where a list of methods would leave
+    # an unlisted one (TRACE, PROPFIND) to the framework's plain-text 405
+    routes.append(Route("/{rest:path}", _AnyMethod(any_method)))
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: last_resort})
     app.state.gateway = gw
     return ApiRoutes(app, gw)
+
+
+class _AnyMethod:
+    """An ASGI endpoint Starlette's ``Route`` serves for every method (it restricts plain
+    functions to GET/HEAD when given no list)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _loopback(host: str) -> bool:

@@ -35,6 +35,26 @@ class ErrorCode:
 
 NOT_FOUND, METHOD_NOT_ALLOWED, INTERNAL_ERROR = "NOT_FOUND", "METHOD_NOT_ALLOWED", \
     "INTERNAL_ERROR"
+SCHEMA_INVALID = "SCHEMA_INVALID"
+
+# The messages of the answers both profiles give before any route runs (pool-api's fallback
+# and HTTP protocol, the gateway's own refusals): the same words from either.
+BAD_REQUEST_MESSAGE = "the server could not read this HTTP request."
+NOT_FOUND_MESSAGE = "no such route."
+METHOD_NOT_ALLOWED_MESSAGE = "the route does not take this method."
+
+# The methods HTTP defines (RFC 9110, and PATCH): another one, even one the parser knows
+# (WebDAV's PROPFIND...), is a request the API cannot read (400), in both profiles. TRACE and
+# CONNECT are never served: 405 on every path, as nginx answers them.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
+                          "TRACE", "PATCH"})
+NEVER_SERVED = frozenset({"TRACE", "CONNECT"})
+
+
+def allow_for(method: str) -> str:
+    """The ``Allow`` of a 405 on a route that takes ``method`` (GET brings HEAD)."""
+    return "GET, HEAD" if method == "GET" else method
+
 
 ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("AUTH_FAILED", (401, 403), "401: no or bad credentials (key, timestamp, nonce "
@@ -42,9 +62,9 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
               "allowed, another tenant's usage, refused by the gateway (WAF, foreign CA)"),
     ErrorCode("NONCE_REPLAY", (409,), "the nonce was used in the last 10 minutes"),
     ErrorCode("BODY_TOO_LARGE", (413,), "the body is over 1 MiB (checked first)"),
-    ErrorCode("SCHEMA_INVALID", (422, 400), "422: the body or query does not match the "
-              "route's schema; 400: the gateway cannot read the HTTP request (malformed, URI "
-              "or headers too large)"),
+    ErrorCode(SCHEMA_INVALID, (422, 400), "422: the body or query does not match the "
+              "route's schema; 400: the gateway or pool-api cannot read the HTTP request "
+              "(malformed, a method HTTP does not define, URI or headers too large)"),
     ErrorCode("QUOTA_EXCEEDED", (402,), "the plan's monthly requests or tokens are used up"),
     ErrorCode("RATE_LIMITED", (429,), "the tenant's bucket (or the gateway's limit per IP) is "
               "empty; Retry-After says when to retry"),
@@ -100,6 +120,8 @@ class LimitsUnavailable(ApiError, DependencyMissing):
     code = "NOT_READY"
 
 
-__all__ = ["ERROR_CODES", "INTERNAL_ERROR", "METHOD_NOT_ALLOWED", "NOT_FOUND", "ApiError",
+__all__ = ["BAD_REQUEST_MESSAGE", "ERROR_CODES", "HTTP_METHODS", "INTERNAL_ERROR",
+           "METHOD_NOT_ALLOWED", "METHOD_NOT_ALLOWED_MESSAGE", "NEVER_SERVED", "NOT_FOUND",
+           "NOT_FOUND_MESSAGE", "SCHEMA_INVALID", "ApiError",
            "AuthFailed", "BodyTooLarge", "ErrorCode", "Forbidden", "LimitsUnavailable",
-           "NonceReplay", "QuotaExceeded", "RateLimited"]
+           "NonceReplay", "QuotaExceeded", "RateLimited", "allow_for"]

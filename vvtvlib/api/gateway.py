@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,14 @@ from vvtvlib.core.fsio import atomic_write
 from vvtvlib.station.nginx import _traversable_by_nobody, nginx_exe
 
 from .config import ApiConfig, ApiLayout
+from .errors import (
+    BAD_REQUEST_MESSAGE,
+    HTTP_METHODS,
+    METHOD_NOT_ALLOWED_MESSAGE,
+    NOT_FOUND_MESSAGE,
+    allow_for,
+)
+from .openapi import ROUTES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MODSEC_MODULES = ("/usr/lib/nginx/modules/ngx_http_modsecurity_module.so",
@@ -38,6 +47,13 @@ def crs_paths() -> tuple[Path, Path]:
     if not CRS_SETUP.exists() or not CRS_RULES.is_dir():
         raise DependencyMissing("the OWASP CRS is missing (install modsecurity-crs)")
     return CRS_SETUP, CRS_RULES
+
+
+def allow_map() -> str:
+    """The lines of the ``map $request_uri $vvtv_allow`` block: each route's path (with or
+    without a query) to its ``Allow``."""
+    return "\n".join(f'    "~^{re.escape(r.path)}([?]|$)" "{allow_for(r.method)}";'
+                     for r in ROUTES)
 
 
 def _fill(text: str, values: dict[str, object]) -> str:
@@ -84,7 +100,9 @@ def render(layout: ApiLayout, config: ApiConfig, token: str) -> GatewayPlan:
         "API_PORT": s.port, "GATEWAY_PORT": s.gateway_port, "TLS_PORT": s.tls_port,
         "PER_IP_RPS": g.per_ip_rps, "PER_IP_BURST": g.per_ip_burst, "GATEWAY_TOKEN": token,
         "RUN": prefix / "modsec", "CRS_SETUP": setup, "CRS_RULES": rules,
-        "UPSTREAM_KEEPALIVE_S": UPSTREAM_KEEPALIVE_S}
+        "UPSTREAM_KEEPALIVE_S": UPSTREAM_KEEPALIVE_S, "ALLOW_MAP": allow_map(),
+        "HTTP_METHODS": "|".join(sorted(HTTP_METHODS)), "MSG_400": BAD_REQUEST_MESSAGE,
+        "MSG_404": NOT_FOUND_MESSAGE, "MSG_405": METHOD_NOT_ALLOWED_MESSAGE}
     atomic_write(layout.gateway / "proxy_params.conf",
                  _fill((TEMPLATES / "proxy_params.conf.tmpl").read_text(), values), mode=0o600)
     atomic_write(layout.gateway / "modsecurity.conf",

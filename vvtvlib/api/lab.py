@@ -35,6 +35,7 @@ from .app import Gateway, create_app
 from .canonical import headers as signed_headers
 from .config import ApiConfig, Plan
 from .init import api_init
+from .protocols import HTTP_PROTOCOL
 from .tenants import Credentials, TenantStore, open_tenants
 
 
@@ -56,7 +57,7 @@ class ServerThread:
         self.port = port
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                                     log_level="warning", access_log=False,
-                                                    lifespan="on"))
+                                                    lifespan="on", http=HTTP_PROTOCOL))
         self.thread = threading.Thread(target=self.server.run, name=f"api-{port}",
                                        daemon=True)
 

@@ -42,6 +42,7 @@ from vvtvlib.pool.emulator.process import _die_with_parent, command_for, free_po
 
 from . import gateway
 from .config import ApiLayout, load_api_config
+from .protocols import HTTP_PROTOCOL
 
 PROFILES = ("embedded", "nginx")
 BACKENDS = ("memory", "sqlite", "redis")
@@ -180,7 +181,7 @@ class Supervisor:
                                       "vvtvlib.api.app:app_from_env", "--factory",
                                       "--host", s.host, "--port", str(s.port),
                                       "--workers", str(self.workers), "--loop", "uvloop",
-                                      "--http", "httptools", "--no-access-log",
+                                      "--http", HTTP_PROTOCOL, "--no-access-log",
                                       "--log-level", "warning", "--timeout-graceful-shutdown",
                                       "10", "--timeout-keep-alive",
                                       str(gateway.POOL_API_KEEPALIVE_S)], api_url, env)
