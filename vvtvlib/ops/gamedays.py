@@ -8,7 +8,7 @@ Activities (plain functions, JSON arguments, JSON-able results, for Chaos Toolki
     restart_encoder(root, gameday)             SIGTERM the station's FFmpeg; wait for the
                                                supervisor's restart (a fault window)
     probes: obs_ready, segment_age_below, alerts_quiet, segment_age_criterion,
-            alert_expectations, paging_path
+            alert_expectations, paging_path, one_page_per_incident
     rollback: ensure_encoder_up
 
 Every activity appends to ``<root>/obs/gamedays/<gameday>/record.json``; ``run_gameday``
@@ -66,6 +66,9 @@ TIMELINES: dict[str, list[tuple[str, str]]] = {
     "gateway-latency": [("API /v1/infer p95 (ms), 10 s windows", _API_P95),
                         ("API 5xx (% of requests), 10 s windows", _API_5XX)],
 }
+
+# the labels an alert gets from its rule and from Prometheus, not from the incident
+_RULE_LABELS = {"__name__", "alertname", "alertstate", "service", "severity"}
 
 
 # -- the record ------------------------------------------------------------------------------
@@ -296,8 +299,7 @@ def _firing_series(root: str, name: str, start: float, end: float
     """Each firing series of ``name`` (its labels, the times it was firing)."""
     res = _prom(root).query_range(f'ALERTS{{alertname="{name}",alertstate="firing"}}',
                                   start, end, 1.0)
-    skip = {"__name__", "alertname", "alertstate", "service", "severity"}
-    return [({k: v for k, v in s["metric"].items() if k not in skip},
+    return [({k: v for k, v in s["metric"].items() if k not in _RULE_LABELS},
              [float(t) for t, _ in s["values"]]) for s in res]
 
 
@@ -426,6 +428,85 @@ def paging_path(root: str, gameday: str, alert: str, synthetic: bool = False,
     rb_ok, rb_detail = _runbook_ok(str(meta.get("runbook_url", "")))
     _judge(root, gameday, "the runbook anchor in the page exists", rb_ok, rb_detail)
     return delivered and escalated and rb_ok
+
+
+def incident_key(labels: dict[str, Any]) -> str:
+    """What tells one incident of an alert from another: its labels but the rule's own
+    (``provider=phi3-mini`` for PoolProviderDown; ``-`` for an alert without any)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())
+                    if k not in _RULE_LABELS) or "-"
+
+
+def l1_pages_per_incident(pages: list[dict[str, Any]], alert: str, since: float
+                          ) -> dict[str, int]:
+    """incident -> L1 pages the receiver sent for ``alert`` since ``since``: an escalation
+    begins with one L1 page, so a count above one is an incident paged again."""
+    out: dict[str, int] = {}
+    for p in pages:
+        if p.get("alert") == alert and p.get("level") == 1 and _received(p) >= since - 1.0:
+            key = incident_key(p.get("labels") or {})
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def episodes(times: list[float], step: float = 1.0) -> list[tuple[float, float]]:
+    """Consecutive runs of sample times (``step`` apart): the stretches an alert was firing."""
+    out: list[tuple[float, float]] = []
+    for t in sorted(times):
+        if out and t - out[-1][1] <= 1.5 * step:
+            out[-1] = (out[-1][0], t)
+        else:
+            out.append((t, t))
+    return out
+
+
+def one_page_per_incident(root: str, gameday: str, alert: str, timeout_s: float = 120.0
+                          ) -> bool:
+    """One incident, one page: each series of ``alert`` that fired after the fault began
+    (one per provider for PoolProviderDown) got exactly one L1 page, counted once the
+    incident is over: the alert resolved in Prometheus and the receiver closed its
+    escalation (Alertmanager's resolved webhook), so a page sent late, when the alert
+    resolved and fired again, is counted too."""
+    state = read_obs_state(root)
+    if state is None:
+        raise DependencyMissing(f"obs is not running for {root}")
+    since = _fault_start(load_record(root, gameday))
+    prom = PromClient(state.prometheus_url)
+
+    def over() -> bool:
+        if alert in prom.alert_states():  # firing or pending
+            return False
+        health = httpx.get(state.receiver_url.rstrip("/") + "/healthz", timeout=5).json()
+        return alert not in health.get("open", [])
+
+    try:
+        resolved = bool(wait_until(over, timeout_s, 0.5, what=f"{alert} to resolve"))
+    except TimedOut:
+        resolved = False
+    now = time.time()
+    fired = {incident_key(labels): episodes([t for t in ts if t >= since])
+             for labels, ts in _firing_series(root, alert, since, now)
+             if any(t >= since for t in ts)}
+    pages = [p for p in _receiver_pages(state.receiver_url)
+             if p["alert"] == alert and _received(p) >= since - 1.0]
+    counts = l1_pages_per_incident(pages, alert, since)
+    rec = load_record(root, gameday)
+    seen = {(p["alert"], p.get("received"), p.get("level")) for p in rec.pages}
+    rec.pages.extend(p for p in pages if (p["alert"], p.get("received"), p.get("level"))
+                     not in seen)
+    _save(root, rec)
+    if resolved:
+        mark(root, gameday, "resolved", alert=alert, after_fault_s=round(now - since, 1))
+    parts = [f"{key}: {counts.get(key, 0)} L1 page(s), firing in {len(eps)} stretch(es) "
+             f"from +{eps[0][0] - since:.0f} s to +{eps[-1][1] - since:.0f} s"
+             for key, eps in sorted(fired.items())]
+    parts += [f"{key}: {n} L1 page(s) but never firing" for key, n in sorted(counts.items())
+              if key not in fired]
+    parts.append("resolved, the receiver closed its escalation" if resolved else
+                 f"still firing or open in the receiver after {timeout_s:g} s")
+    ok = (resolved and bool(fired) and set(counts) == set(fired)
+          and all(n == 1 for n in counts.values()))
+    return _judge(root, gameday, f"one {alert} incident, one page", ok, "; ".join(parts))
 
 
 # -- io-throttle -----------------------------------------------------------------------------
@@ -865,7 +946,8 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
                          f"{'#' * min(50, int(v / scale))}")
         lines.append("```")
     lines += ["", "## Alerts firing during the game day", ""]
-    lines += ([f"* {n}: firing at {_fmt(min(ts))} .. {_fmt(max(ts))} ({len(ts)} s)"
+    lines += ([f"* {n}: firing at {_fmt(min(ts))} .. {_fmt(max(ts))} ({len(ts)} s"
+               + (f", in {len(episodes(ts))} stretches)" if len(episodes(ts)) > 1 else ")")
                for n, ts in sorted(fired.items())] or ["* none"])
     lines += ["", "## Pages received by the on-call receiver", ""]
     lines += ([f"* {p['alert']}: L{p.get('level')} {p.get('role')} -> {p.get('person')} "
@@ -877,7 +959,8 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
 
 
 __all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_expectations",
-           "alerts_quiet", "begin", "ensure_encoder_up", "experiment_path", "fired_alerts",
-           "load_record", "longest_above", "mark", "obs_ready", "observe", "paging_path",
-           "render_report", "restart_encoder", "run_gameday", "segment_age_below",
-           "segment_age_criterion", "timeline"]
+           "alerts_quiet", "begin", "ensure_encoder_up", "episodes", "experiment_path",
+           "fired_alerts", "incident_key", "l1_pages_per_incident", "load_record",
+           "longest_above", "mark", "obs_ready", "observe", "one_page_per_incident",
+           "paging_path", "render_report", "restart_encoder", "run_gameday",
+           "segment_age_below", "segment_age_criterion", "timeline"]
