@@ -268,3 +268,22 @@ def test_other_upstream_closes_reach_the_client(case: str) -> None:
         proxy.terminate()
         proxy.wait(10)
         server.close()  # type: ignore[attr-defined]
+
+
+def test_the_post_fault_5xx_verdict_forgives_one_unlucky_5xx_not_a_regression() -> None:
+    """``api_slo_held`` judges the 5xx count with the Wilson 95 % bound: the kill-provider
+    run that failed on one 5xx of 172 (0.58 %) passes, a regression to 3 % fails, and on
+    many requests the bound closes in on the objective itself."""
+    from vvtvlib.ops.gamedays import api_5xx_verdict
+
+    ok, detail = api_5xx_verdict(1, 172)
+    assert ok and detail.startswith("5xx 1 of 172 requests (0.58 %; 95 % interval 0.10-3.22 %)")
+    assert "consistent with the objective 5xx < 0.5 %" in detail
+    assert "3 or more 5xx rule it out" in detail
+    assert api_5xx_verdict(0, 170)[0] and api_5xx_verdict(2, 170)[0]
+    assert not api_5xx_verdict(3, 170)[0]  # 1.8 %: ruled out
+    bad, detail = api_5xx_verdict(5, 170)  # 3 %
+    assert not bad and "rules out the objective" in detail
+    assert not api_5xx_verdict(0, 0)[0]  # nothing counted is no evidence
+    assert not api_5xx_verdict(600, 100_000)[0]  # 0.6 % on many requests fails
+    assert api_5xx_verdict(450, 100_000)[0]
