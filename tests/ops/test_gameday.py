@@ -57,8 +57,15 @@ def test_each_game_day_pages_with_its_real_alert_or_a_synthetic_one() -> None:
         assert anchor in anchors(REPO / path), url
     assert _args("kill-provider", "alert_expectations")["firing"] == ["PoolProviderDown"]
     assert _args("kill-provider", "paging_path")["alert"] == "PoolProviderDown"
-    # and the real alert's incident is paged once, counted after it resolved
+    # and the real alert's incident is paged once, counted after it resolved, once the
+    # killed provider is back (an open breaker probes only under traffic)
     assert _args("kill-provider", "one_page_per_incident")["alert"] == "PoolProviderDown"
+    import json
+
+    steps = [a["provider"]["func"] for a in json.loads(
+        experiment_path("kill-provider").read_text())["method"]]
+    assert (steps.index("heal_providers") < steps.index("provider_back")
+            < steps.index("paging_path") < steps.index("one_page_per_incident"))
 
 
 def _page(level: int, received: str, **labels: str) -> dict[str, object]:

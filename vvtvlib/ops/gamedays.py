@@ -616,6 +616,56 @@ def heal_providers(root: str, gameday: str = "kill-provider") -> dict[str, Any]:
     return out
 
 
+def _breaker_state(root: str, provider: str, after: float) -> str | None:
+    """The provider's breaker in ``pool/health.json`` (the running pool writes it at most once
+    a second while it serves), if written after ``after``."""
+    from vvtvlib.pool.config import pool_dir
+
+    try:
+        data = json.loads((pool_dir(root) / "health.json").read_text())
+        if datetime.fromisoformat(data["written_utc"]).timestamp() < after:
+            return None
+        return next((str(h["breaker"]) for h in data["providers"] if h["id"] == provider),
+                    None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def provider_back(root: str, gameday: str = "kill-provider", timeout_s: float = 60.0,
+                  rps: float | str = 8) -> bool:
+    """After the heal, the killed provider serves again: its breaker closed. Signed load
+    (``rps``, in 1-second windows) goes on until then, because an open breaker probes only
+    when a request comes: without traffic it stays open after the load window, the alert
+    resolves while the provider is still cut off, and a probe that fails later (the
+    emulators' background errors) opens it again, a second incident and a second page for
+    one outage. Until the breaker has closed the incident is not over."""
+    from vvtvlib.api.chaos import slo_holds
+
+    rec = load_record(root, gameday)
+    killed = next((e.detail.get("provider") for e in rec.events if e.event == "fault-start"),
+                  None)
+    window = rec.fault_window()
+    if killed is None or window is None:
+        return _judge(root, gameday, "the killed provider is back", False,
+                      "no provider was killed")
+    healed = window[1]
+    deadline, sent, fives, state = time.time() + timeout_s, 0, 0, None
+    while True:
+        state = _breaker_state(root, str(killed), healed)
+        if state == "closed" or time.time() >= deadline:
+            break
+        out = slo_holds(root, seconds=1, rps=float(rps))
+        sent += int(out["requests"])
+        fives += sum(n for code, n in out["status_counts"].items() if code.startswith("5"))
+    back = state == "closed"
+    if back:
+        mark(root, gameday, "provider-back", provider=killed,
+             after_heal_s=round(time.time() - healed, 1), requests=sent)
+    return _judge(root, gameday, "the killed provider is back (breaker closed)", back,
+                  f"{killed}'s breaker {state or 'unknown'} {time.time() - healed:.0f} s after "
+                  f"the heal, {sent} requests sent meanwhile ({fives} 5xx) to let it probe")
+
+
 def pool_took_over(root: str, gameday: str) -> bool:
     """During the fault window a breaker opened and the pool hedged (llmpool_* in
     Prometheus)."""
@@ -999,6 +1049,7 @@ __all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_e
            "alerts_quiet", "api_5xx_verdict", "api_slo_held", "begin", "ensure_encoder_up",
            "episodes", "experiment_path", "fired_alerts", "incident_key",
            "l1_pages_per_incident", "load_record", "longest_above", "mark", "obs_ready",
-           "observe", "one_page_per_incident", "paging_path", "rate_sentence",
+           "observe", "one_page_per_incident", "paging_path", "provider_back",
+           "rate_sentence",
            "render_report", "restart_encoder", "run_gameday", "segment_age_below",
            "segment_age_criterion", "timeline"]
