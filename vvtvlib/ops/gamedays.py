@@ -7,8 +7,10 @@ Activities (plain functions, JSON arguments, JSON-able results, for Chaos Toolki
     mark(root, gameday, event)                 a timestamped event (fault start / end)
     restart_encoder(root, gameday)             SIGTERM the station's FFmpeg; wait for the
                                                supervisor's restart (a fault window)
+    kill_provider / heal_providers             a provider down under load, then healed
     probes: obs_ready, segment_age_below, alerts_quiet, segment_age_criterion,
-            alert_expectations, paging_path, one_page_per_incident
+            provider_back, api_slo_held, alert_expectations, paging_path,
+            one_page_per_incident
     rollback: ensure_encoder_up
 
 Every activity appends to ``<root>/obs/gamedays/<gameday>/record.json``; ``run_gameday``
@@ -1050,6 +1052,5 @@ __all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_e
            "episodes", "experiment_path", "fired_alerts", "incident_key",
            "l1_pages_per_incident", "load_record", "longest_above", "mark", "obs_ready",
            "observe", "one_page_per_incident", "paging_path", "provider_back",
-           "rate_sentence",
-           "render_report", "restart_encoder", "run_gameday", "segment_age_below",
-           "segment_age_criterion", "timeline"]
+           "rate_sentence", "render_report", "restart_encoder", "run_gameday",
+           "segment_age_below", "segment_age_criterion", "timeline"]
