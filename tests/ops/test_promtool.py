@@ -159,3 +159,18 @@ def test_a_dead_provider_is_one_alert_at_the_lab_time_scale(tmp_path: Path) -> N
     bare = tmp_path / "lab_rules_without_keep.yaml"
     bare.write_text(scale_rules(_without_keep_firing_for(text), 60, 1.0))
     assert not _provider_down_test(bare, tmp_path, **plan)  # type: ignore[arg-type]
+
+
+def test_the_generated_keep_firing_for_fixture_needs_it(tmp_path: Path) -> None:
+    """``ops/tests/pool_test.yaml`` holds a case for PoolProviderDown's keep_firing_for
+    (generated from the catalog): it passes on the rules and fails on the same rules
+    without keep_firing_for, where the alert resolves 5 minutes after the last opening."""
+    gen = generate(dashboards=False)
+    case = next(c for c in cases_by_alert(gen.catalog, gen.rules, gen.table)["PoolProviderDown"]
+                if "still firing 10m" in c.name)
+    assert case.checks[0][1] and case.checks[-1][1] == []
+    assert run_cases([case], REPO / conv.RULES_FILE).ok
+    bare = tmp_path / "rules_without_keep.yaml"
+    bare.write_text(_without_keep_firing_for((REPO / conv.RULES_FILE).read_text()))
+    result = run_cases([case], bare)
+    assert not result.ok and "PoolProviderDown" in result.output
