@@ -1,4 +1,4 @@
-from vvtvlib.core.stats import percentile, wilson_low
+from vvtvlib.core.stats import check_rate, percentile, wilson_high, wilson_low
 
 
 def test_nearest_rank_is_a_measured_value() -> None:
@@ -26,3 +26,14 @@ def test_wilson_low_bound() -> None:
     assert 0.004 < wilson_low(1, 40) < 0.005 < wilson_low(2, 40)
     assert wilson_low(50, 100) < 0.5 < wilson_low(60, 100)
     assert abs(wilson_low(5000, 1_000_000) - 0.005) < 0.0002  # many trials: close to the rate
+
+
+def test_wilson_high_and_the_rate_check() -> None:
+    assert wilson_high(0, 0) == 1.0 and 0.02 < wilson_high(0, 170) < 0.023
+    assert wilson_low(1, 170) < 1 / 170 < wilson_high(1, 170)
+    one = check_rate(1, 170, 0.005)
+    assert one.consistent and one.fails_from == 3 and round(one.rate, 4) == 0.0059
+    regression = check_rate(5, 170, 0.005)  # 2.9 %
+    assert not regression.consistent and regression.low95 > 0.005
+    assert not check_rate(0, 0, 0.005).consistent
+    assert check_rate(0, 10, 0.005).fails_from == 1  # 1 in 10: 1.8-40 %, rules 0.5 % out

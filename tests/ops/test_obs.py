@@ -47,6 +47,9 @@ def test_the_time_scale_shortens_for_and_windows_but_not_names(tmp_path: Path) -
     doc = yaml.safe_load(scaled)
     rules = {r.get("alert") or r["record"]: r for g in doc["groups"] for r in g["rules"]}
     assert rules["StreamSegmentAgeHigh"]["for"] == "2s"  # 2m / 60
+    assert rules["PoolProviderDown"]["keep_firing_for"] == "10s"  # 10m / 60
+    assert scale_rules("groups: [{name: g, rules: [{alert: A, expr: x > 0, keep_firing_for: "
+                       "1m}]}]", 600, 2.0).count("keep_firing_for: 2s") == 1  # floored
     assert "[1m]" in rules["slo:sli_error:ratio_rate1h"]["expr"]  # 1h / 60, name unchanged
     assert "[8s]" in scale_expr("rate(x[5m])", 60, 8.0)  # floored at four scrapes
     assert scale_rules(source, 1, 2.0) == yaml.safe_dump(yaml.safe_load(source),

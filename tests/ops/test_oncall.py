@@ -77,6 +77,9 @@ def test_receiver_pages_over_http_and_escalates_with_the_clock(tmp_path: Path) -
         assert [(p["level"], p["paged"]) for p in pages] == [(1, True), (2, True)]
         # when Alertmanager's webhook arrived, to the millisecond (the game days time pages)
         assert {p["received"] for p in pages} == {"2026-12-07T10:00:00.000Z"}
+        # the alert's labels, so a game day counts pages per incident (per provider)
+        assert all(p["labels"] == {"alertname": "PoolP95High", "severity": "major"}
+                   for p in pages)
         resolved = {"version": "4", "status": "resolved", "alerts": [
             {**body["alerts"][0], "status": "resolved"}]}
         httpx.post(base + "/", json=resolved)
@@ -91,6 +94,7 @@ def test_receiver_pages_over_http_and_escalates_with_the_clock(tmp_path: Path) -
         assert recv.tick() == []
         logged = [json.loads(x) for x in recv.log_path.read_text().splitlines()]
         assert [x["level"] for x in logged] == [1, 2, 1]
+        assert {x["labels"]["alertname"] for x in logged} == {"PoolP95High"}
         assert httpx.post(base + "/", content=b"{}").status_code == 400
     finally:
         server.shutdown()

@@ -121,6 +121,9 @@ def test_pool_provider_down_is_per_provider_and_shrinks_with_the_lab_time_scale(
                   if r.get("alert") == "PoolProviderDown")
     # a breaker opening stays in the window 5 s and pages after 1 s in a x60 game day
     assert "[5s]" in scaled["expr"] and scaled["for"] == "1s"
+    # one outage, one alert: it stays firing 10 minutes after the last opening (10 s at
+    # x60), longer with the window than the breaker's cooldown, which the lab does not scale
+    assert rule["keep_firing_for"] == "10m" and scaled["keep_firing_for"] == "10s"
 
 
 def test_generate_cli_writes_then_checks(catalog_copy: Path) -> None:

@@ -186,6 +186,9 @@ class Alert(Model):
     severity: Literal["critical", "major", "minor"]
     expr: str
     for_: str = Field(default="0m", alias="for")
+    # Prometheus keeps the alert firing this long after its condition last held: a
+    # condition that flaps inside one incident stays one alert, and so one page
+    keep_firing_for: str = "0m"
     summary: str
     description: str = ""
     runbook: str | None = None  # file.md#anchor; default: the service runbook + the name
@@ -198,7 +201,7 @@ class Alert(Model):
             raise ValueError(f"alert name {v!r} must be CamelCase letters and digits")
         return v
 
-    @field_validator("for_")
+    @field_validator("for_", "keep_firing_for")
     @classmethod
     def _for(cls, v: str) -> str:
         duration_s(v)

@@ -8,7 +8,9 @@ below its threshold that must not.
 * Absent-metric alerts: no series (fires after ``absent_for``), the series (quiet).
 * Zero-tolerance and the seed's alerts: the catalog's ``fixture`` values (a gauge holds the
   value, a counter grows by it per minute), checked one step before ``for`` elapses (not
-  firing), just after (firing), and the quiet values at the end (not firing).
+  firing), just after (firing), and the quiet values at the end (not firing). An alert
+  with ``keep_firing_for``: the fire values, then the quiet ones for good; still firing
+  ``keep_firing_for`` after the condition last held, resolved once it has passed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ import yaml
 from vvtvlib.core import metric_names
 
 from . import conventions as conv
-from .catalog import Catalog, Examples, Series, ServiceFile, Sli, Slo, duration_s, error_budget
+from .catalog import (
+    Alert,
+    Catalog,
+    Examples,
+    Series,
+    ServiceFile,
+    Sli,
+    Slo,
+    duration_s,
+    error_budget,
+)
 from .promql import num, primary_series
 from .rules import RuleSet, ids
 from .windows import WindowTable
@@ -86,6 +98,23 @@ def _kind_of(selector: str) -> str:
 def explicit_series(values: dict[str, Decimal], minutes: int) -> dict[str, str]:
     return {sel: (gauge(v, minutes) if _kind_of(sel) == "gauge" else counter(v, minutes))
             for sel, v in values.items()}
+
+
+def phased_series(fire: dict[str, Decimal], quiet: dict[str, Decimal], fire_min: int,
+                  minutes: int) -> dict[str, str]:
+    """The fire values for ``fire_min`` minutes, then the quiet ones until ``minutes`` (a
+    counter goes on growing from where it was, at the quiet rate)."""
+    out = {}
+    n1, n2 = _steps(fire_min), _steps(minutes - fire_min)
+    for sel in sorted(set(fire) | set(quiet)):
+        f, q = fire.get(sel, Decimal(0)), quiet.get(sel, Decimal(0))
+        if _kind_of(sel) == "gauge":
+            out[sel] = f"{num(f)}x{n1} {num(q)}x{n2 - 1}"
+        else:
+            end = f * PER_STEP * n1
+            out[sel] = (f"0+{num(f * PER_STEP)}x{n1} "
+                        f"{num(end + q * PER_STEP)}+{num(q * PER_STEP)}x{n2 - 1}")
+    return out
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -190,6 +219,24 @@ def timed_cases(rules: RuleSet, alert: str, for_: str, fire: dict[str, str] | No
                  [(end, [])])]
 
 
+def keep_firing_case(rules: RuleSet, alert: Alert, labels: dict[str, str]) -> Case:
+    """An alert with ``keep_firing_for``: its condition holds long enough to fire, then
+    stops for good. It is still firing ``keep_firing_for`` (less one evaluation) after the
+    condition last held, so a condition that flaps within one incident stays one alert,
+    and it has resolved once ``keep_firing_for`` has passed after the condition cleared
+    (the longest range later)."""
+    keep, hold = duration_s(alert.keep_firing_for), duration_s(alert.for_)
+    onset = longest_range_s(rules.rules_named(alert.name)[0].expr)
+    fire_min = (hold + onset) // 60 + 2
+    end_s = fire_min * 60 + onset + keep + 2 * EVAL_S
+    minutes = end_s // 60 + 2
+    return Case(f"{alert.name}: still firing {alert.keep_firing_for} after its condition "
+                "last held, then resolved", alert.name, minutes,
+                phased_series(alert.fixture.fire, alert.fixture.quiet, fire_min, minutes),
+                [(fire_min * 60 + keep - EVAL_S, _expected(rules, alert.name, labels)),
+                 (end_s, [])])
+
+
 def _minutes_for(for_: str, expr: str = "") -> int:
     return max(10, (duration_s(for_) + longest_range_s(expr)) // 60 + 6)
 
@@ -218,6 +265,8 @@ def service_cases(catalog: Catalog, rules: RuleSet, table: WindowTable, svc: Ser
                              explicit_series(alert.fixture.fire, m),
                              explicit_series(alert.fixture.quiet, m), m,
                              dict(alert.fixture.labels))
+        if duration_s(alert.keep_firing_for) > 0:
+            cases.append(keep_firing_case(rules, alert, dict(alert.fixture.labels)))
     return cases
 
 

@@ -88,18 +88,21 @@ def scale_expr(expr: str, factor: float, floor_s: float) -> str:
 
 
 def scale_rules(text: str, factor: float, scrape_s: float) -> str:
-    """The rules file with ``for:`` and range windows shortened by ``factor`` (>= 1).
+    """The rules file with ``for:``, ``keep_firing_for:`` and range windows shortened by
+    ``factor`` (>= 1).
 
-    Ranges keep at least four scrape intervals (a rate needs two samples); ``for:`` keeps
-    at least one. Names (``slo:sli_error:ratio_rate5m``) are left as they are."""
+    Ranges keep at least four scrape intervals (a rate needs two samples); ``for:`` and
+    ``keep_firing_for:`` keep at least one. Names (``slo:sli_error:ratio_rate5m``) are left
+    as they are."""
     if factor < 1:
         raise UsageError(f"the time scale must be at least 1, got {factor:g}")
     doc = yaml.safe_load(text)
     for group in doc.get("groups", []):
         for rule in group.get("rules", []):
             rule["expr"] = scale_expr(str(rule["expr"]), factor, 4 * scrape_s)
-            if "for" in rule:
-                rule["for"] = scale_duration(str(rule["for"]), factor, scrape_s)
+            for key in ("for", "keep_firing_for"):
+                if key in rule:
+                    rule[key] = scale_duration(str(rule[key]), factor, scrape_s)
     return yaml.safe_dump(doc, sort_keys=False, width=120)
 
 

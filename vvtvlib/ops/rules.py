@@ -28,6 +28,7 @@ class Rule:
     record: str | None = None
     alert: str | None = None
     for_: str | None = None
+    keep_firing_for: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -40,6 +41,8 @@ class Rule:
         out["expr"] = self.expr
         if self.for_ and self.for_ not in ("0m", "0s"):
             out["for"] = self.for_
+        if self.keep_firing_for and self.keep_firing_for not in ("0m", "0s"):
+            out["keep_firing_for"] = self.keep_firing_for
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:
@@ -212,6 +215,7 @@ def explicit_rule(svc: ServiceFile, alert: Alert) -> Rule:
         ann["description"] = alert.description
     ann["runbook_url"] = runbook_url(runbook_ref(svc, alert.name, alert.runbook))
     return Rule(" ".join(alert.expr.split()), alert=alert.name, for_=alert.for_,
+                keep_firing_for=alert.keep_firing_for,
                 labels={"service": svc.service, "severity": alert.severity}, annotations=ann)
 
 

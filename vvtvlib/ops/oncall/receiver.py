@@ -5,7 +5,8 @@
                          severity (``minor``) opens a ticket instead and pages no one
     POST /ack/<alert>    the person paged acknowledges: the escalation stops
     GET  /pages          every page so far (JSON; ``received``: when Alertmanager's firing
-                         webhook reached the receiver, to the millisecond); GET /healthz
+                         webhook reached the receiver, to the millisecond; ``labels``: the
+                         alert's labels, so pages count per incident); GET /healthz
     GET  /tickets        every ticket so far (one per firing of a minor alert)
 
 Each page is one line of ``pages.jsonl`` in the receiver's folder. ``tick()`` pages the
@@ -42,6 +43,7 @@ class Open:
     key: str
     started: datetime
     severity: str
+    labels: dict[str, str] = field(default_factory=dict)
     done_steps: int = 0
     acknowledged: bool = False
     resolved: bool = False
@@ -88,7 +90,8 @@ class Receiver:
         o.pages.append(p)
         with self.log_path.open("a") as fh:
             fh.write(json.dumps({"alert": o.alert, "severity": o.severity,
-                                 "received": utc_iso(o.started), **asdict(p)}) + "\n")
+                                 "received": utc_iso(o.started), "labels": o.labels,
+                                 **asdict(p)}) + "\n")
 
     def webhook(self, body: dict[str, Any]) -> dict[str, Any]:
         alerts = body.get("alerts")
@@ -114,7 +117,8 @@ class Receiver:
                     continue  # Alertmanager repeats: the escalation already runs
                 if key in self.open:  # fired again after it resolved: keep the first pages
                     self.closed.append(self.open[key])
-                self.open[key] = Open(name, key, now, severity)
+                self.open[key] = Open(name, key, now, severity,
+                                      {str(k): str(v) for k, v in labels.items()})
                 started.append(name)
         self.tick()
         return {"started": started, "open": self.active()}
@@ -155,7 +159,8 @@ class Receiver:
 
     def pages(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{"alert": o.alert, "received": utc_iso(o.started), **asdict(p)}
+            return [{"alert": o.alert, "received": utc_iso(o.started), "labels": o.labels,
+                     **asdict(p)}
                     for o in [*self.closed, *self.open.values()] for p in o.pages]
 
 
