@@ -13,8 +13,8 @@ from vvtvlib.ops.gamedays import (
     GAMEDAYS,
     episodes,
     experiment_path,
-    journal_criteria,
     incident_key,
+    journal_criteria,
     l1_pages_per_incident,
     longest_above,
 )
