@@ -117,8 +117,10 @@ print(json.dumps({"compiled": compiled, "after": tasks.fast_check.cache_info().c
 
 
 def test_after_the_warm_up_a_refused_answer_imports_and_compiles_nothing() -> None:
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
     judge = {"query": "q", "candidates": [{"id": "a", "text": "x"}]}
     cases = [("expand_queries", PAYLOAD, REFUSED["wrong type"]),
@@ -126,8 +128,10 @@ def test_after_the_warm_up_a_refused_answer_imports_and_compiles_nothing() -> No
              ("judge", judge, json.dumps({"winner_id": "a", "scores": [{"id": "a",
                                                                           "score": 2}]})),
              ("recovery_plan", {"incident": "x"}, json.dumps({"severity": "dire"}))]
+    repo = Path(__file__).resolve().parents[2]  # a fresh interpreter on this checkout
     out = subprocess.run([sys.executable, "-c", _NOTHING_ON_THE_WAY, json.dumps(cases)],
-                         capture_output=True, text=True, check=True, timeout=120)
+                         capture_output=True, text=True, check=True, timeout=120, cwd=repo,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
     got = json.loads(out.stdout)
     assert got["compiled"] == 10  # five tasks, a payload and a content schema each
     assert got["after"] == 10
