@@ -15,6 +15,7 @@ from tests.plugins.rawhttp import raw_http
 from vvtvlib.api import jwtauth
 from vvtvlib.api.lab import ApiLab, Client, infer_body
 from vvtvlib.core.clock import FakeClock
+from vvtvlib.pool.emulator import EmulatorProcess
 
 CODES = {"AUTH_FAILED", "NONCE_REPLAY", "BODY_TOO_LARGE", "SCHEMA_INVALID", "QUOTA_EXCEEDED",
          "RATE_LIMITED", "PROVIDER_FAILED", "NOT_READY", "DEADLINE_EXCEEDED"}
@@ -326,3 +327,16 @@ def test_methods_off_the_routes_answer_as_the_gateway_does(lab: ApiLab, method: 
     assert r.headers.get("allow") == allow
     assert r.headers["x-request-id"] == r.json()["request_id"]
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_schema_is_compiled_before_readiness_answers(
+        tmp_path_factory: pytest.TempPathFactory, duo: list[EmulatorProcess]) -> None:
+    """A fresh pool-api compiles the task schemas at start-up, so the first request of each
+    task, or the first refused provider answer, does no such work on the event loop."""
+    from vvtvlib.pool import tasks
+
+    tasks.fast_check.cache_clear()  # as in a process just started
+    with ApiLab(tmp_path_factory.mktemp("fresh"), emulators=duo) as fresh:
+        assert fresh.call(None, "GET", "/v1/health/ready").status_code == 200
+        assert tasks.fast_check.cache_info().currsize == 2 * len(tasks.TASKS)
+        assert fresh.gateway.schemas_compiled == 2 * len(tasks.TASKS)

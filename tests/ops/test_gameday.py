@@ -11,8 +11,10 @@ import pytest
 from vvtvlib.core.errors import DependencyMissing
 from vvtvlib.ops.gamedays import (
     GAMEDAYS,
+    alert_times,
     episodes,
     experiment_path,
+    firing_lines,
     incident_key,
     journal_criteria,
     l1_pages_per_incident,
@@ -128,6 +130,33 @@ def test_firing_stretches() -> None:
     assert episodes([45, 46, 47, 55, 56, 57, 66, 67, 68]) == [(45, 47), (55, 57), (66, 68)]
     assert episodes([float(t) for t in range(45, 70)]) == [(45.0, 69.0)]
     assert episodes([]) == []
+
+
+def _alerts(name: str, provider: str, t0: int, t1: int) -> dict[str, object]:
+    """One series of a ``query_range`` of ``ALERTS``, firing from t0 to t1 at 1 s steps."""
+    return {"metric": {"alertname": name, "alertstate": "firing", "provider": provider},
+            "values": [[float(t), "1"] for t in range(t0, t1 + 1)]}
+
+
+def test_an_alert_fires_as_long_as_the_union_of_its_series() -> None:
+    """Two providers down at once: PoolProviderDown has two series that overlap; the report
+    gives the seconds the alert was firing (the union), not their sum (which once read
+    "firing for 66 s" for a span of 44 s)."""
+    t0 = 1_780_000_000
+    series = [_alerts("PoolProviderDown", "phi3-mini", t0, t0 + 44),
+              _alerts("PoolProviderDown", "qwen-7b", t0 + 23, t0 + 43),
+              _alerts("ApiErrorRateHigh", "-", t0 + 5, t0 + 7),
+              _alerts("ApiErrorRateHigh", "-", t0 + 20, t0 + 21)]
+    fired = alert_times(series)
+    assert fired["PoolProviderDown"] == [float(t) for t in range(t0, t0 + 45)]
+    assert len(fired["ApiErrorRateHigh"]) == 5
+    lines = firing_lines(fired)
+    assert lines[1].startswith("* PoolProviderDown: firing at ")
+    assert lines[1].endswith("(45 s)")  # 00..44: 45 samples, one stretch
+    assert lines[0].endswith("(5 s, in 2 stretches)")
+    # a caller that hands the series' times unmerged gets the same answer
+    assert firing_lines({"PoolProviderDown": fired["PoolProviderDown"] * 2})[0] == lines[1]
+    assert firing_lines({}) == ["* none"]
 
 
 def test_the_io_throttle_names_its_mechanism_and_lifts(tmp_path: Path) -> None:

@@ -80,3 +80,60 @@ def test_a_ranking_must_be_a_permutation_of_the_candidates() -> None:
     with pytest.raises(InvalidOutput, match="permutation"):
         sanitize("rerank_candidates", payload,
                  json.dumps({"ranking": [{"id": "a", "score": 1}, {"id": "a", "score": 0.5}]}))
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({**GOOD, "duration_range_sec": "540-720"}, "duration_range_sec: must be array"),
+    ({k: v for k, v in GOOD.items() if k != "site_hints"},
+     "<root>: must contain ['site_hints'] properties"),
+    ({**GOOD, "note": "added"}, "<root>: must not contain {'note'} properties"),
+    ({**GOOD, "duration_range_sec": [540, "x"]}, "duration_range_sec/1: must be integer"),
+])
+def test_a_refusal_says_where_and_why_without_the_value(value: object, message: str) -> None:
+    with pytest.raises(InvalidOutput) as err:
+        sanitize("expand_queries", PAYLOAD, json.dumps(value))
+    assert str(err.value).endswith(f"schema: {message}")
+    assert "540-720" not in str(err.value)
+
+
+# A refused answer is judged on pool-api's event loop: importing or compiling anything on the
+# way stalls every request in flight (jsonschema's import, once used to word the refusal,
+# took 1.7-2.3 s of CPU there, and the first game day on a fresh lab saw 504s).
+_NOTHING_ON_THE_WAY = """
+import json, sys
+from vvtvlib.pool import tasks
+from vvtvlib.pool.sanitize import InvalidOutput, sanitize
+compiled = tasks.warm_up()
+before = set(sys.modules)
+refused = []
+for task, payload, text in json.loads(sys.argv[1]):
+    try:
+        sanitize(task, payload, text)
+    except InvalidOutput as exc:
+        refused.append(str(exc))
+print(json.dumps({"compiled": compiled, "after": tasks.fast_check.cache_info().currsize,
+                  "imported": sorted(set(sys.modules) - before), "refused": refused}))
+"""
+
+
+def test_after_the_warm_up_a_refused_answer_imports_and_compiles_nothing() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    judge = {"query": "q", "candidates": [{"id": "a", "text": "x"}]}
+    cases = [("expand_queries", PAYLOAD, REFUSED["wrong type"]),
+             ("expand_queries", PAYLOAD, REFUSED["extra field"]),
+             ("judge", judge, json.dumps({"winner_id": "a", "scores": [{"id": "a",
+                                                                          "score": 2}]})),
+             ("recovery_plan", {"incident": "x"}, json.dumps({"severity": "dire"}))]
+    repo = Path(__file__).resolve().parents[2]  # a fresh interpreter on this checkout
+    out = subprocess.run([sys.executable, "-c", _NOTHING_ON_THE_WAY, json.dumps(cases)],
+                         capture_output=True, text=True, check=True, timeout=120, cwd=repo,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    got = json.loads(out.stdout)
+    assert got["compiled"] == 10  # five tasks, a payload and a content schema each
+    assert got["after"] == 10
+    assert len(got["refused"]) == len(cases)
+    assert got["imported"] == []  # no jsonschema, nothing else: the refusal costs microseconds

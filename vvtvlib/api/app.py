@@ -38,6 +38,7 @@ from vvtvlib.core.trace import continue_or_start, use_trace
 from vvtvlib.pool import InferRequest, NotReady, Pool, SchemaInvalid
 from vvtvlib.pool.config import PoolConfig
 from vvtvlib.pool.errors import Drained
+from vvtvlib.pool.tasks import warm_up
 
 from . import canonical, jwtauth
 from .audit import AuditWriter, event_record, truncate_ip
@@ -148,6 +149,7 @@ class Gateway:
         self._month_seed: dict[tuple[str, str], tuple[int, int]] = {}
         self._probe: dict[str, float | None] = {}
         self._probed_at = -1e9
+        self.schemas_compiled = 0  # by start(), before the first request
         self._probe_lock: asyncio.Lock | None = None
         self.log = get_logger("pool-api", path=self.layout.error_log)
         self.audit = AuditWriter(self.layout.audit_log, clock=clock)
@@ -176,6 +178,7 @@ class Gateway:
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._probe_lock = asyncio.Lock()
+        self.schemas_compiled = warm_up()  # before the first request: none pays for it
         cfg = self.pool_config
         self.pool = Pool(cfg, root=self.layout.root) if cfg else Pool.from_root(self.layout.root)
         self.metrics.prime([r.path for r in self.routes], [t.id for t in self.tenants.all()])

@@ -288,13 +288,21 @@ def segment_age_criterion(root: str, gameday: str, threshold_s: float = 10.0,
                   f"(limit {max_over_s:g} s), {len(pts)} samples")
 
 
+def alert_times(series: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """alertname -> the sorted times at which any of its series was in the state queried
+    (a ``query_range`` result of ``ALERTS``): the union over its series (one per provider
+    for PoolProviderDown), so two series firing at once count each second once."""
+    out: dict[str, set[float]] = {}
+    for s in series:
+        out.setdefault(s["metric"]["alertname"], set()).update(float(t) for t, _ in
+                                                               s["values"])
+    return {name: sorted(ts) for name, ts in out.items()}
+
+
 def fired_alerts(root: str, start: float, end: float) -> dict[str, list[float]]:
-    """alertname -> times at which it was firing (Prometheus's ``ALERTS`` series)."""
-    res = _prom(root).query_range('ALERTS{alertstate="firing"}', start, end, 1.0)
-    out: dict[str, list[float]] = {}
-    for s in res:
-        out.setdefault(s["metric"]["alertname"], []).extend(float(t) for t, _ in s["values"])
-    return out
+    """alertname -> times (1 s steps) at which it was firing (Prometheus's ``ALERTS``)."""
+    return alert_times(_prom(root).query_range('ALERTS{alertstate="firing"}', start, end,
+                                               1.0))
 
 
 def _firing_series(root: str, name: str, start: float, end: float
@@ -874,10 +882,8 @@ def timeline(root: str | Path, gameday: str, step: float = 2.0) -> Timeline:
     for title, expr in TIMELINES.get(gameday, TIMELINES["encoder-restart"]):
         slis[title] = [(t, v) for t, v in _series(root, expr, start, end, step)
                        if v == v and abs(v) != float("inf")]
-    pending: dict[str, list[float]] = {}
-    for s in _prom(root).query_range('ALERTS{alertstate="pending"}', start, end, 1.0):
-        pending.setdefault(s["metric"]["alertname"], []).extend(float(t) for t, _ in
-                                                                s["values"])
+    pending = alert_times(_prom(root).query_range('ALERTS{alertstate="pending"}', start,
+                                                  end, 1.0))
     return Timeline(gameday, rec.started, end, rec.fault_window(), slis,
                     fired_alerts(root, start, end), pending, rec.pages, rec.time_scale)
 
@@ -1007,6 +1013,23 @@ def _fmt(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
 
 
+def firing_lines(fired: dict[str, list[float]], step: float = 1.0) -> list[str]:
+    """The report's "Alerts firing" list: per alert, its first and last firing sample, for
+    how long (one ``step`` per sample time of the union of its series, so at most the span
+    plus one step however many series fired at once) and in how many stretches when more
+    than one."""
+    out = []
+    for name, times in sorted(fired.items()):
+        ts = sorted(set(times))
+        if not ts:
+            continue
+        eps = episodes(ts, step)
+        out.append(f"* {name}: firing at {_fmt(ts[0])} .. {_fmt(ts[-1])} "
+                   f"({len(ts) * step:.0f} s" + (f", in {len(eps)} stretches)"
+                                                 if len(eps) > 1 else ")"))
+    return out or ["* none"]
+
+
 def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
     """A Markdown report for someone who was not there."""
     data = json.loads(journal.read_text())
@@ -1067,9 +1090,7 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
                          f"{'#' * min(50, int(v / scale))}")
         lines.append("```")
     lines += ["", "## Alerts firing during the game day", ""]
-    lines += ([f"* {n}: firing at {_fmt(min(ts))} .. {_fmt(max(ts))} ({len(ts)} s"
-               + (f", in {len(episodes(ts))} stretches)" if len(episodes(ts)) > 1 else ")")
-               for n, ts in sorted(fired.items())] or ["* none"])
+    lines += firing_lines(fired)
     lines += ["", "## Pages received by the on-call receiver", ""]
     lines += ([f"* {p['alert']}: L{p.get('level')} {p.get('role')} -> {p.get('person')} "
                f"(paged={p.get('paged')}) at {p.get('at')} {p.get('note', '')}"
@@ -1080,9 +1101,9 @@ def render_report(root: str, gameday: str, journal: Path, out: Path) -> Path:
 
 
 __all__ = ["GAMEDAYS", "Criterion", "Event", "GamedayResult", "Record", "alert_expectations",
-           "alerts_quiet", "api_5xx_verdict", "api_slo_held", "begin", "ensure_encoder_up",
-           "episodes", "experiment_path", "fired_alerts", "incident_key",
-           "l1_pages_per_incident", "load_record", "longest_above", "mark", "obs_ready",
-           "observe", "one_page_per_incident", "paging_path", "provider_back",
+           "alert_times", "alerts_quiet", "api_5xx_verdict", "api_slo_held", "begin",
+           "ensure_encoder_up", "episodes", "experiment_path", "fired_alerts", "firing_lines",
+           "incident_key", "l1_pages_per_incident", "load_record", "longest_above", "mark",
+           "obs_ready", "observe", "one_page_per_incident", "paging_path", "provider_back",
            "rate_sentence", "render_report", "restart_encoder", "run_gameday",
            "segment_age_below", "segment_age_criterion", "timeline"]
