@@ -8,7 +8,12 @@ import random
 
 import pytest
 
-from tests.pool.helpers import ScriptedProvider, payload_where, scripted_config
+from tests.pool.helpers import (
+    ScriptedProvider,
+    payload_where,
+    run_in_virtual_time,
+    scripted_config,
+)
 from vvtvlib.pool import DeadlineExceeded, InferRequest, NotReady, Pool, ProviderFailed
 from vvtvlib.pool.breaker import BreakerState
 from vvtvlib.pool.emulator.content import content_for
@@ -24,6 +29,8 @@ def make_pool(providers: list[ScriptedProvider], weights: list[float] | None = N
 
 
 def run(pool: Pool, **kw: object) -> object:
+    """One inference on a virtual-time loop: the scripted latencies, the hedge timer and the
+    deadlines keep their order however loaded the machine is."""
     async def go() -> object:
         try:
             return await pool.infer(InferRequest(**{"task": "expand_queries",  # type: ignore
@@ -31,7 +38,7 @@ def run(pool: Pool, **kw: object) -> object:
         finally:
             assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()], \
                 "a task was left running"
-    return asyncio.run(go())
+    return run_in_virtual_time(go())
 
 
 def test_fastest_answers_from_the_fastest_and_caches() -> None:
