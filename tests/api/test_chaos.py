@@ -48,6 +48,29 @@ def test_one_5xx_in_a_short_probe_does_not_leave_the_steady_state(tmp_path: Path
     assert 0 < float(one["rate_5xx_low95"]) < 0.005 < float(two["rate_5xx_low95"])
 
 
+def test_the_best_provider_is_the_one_fastest_asks_first(tmp_path: Path) -> None:
+    """Not the lowest p50: a provider demoted by a slow or cancelled call keeps its low
+    median while FASTEST asks another first; killing it would open no breaker."""
+    from vvtvlib.pool.config import pool_dir
+
+    root = init_lab_api(tmp_path / "lab")
+    ids = [p.id for p in load_pool_config(providers_path(root)).providers]
+
+    def health(rows: list[dict[str, object]]) -> None:
+        (pool_dir(root) / "health.json").write_text(json.dumps({"providers": rows}))
+
+    def row(pid: str, p50: float, rank: int | None, breaker: str = "closed"
+            ) -> dict[str, object]:
+        return {"id": pid, "enabled": True, "breaker": breaker, "p50_ms": p50, "rank": rank}
+
+    health([row(ids[0], 90.0, 1), row(ids[1], 250.0, 0), row(ids[2], 400.0, 2)])
+    assert chaos.best_provider(str(root))[0] == ids[1]
+    health([row(ids[0], 90.0, 0, "half_open"), row(ids[1], 250.0, 2), row(ids[2], 400.0, 1)])
+    assert chaos.best_provider(str(root))[0] == ids[2]
+    (pool_dir(root) / "health.json").unlink()
+    assert chaos.best_provider(str(root))[0] == ids[0]  # nothing known: the first one
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiments_are_valid_and_always_roll_back(name: str) -> None:
     from chaoslib.experiment import ensure_experiment_is_valid

@@ -426,3 +426,22 @@ def test_a_provider_that_answered_badly_is_asked_once_more_after_the_others() ->
     # so its retry was skipped
     assert flaky.calls == 4 and down.calls == 2
     assert pool.members["down"].breaker.state is BreakerState.OPEN
+
+
+def test_health_publishes_fastests_order_not_only_the_median() -> None:
+    a, b, c = (ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 60),
+               ScriptedProvider("c", "mc", 5, fail=True))
+    pool = make_pool([a, b, c], weights=[3, 2, 1], cache_ttl_s=0)
+    run(pool, payload={"seed": "r1"})
+    for _ in range(2):
+        pool.members["c"].breaker.record_failure()  # c's breaker opens
+    # a turned slow once (a call cancelled after 900 ms): FASTEST now asks b first, while
+    # a's median of past answers is still the lowest
+    pool.members["a"].stats.started()
+    pool.members["a"].stats.was_cancelled(900.0)
+    pool.members["b"].stats.ewma_ms = 60.0
+    rows = {h.id: h for h in pool.health()}
+    assert [m.id for m in pool.ranked()] == ["b", "a"]
+    assert rows["b"].rank == 0 and rows["a"].rank == 1 and rows["c"].rank is None
+    assert rows["a"].p50_ms is not None and rows["a"].p50_ms < 60
+    assert rows["a"].ewma_ms is not None and rows["a"].ewma_ms > rows["b"].ewma_ms  # type: ignore

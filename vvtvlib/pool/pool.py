@@ -90,6 +90,12 @@ class ProviderHealth:
     in_flight: int
     up: bool | None = None
     ping_ms: float | None = None
+    # what FASTEST routes on: the latency estimate (cancelled calls included) and the
+    # provider's place in its order (0 = asked first; None = not usable now). p50 is the
+    # median of past answers: a provider demoted by a slow or cancelled call keeps a low p50
+    # while FASTEST no longer asks it.
+    ewma_ms: float | None = None
+    rank: int | None = None
 
 
 @dataclass
@@ -279,14 +285,10 @@ class Pool:
         """Fastest first: latency estimate x (1 + load); unknown latency goes first (it is
         explored), heavier weight breaks ties. Failures do not move a provider down: it keeps
         its place until its breaker opens, so a dead provider is cut off quickly."""
-        def score(m: Member) -> tuple[float, float]:
-            s = m.stats
-            est = s.ewma_ms or 0.0
-            return est * (1 + s.in_flight / m.config.max_concurrency), -m.config.weight
         members = self.usable()
         if not members:
             raise NotReady("no provider is enabled and healthy", providers=list(self.members))
-        return sorted(members, key=score)
+        return sorted(members, key=_score)
 
     def ready(self) -> bool:
         """At least one provider is enabled and its breaker lets calls through."""
@@ -515,13 +517,15 @@ class Pool:
     # -- health ----------------------------------------------------------------------------
     def health(self) -> list[ProviderHealth]:
         disabled = self.enable_state.refresh()
+        rank = {m.id: i for i, m in enumerate(sorted(self.usable(), key=_score))}
         out = []
         for m in self.members.values():
             s = m.stats.snapshot()
             out.append(ProviderHealth(
                 m.id, m.config.model, m.config.kind, m.config.base_url, m.id not in disabled,
                 m.breaker.state.value, _round(s.p50_ms), _round(s.p95_ms),
-                round(m.breaker.error_rate(), 4), s.calls, s.failures, s.in_flight))
+                round(m.breaker.error_rate(), 4), s.calls, s.failures, s.in_flight,
+                ewma_ms=_round(s.ewma_ms), rank=rank.get(m.id)))
         return out
 
     async def probe(self) -> dict[str, float | None]:
@@ -544,6 +548,13 @@ class Pool:
         data = {"written_utc": self.clock.now().isoformat(),
                 "providers": [h.__dict__ for h in self.health()]}
         atomic_write(self.folder / "health.json", json.dumps(data, indent=1), durable=False)
+
+
+def _score(m: Member) -> tuple[float, float]:
+    """FASTEST's order (``Pool.ranked``): latency estimate x (1 + load), then weight."""
+    s = m.stats
+    est = s.ewma_ms or 0.0
+    return est * (1 + s.in_flight / m.config.max_concurrency), -m.config.weight
 
 
 def _round(v: float | None) -> float | None:
