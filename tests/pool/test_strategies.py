@@ -397,7 +397,7 @@ def test_a_hedge_the_budget_refused_is_made_at_half_the_deadline() -> None:
         res = await pool.infer(InferRequest("expand_queries", {"seed": "two"},
                                             deadline_ms=800))
         return res, t0
-    second, t0 = asyncio.run(go())
+    second, t0 = run_in_virtual_time(go())
     assert second.winner_model == "mq" and second.hedge  # type: ignore[attr-defined]
     assert second.providers_tried == ["slow", "quick"]  # type: ignore[attr-defined]
     assert pool.hedge_budget.spent == 1 and pool.hedge_budget.refused == 1
