@@ -445,3 +445,26 @@ def test_health_publishes_fastests_order_not_only_the_median() -> None:
     assert rows["b"].rank == 0 and rows["a"].rank == 1 and rows["c"].rank is None
     assert rows["a"].p50_ms is not None and rows["a"].p50_ms < 60
     assert rows["a"].ewma_ms is not None and rows["a"].ewma_ms > rows["b"].ewma_ms  # type: ignore
+
+
+def test_a_breaker_opening_reaches_health_json_at_once(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from vvtvlib.pool.config import pool_dir
+
+    root = Path(str(tmp_path))
+    pool_dir(root).mkdir(parents=True)
+    bad, good = ScriptedProvider("bad", "mb", 0, fail=True), ScriptedProvider("good", "mg", 5)
+    cfg = scripted_config([bad, good], [5, 1], pool={"hedge_after_ms": 30, "cache_ttl_s": 0},
+                          breaker={"failure_threshold": 2, "cooldown_s": 60})
+    pool = Pool(cfg, root=root, adapters={"bad": bad, "good": good}, rng=random.Random(7))
+
+    def health() -> dict[str, dict[str, object]]:
+        data = json.loads((pool_dir(root) / "health.json").read_text())
+        return {p["id"]: p for p in data["providers"]}
+    run(pool, payload={"seed": "h1"})  # the first snapshot; the next is a second away
+    assert health()["bad"]["breaker"] == "closed" and health()["bad"]["breaker_opens"] == 0
+    run(pool, payload={"seed": "h2"})  # bad's second failure opens its breaker
+    assert health()["bad"]["breaker"] == "open" and health()["bad"]["breaker_opens"] == 1
+    run(pool, payload={"seed": "h3"})
+    assert health()["bad"]["breaker_opens"] == 1, "no forced write without a new opening"
