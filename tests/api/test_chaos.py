@@ -48,6 +48,53 @@ def test_one_5xx_in_a_short_probe_does_not_leave_the_steady_state(tmp_path: Path
     assert 0 < float(one["rate_5xx_low95"]) < 0.005 < float(two["rate_5xx_low95"])
 
 
+def test_the_best_provider_is_the_one_fastest_asks_first(tmp_path: Path) -> None:
+    """Not the lowest p50: a provider demoted by a slow or cancelled call keeps its low
+    median while FASTEST asks another first; killing it would open no breaker."""
+    from vvtvlib.pool.config import pool_dir
+
+    root = init_lab_api(tmp_path / "lab")
+    ids = [p.id for p in load_pool_config(providers_path(root)).providers]
+
+    def health(rows: list[dict[str, object]]) -> None:
+        (pool_dir(root) / "health.json").write_text(json.dumps({"providers": rows}))
+
+    def row(pid: str, p50: float, rank: int | None, breaker: str = "closed"
+            ) -> dict[str, object]:
+        return {"id": pid, "enabled": True, "breaker": breaker, "p50_ms": p50, "rank": rank}
+
+    health([row(ids[0], 90.0, 1), row(ids[1], 250.0, 0), row(ids[2], 400.0, 2)])
+    assert chaos.best_provider(str(root))[0] == ids[1]
+    health([row(ids[0], 90.0, 0, "half_open"), row(ids[1], 250.0, 2), row(ids[2], 400.0, 1)])
+    assert chaos.best_provider(str(root))[0] == ids[2]
+    (pool_dir(root) / "health.json").unlink()
+    assert chaos.best_provider(str(root))[0] == ids[0]  # nothing known: the first one
+
+
+def test_the_observer_counts_every_opening_the_pool_counted(tmp_path: Path) -> None:
+    """An opening between two polls (open, then half-open already) is still counted: the
+    pool's own ``breaker_opens`` says how many there were."""
+    from vvtvlib.api.loadtest import HealthFileObserver
+    from vvtvlib.pool.config import pool_dir
+
+    pool_dir(tmp_path).mkdir(parents=True)
+    obs = HealthFileObserver(tmp_path)
+
+    def write(state: str, opens: int, other_opens: int = 0) -> None:
+        rows = [{"id": "a", "breaker": state, "breaker_opens": opens, "calls": 1},
+                {"id": "b", "breaker": "closed", "breaker_opens": other_opens, "calls": 1}]
+        (pool_dir(tmp_path) / "health.json").write_text(json.dumps({"providers": rows}))
+        obs._poll()
+    write("closed", 0)
+    write("half_open", 1)  # it opened and cooled down between two polls
+    write("open", 2)
+    write("open", 2)
+    write("closed", 1, 0)  # another worker's older view: no opening, no double count
+    assert obs.signals.breaker_opens == 2
+    assert [(e.provider, e.state) for e in obs.signals.events] == [
+        ("a", "open"), ("a", "half_open"), ("a", "open"), ("a", "closed")]
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiments_are_valid_and_always_roll_back(name: str) -> None:
     from chaoslib.experiment import ensure_experiment_is_valid

@@ -15,6 +15,41 @@ from vvtvlib.pool.errors import ProviderFailed
 from vvtvlib.pool.providers import ProviderCall, ProviderReply
 
 
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when every task is waiting for a timer: it then
+    jumps to the next timer at once. Deadlines, soft deadlines and scripted latencies keep
+    their order whatever the machine's load (a process stalled for 300 ms no longer eats a
+    200 ms deadline before the first provider call has even started), and a test waits for
+    no real time. For in-memory providers only: real sockets keep real time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._now = 0.0
+        loop: Any = self
+        real = loop._selector  # the loop's own selector, wrapped below
+
+        class _Selector:
+            def select(self, timeout: float | None = None) -> Any:
+                events = real.select(0 if timeout is not None else None)
+                if not events and timeout:
+                    loop._now += timeout  # nothing ready: skip to the next timer
+                return events
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+        loop._selector = _Selector()
+
+    def time(self) -> float:
+        return self._now
+
+
+def run_in_virtual_time(coro: Any) -> Any:
+    """``asyncio.run`` on a ``VirtualTimeLoop``."""
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        return runner.run(coro)
+
+
 @dataclass
 class ScriptedProvider:
     id: str

@@ -8,7 +8,12 @@ import random
 
 import pytest
 
-from tests.pool.helpers import ScriptedProvider, payload_where, scripted_config
+from tests.pool.helpers import (
+    ScriptedProvider,
+    payload_where,
+    run_in_virtual_time,
+    scripted_config,
+)
 from vvtvlib.pool import DeadlineExceeded, InferRequest, NotReady, Pool, ProviderFailed
 from vvtvlib.pool.breaker import BreakerState
 from vvtvlib.pool.emulator.content import content_for
@@ -24,6 +29,8 @@ def make_pool(providers: list[ScriptedProvider], weights: list[float] | None = N
 
 
 def run(pool: Pool, **kw: object) -> object:
+    """One inference on a virtual-time loop: the scripted latencies, the hedge timer and the
+    deadlines keep their order however loaded the machine is."""
     async def go() -> object:
         try:
             return await pool.infer(InferRequest(**{"task": "expand_queries",  # type: ignore
@@ -31,7 +38,7 @@ def run(pool: Pool, **kw: object) -> object:
         finally:
             assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()], \
                 "a task was left running"
-    return asyncio.run(go())
+    return run_in_virtual_time(go())
 
 
 def test_fastest_answers_from_the_fastest_and_caches() -> None:
@@ -390,7 +397,7 @@ def test_a_hedge_the_budget_refused_is_made_at_half_the_deadline() -> None:
         res = await pool.infer(InferRequest("expand_queries", {"seed": "two"},
                                             deadline_ms=800))
         return res, t0
-    second, t0 = asyncio.run(go())
+    second, t0 = run_in_virtual_time(go())
     assert second.winner_model == "mq" and second.hedge  # type: ignore[attr-defined]
     assert second.providers_tried == ["slow", "quick"]  # type: ignore[attr-defined]
     assert pool.hedge_budget.spent == 1 and pool.hedge_budget.refused == 1
@@ -419,3 +426,45 @@ def test_a_provider_that_answered_badly_is_asked_once_more_after_the_others() ->
     # so its retry was skipped
     assert flaky.calls == 4 and down.calls == 2
     assert pool.members["down"].breaker.state is BreakerState.OPEN
+
+
+def test_health_publishes_fastests_order_not_only_the_median() -> None:
+    a, b, c = (ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 60),
+               ScriptedProvider("c", "mc", 5, fail=True))
+    pool = make_pool([a, b, c], weights=[3, 2, 1], cache_ttl_s=0)
+    run(pool, payload={"seed": "r1"})
+    for _ in range(2):
+        pool.members["c"].breaker.record_failure()  # c's breaker opens
+    # a turned slow once (a call cancelled after 900 ms): FASTEST now asks b first, while
+    # a's median of past answers is still the lowest
+    pool.members["a"].stats.started()
+    pool.members["a"].stats.was_cancelled(900.0)
+    pool.members["b"].stats.ewma_ms = 60.0
+    rows = {h.id: h for h in pool.health()}
+    assert [m.id for m in pool.ranked()] == ["b", "a"]
+    assert rows["b"].rank == 0 and rows["a"].rank == 1 and rows["c"].rank is None
+    assert rows["a"].p50_ms is not None and rows["a"].p50_ms < 60
+    assert rows["a"].ewma_ms is not None and rows["a"].ewma_ms > rows["b"].ewma_ms  # type: ignore
+
+
+def test_a_breaker_opening_reaches_health_json_at_once(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from vvtvlib.pool.config import pool_dir
+
+    root = Path(str(tmp_path))
+    pool_dir(root).mkdir(parents=True)
+    bad, good = ScriptedProvider("bad", "mb", 0, fail=True), ScriptedProvider("good", "mg", 5)
+    cfg = scripted_config([bad, good], [5, 1], pool={"hedge_after_ms": 30, "cache_ttl_s": 0},
+                          breaker={"failure_threshold": 2, "cooldown_s": 60})
+    pool = Pool(cfg, root=root, adapters={"bad": bad, "good": good}, rng=random.Random(7))
+
+    def health() -> dict[str, dict[str, object]]:
+        data = json.loads((pool_dir(root) / "health.json").read_text())
+        return {p["id"]: p for p in data["providers"]}
+    run(pool, payload={"seed": "h1"})  # the first snapshot; the next is a second away
+    assert health()["bad"]["breaker"] == "closed" and health()["bad"]["breaker_opens"] == 0
+    run(pool, payload={"seed": "h2"})  # bad's second failure opens its breaker
+    assert health()["bad"]["breaker"] == "open" and health()["bad"]["breaker_opens"] == 1
+    run(pool, payload={"seed": "h3"})
+    assert health()["bad"]["breaker_opens"] == 1, "no forced write without a new opening"

@@ -246,15 +246,18 @@ def _faults(url: str, **faults: Any) -> dict[str, Any]:
 
 
 def best_provider(root: str) -> tuple[str, str]:
-    """The provider FASTEST prefers: the lowest p50 in ``pool/health.json`` among those
-    enabled with a closed breaker; the first configured one when nothing is known yet."""
+    """The provider FASTEST prefers: the one it asks first (``rank`` 0 in
+    ``pool/health.json``) among those enabled with a closed breaker; the first configured
+    one when nothing is known yet. Not the lowest p50: a provider demoted by one slow or
+    cancelled call keeps a low median while FASTEST sends it nothing, and killing it would
+    test no failover at all."""
     provs = _providers(root)
     try:
         health = json.loads((pool_dir(root) / "health.json").read_text())["providers"]
-        known = [(float(h["p50_ms"]), h["id"]) for h in health
-                 if h.get("p50_ms") is not None and h.get("enabled")
+        known = [(int(h["rank"]), h["id"]) for h in health
+                 if h.get("rank") is not None and h.get("enabled")
                  and h.get("breaker") == "closed"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         known = []
     if known:
         pid = min(known)[1]

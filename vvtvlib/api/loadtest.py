@@ -148,6 +148,7 @@ class HealthFileObserver:
         self._first: dict[str, tuple[int, int]] | None = None
         self._last: dict[str, tuple[int, int]] = {}
         self._states: dict[str, str] = {}
+        self._opens: dict[str, int] = {}
         self.t0 = time.monotonic()
 
     def _read(self) -> dict[str, Any] | None:
@@ -165,10 +166,20 @@ class HealthFileObserver:
         for p in data.get("providers", []):
             pid, state = str(p.get("id")), str(p.get("breaker"))
             counts[pid] = (int(p.get("calls") or 0), int(p.get("failures") or 0))
+            t = round(time.monotonic() - self.t0, 2)
             before = self._states.get(pid)
-            if before is not None and state != before:
-                self.signals.events.append(BreakerEvent(round(time.monotonic() - self.t0, 2),
-                                                        pid, state))
+            opens = p.get("breaker_opens")
+            if isinstance(opens, int):  # the pool's own count: no opening missed between
+                seen = self._opens.get(pid)  # two polls (open, then half-open already)
+                if seen is not None and opens > seen:
+                    self.signals.breaker_opens += opens - seen
+                    self.signals.events.extend(BreakerEvent(t, pid, "open")
+                                               for _ in range(opens - seen))
+                self._opens[pid] = opens if seen is None else max(seen, opens)
+                if before is not None and state != before and state != "open":
+                    self.signals.events.append(BreakerEvent(t, pid, state))
+            elif before is not None and state != before:
+                self.signals.events.append(BreakerEvent(t, pid, state))
                 if state == "open":
                     self.signals.breaker_opens += 1
             self._states[pid] = state

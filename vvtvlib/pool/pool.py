@@ -90,6 +90,13 @@ class ProviderHealth:
     in_flight: int
     up: bool | None = None
     ping_ms: float | None = None
+    # what FASTEST routes on: the latency estimate (cancelled calls included) and the
+    # provider's place in its order (0 = asked first; None = not usable now). p50 is the
+    # median of past answers: a provider demoted by a slow or cancelled call keeps a low p50
+    # while FASTEST no longer asks it.
+    ewma_ms: float | None = None
+    rank: int | None = None
+    breaker_opens: int = 0  # times its breaker opened since the pool started
 
 
 @dataclass
@@ -143,6 +150,7 @@ class Pool:
                                     breaker, stats)
             self.members[pc.id] = Member(pc, chain, breaker, stats)
         self._last_snapshot = -1.0
+        self._snapshot_due = False
         self._log_fd: int | None = None
         if self.folder is not None:  # logs/pool.jsonl: one line per inference, with its trace
             logs = self.folder.parent / "logs"
@@ -155,7 +163,10 @@ class Pool:
         return cls(load_pool_config(providers_path(root)), root=root, **kwargs)
 
     def _opened_callback(self, provider_id: str) -> Callable[[], None]:
-        return lambda: self.metrics.breaker_open.labels(provider_id).inc()
+        def opened() -> None:
+            self.metrics.breaker_open.labels(provider_id).inc()
+            self._snapshot_due = True  # an opening reaches health.json with this request
+        return opened
 
     async def aclose(self) -> None:
         await asyncio.gather(*(m.provider.aclose() for m in self.members.values()),
@@ -279,14 +290,10 @@ class Pool:
         """Fastest first: latency estimate x (1 + load); unknown latency goes first (it is
         explored), heavier weight breaks ties. Failures do not move a provider down: it keeps
         its place until its breaker opens, so a dead provider is cut off quickly."""
-        def score(m: Member) -> tuple[float, float]:
-            s = m.stats
-            est = s.ewma_ms or 0.0
-            return est * (1 + s.in_flight / m.config.max_concurrency), -m.config.weight
         members = self.usable()
         if not members:
             raise NotReady("no provider is enabled and healthy", providers=list(self.members))
-        return sorted(members, key=score)
+        return sorted(members, key=_score)
 
     def ready(self) -> bool:
         """At least one provider is enabled and its breaker lets calls through."""
@@ -515,13 +522,17 @@ class Pool:
     # -- health ----------------------------------------------------------------------------
     def health(self) -> list[ProviderHealth]:
         disabled = self.enable_state.refresh()
+        rank = {m.id: i for i, m in enumerate(sorted(self.usable(), key=_score))}
         out = []
         for m in self.members.values():
             s = m.stats.snapshot()
             out.append(ProviderHealth(
                 m.id, m.config.model, m.config.kind, m.config.base_url, m.id not in disabled,
                 m.breaker.state.value, _round(s.p50_ms), _round(s.p95_ms),
-                round(m.breaker.error_rate(), 4), s.calls, s.failures, s.in_flight))
+                round(m.breaker.error_rate(), 4), s.calls, s.failures, s.in_flight,
+                ewma_ms=_round(s.ewma_ms), rank=rank.get(m.id),
+                breaker_opens=sum(1 for t in m.breaker.transitions
+                                  if t.after is BreakerState.OPEN)))
         return out
 
     async def probe(self) -> dict[str, float | None]:
@@ -535,15 +546,24 @@ class Pool:
         return dict(zip(self.members, values, strict=True))
 
     def _maybe_snapshot(self) -> None:
-        """A running pool leaves its health in ``pool/health.json`` (at most once a second)
-        for ``vvtvctl pool health``."""
+        """A running pool leaves its health in ``pool/health.json`` (at most once a second,
+        and at once after a breaker opened) for ``vvtvctl pool health`` and the load-window
+        observers."""
         now = self.clock.monotonic()
-        if now - self._last_snapshot < 1.0 or self.folder is None or not self.folder.exists():
+        if (now - self._last_snapshot < 1.0 and not self._snapshot_due) \
+                or self.folder is None or not self.folder.exists():
             return
-        self._last_snapshot = now
+        self._last_snapshot, self._snapshot_due = now, False
         data = {"written_utc": self.clock.now().isoformat(),
                 "providers": [h.__dict__ for h in self.health()]}
         atomic_write(self.folder / "health.json", json.dumps(data, indent=1), durable=False)
+
+
+def _score(m: Member) -> tuple[float, float]:
+    """FASTEST's order (``Pool.ranked``): latency estimate x (1 + load), then weight."""
+    s = m.stats
+    est = s.ewma_ms or 0.0
+    return est * (1 + s.in_flight / m.config.max_concurrency), -m.config.weight
 
 
 def _round(v: float | None) -> float | None:
