@@ -120,15 +120,12 @@ def live_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.system
 @pytest.mark.timeout(180)
 def test_provider_down_end_to_end(live_root: Path, tmp_path: Path) -> None:
-    # on 2 shared cores the steady state can miss the SLO before any fault: Chaos Toolkit then
-    # injects nothing and only rolls back; such a run must not pass, and the next one is run
-    for attempt in range(3):
-        v = run_experiment(live_root, "provider-down", tmp_path,
-                           settings={"VVTV_CHAOS_WINDOW_S": "8", "VVTV_CHAOS_PROBE_S": "3"})
-        if not v.aborted_before_method:
-            break
-        assert not v.passed and not v.ran_clean, attempt
-        assert [a.phase for a in v.activities].count("rollback") >= 1
+    # one run: the first window on a fresh API used to stall for 1-2 s (a lazy import on the
+    # event loop when the first provider answer was refused) and fail the steady state before
+    # any fault; that stall is gone (tests/pool/test_sanitize.py), so no run is repeated
+    v = run_experiment(live_root, "provider-down", tmp_path,
+                       settings={"VVTV_CHAOS_WINDOW_S": "8", "VVTV_CHAOS_PROBE_S": "3"})
+    assert not v.aborted_before_method, [(a.name, a.status, a.output) for a in v.activities]
     raw = json.loads((tmp_path / "provider-down.journal.json").read_text())
     assert raw["status"] == "completed"
     assert v.ran_clean, [(a.name, a.status, a.error) for a in v.activities]
