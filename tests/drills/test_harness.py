@@ -55,3 +55,26 @@ def test_unknown_drill_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_criteria_without_checks_fail() -> None:
     assert not Criteria("x").passed
+
+
+def test_the_kernel_talks_over_private_unix_sockets_and_stops(tmp_path: Path) -> None:
+    """No plain-TCP kernel on loopback (ipykernel warns of it): unix sockets in a private
+    folder, and no kernel left behind once the drill is over."""
+    import psutil
+
+    nbs, out = tmp_path / "nbs", tmp_path / "reports"
+    nbs.mkdir()
+    _notebook(nbs, "where", BODY + """
+import json, os, sys
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+print(json.dumps({"transport": app.transport, "ip": app.ip, "pid": os.getpid()}))
+""")
+    r = run_drill("where", {"threshold": 3}, out=out, notebooks=nbs)
+    assert r.status == "PASS", r.error
+    nb = nbformat.read(str(next(out.glob("*/where.ipynb"))), as_version=4)
+    seen = json.loads(next(o["text"] for o in nb.cells[-1].outputs if o.get("name") == "stdout"))
+    assert seen["transport"] == "ipc"
+    assert not Path(seen["ip"]).parent.exists()  # the sockets' folder is gone
+    assert not psutil.pid_exists(seen["pid"]) or \
+        psutil.Process(seen["pid"]).status() == psutil.STATUS_ZOMBIE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ def run_drill(name: str, parameters: dict[str, Any] | None = None, *,
               notebooks: Path = NOTEBOOKS, progress: bool = False) -> DrillResult:
     try:
         import papermill
+        from jupyter_client.manager import KernelManager
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise DependencyMissing("papermill is not installed") from exc
     source = notebooks / f"{name}.ipynb"
@@ -70,12 +72,20 @@ def run_drill(name: str, parameters: dict[str, Any] | None = None, *,
     error = None
     old_env = os.environ.get("VVTV_DRILL_RESULT")
     os.environ["VVTV_DRILL_RESULT"] = str(result_file)
+    # the kernel on unix sockets in a private folder (0700), not plain TCP on loopback
+    sockets = tempfile.TemporaryDirectory(prefix="vvtv-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc",
+                       ip=os.path.join(sockets.name, "k"))
     try:
         papermill.execute_notebook(str(source), str(executed), parameters=params,
-                                   progress_bar=progress, cwd=str(REPO), kernel_name="python3")
+                                   progress_bar=progress, cwd=str(REPO), kernel_name="python3",
+                                   km=km)
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
     finally:
+        if km.has_kernel:  # papermill stops only the kernels it made itself
+            km.shutdown_kernel()
+        sockets.cleanup()
         if old_env is None:
             os.environ.pop("VVTV_DRILL_RESULT", None)
         else:
