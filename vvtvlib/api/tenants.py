@@ -5,8 +5,9 @@ a tenant has had, its encrypted secret, when it stops working) and ``cert_map`` 
 certificate CN -> tenant). Migrations are numbered and recorded in ``schema_version``.
 
 Every change bumps ``meta.generation``; a running worker re-reads its cached view when the
-generation moved (checked at most every ``refresh_s``), so suspensions, limits and
-rotations take effect within one second without a restart.
+generation moved (checked at most every ``refresh_s``, and at once on a miss), so
+suspensions, limits and rotations take effect within one second without a restart, and a
+tenant, key or certificate mapping just made is known on its first request.
 """
 
 from __future__ import annotations
@@ -209,9 +210,9 @@ class TenantStore:
         self._con.close()
 
     # -- reads through the cache ----------------------------------------------------------
-    def _fresh(self) -> None:
+    def _fresh(self, force: bool = False) -> None:
         now = self.clock.monotonic()
-        if now - self._checked < self.refresh_s:
+        if not force and now - self._checked < self.refresh_s:
             return
         with self._lock:
             self._checked = now
@@ -228,17 +229,32 @@ class TenantStore:
             self._certs = dict(self._con.execute("SELECT cn, tenant_id FROM cert_map"))
             self._gen = gen
 
+    # A miss looks at the generation at once (one indexed read): a key or mapping made a
+    # moment ago works on its first request, while changes to known ones still arrive
+    # within ``refresh_s``.
     def key(self, public_key: str) -> ApiKey | None:
         self._fresh()
-        return self._keys.get(public_key)
+        k = self._keys.get(public_key)
+        if k is None:
+            self._fresh(force=True)
+            k = self._keys.get(public_key)
+        return k
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         self._fresh()
-        return self._tenants.get(tenant_id)
+        t = self._tenants.get(tenant_id)
+        if t is None:
+            self._fresh(force=True)
+            t = self._tenants.get(tenant_id)
+        return t
 
     def tenant_for_cn(self, cn: str) -> str | None:
         self._fresh()
-        return self._certs.get(cn)
+        tid = self._certs.get(cn)
+        if tid is None:
+            self._fresh(force=True)
+            tid = self._certs.get(cn)
+        return tid
 
     def invalidate(self) -> None:
         self._checked = -1e9
