@@ -468,3 +468,52 @@ def test_a_breaker_opening_reaches_health_json_at_once(tmp_path: object) -> None
     assert health()["bad"]["breaker"] == "open" and health()["bad"]["breaker_opens"] == 1
     run(pool, payload={"seed": "h3"})
     assert health()["bad"]["breaker_opens"] == 1, "no forced write without a new opening"
+
+
+def test_a_provider_slow_once_is_explored_again_when_its_estimate_is_stale() -> None:
+    """FASTEST sends nothing to a provider ranked behind a faster one, so its estimate would
+    never change: once it is ``explore_after_s`` old, one call goes to it (with nothing in
+    flight there), and that fresh sample replaces the stale estimate."""
+    from vvtvlib.core.clock import FakeClock
+
+    clock = FakeClock()
+    a, b = ScriptedProvider("a", "ma", 5), ScriptedProvider("b", "mb", 60)
+    cfg = scripted_config([a, b], [2, 1], pool={"hedge_after_ms": 10_000, "cache_ttl_s": 0,
+                                                "explore_after_s": 30},
+                          breaker={"failure_threshold": 2, "cooldown_s": 60})
+    pool = Pool(cfg, adapters={"a": a, "b": b}, clock=clock, rng=random.Random(7))
+    pool.members["a"].stats.started()
+    pool.members["a"].stats.was_cancelled(900.0)  # one slow call: a goes behind b
+    pool.members["b"].stats.started()
+    pool.members["b"].stats.succeeded(60.0)
+    for i in range(3):
+        assert run(pool, payload={"seed": f"s{i}"}).winner_model == "mb"  # type: ignore
+    assert a.calls == 0
+    clock.advance(29.0)
+    assert [m.id for m in pool.ranked()] == ["b", "a"]  # not stale yet
+    clock.advance(1.0)  # a: 30 s without a sample; b keeps answering
+    pool.members["b"].stats.started()
+    pool.members["b"].stats.succeeded(60.0)
+    assert [m.id for m in pool.ranked()] == ["a", "b"]
+    assert run(pool, payload={"seed": "explore"}).winner_model == "ma"  # type: ignore
+    assert a.calls == 1 and pool.members["a"].stats.ewma_ms == 5.0  # replaced, not averaged
+    assert [m.id for m in pool.ranked()] == ["a", "b"]  # and a is first on its merits again
+
+
+def test_a_fresh_estimate_is_averaged_and_exploring_can_be_turned_off() -> None:
+    from vvtvlib.core.clock import FakeClock
+    from vvtvlib.pool.routing import ProviderStats
+
+    clock = FakeClock()
+    s = ProviderStats(clock=clock.monotonic, stale_after_s=30)
+    s.started()
+    s.succeeded(100.0)
+    clock.advance(10)
+    s.started()
+    s.succeeded(200.0)
+    assert s.ewma_ms == pytest.approx(130.0) and not s.stale()
+    never = ProviderStats(clock=clock.monotonic, stale_after_s=0)
+    never.started()
+    never.succeeded(100.0)
+    clock.advance(10_000)
+    assert not never.stale()

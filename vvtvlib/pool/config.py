@@ -67,6 +67,9 @@ class PoolSettings(Section):
     judge: str | None = None
     cache_ttl_s: float = Field(default=300.0, ge=0)
     cache_max_entries: int = Field(default=10_000, ge=0)
+    # FASTEST asks a provider whose latency estimate is this old first, once, so that one
+    # slow answer does not keep it last for good (0: never)
+    explore_after_s: float = Field(default=30.0, ge=0)
 
 
 class BreakerSettings(Section):

@@ -142,7 +142,8 @@ class Pool:
         self.members: dict[str, Member] = {}
         for pc in config.providers:
             adapter = (adapters or {}).get(pc.id) or make_adapter(pc)
-            stats = ProviderStats()
+            stats = ProviderStats(clock=clock.monotonic,
+                                  stale_after_s=config.pool.explore_after_s)
             breaker = CircuitBreaker(config.breaker, clock=clock,
                                      on_open=self._opened_callback(pc.id))
             chain = BreakerProvider(SanitizingProvider(LimitedProvider(adapter,
@@ -288,7 +289,9 @@ class Pool:
 
     def ranked(self) -> list[Member]:
         """Fastest first: latency estimate x (1 + load); unknown latency goes first (it is
-        explored), heavier weight breaks ties. Failures do not move a provider down: it keeps
+        explored), and so does an estimate older than ``explore_after_s`` with no call in
+        flight (one call refreshes it: a provider that was slow once is not left last for
+        good); heavier weight breaks ties. Failures do not move a provider down: it keeps
         its place until its breaker opens, so a dead provider is cut off quickly."""
         members = self.usable()
         if not members:
@@ -560,9 +563,12 @@ class Pool:
 
 
 def _score(m: Member) -> tuple[float, float]:
-    """FASTEST's order (``Pool.ranked``): latency estimate x (1 + load), then weight."""
+    """FASTEST's order (``Pool.ranked``): latency estimate x (1 + load), then weight; a stale
+    estimate with nothing in flight counts as unknown (0), so that one call explores it."""
     s = m.stats
     est = s.ewma_ms or 0.0
+    if s.in_flight == 0 and s.stale():
+        est = 0.0
     return est * (1 + s.in_flight / m.config.max_concurrency), -m.config.weight
 
 

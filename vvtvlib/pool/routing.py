@@ -7,7 +7,9 @@ Every counter is updated under its own lock in one step (no read-modify-write ac
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vvtvlib.core.stats import percentile
@@ -28,11 +30,20 @@ class StatsSnapshot:
 class ProviderStats:
     ALPHA = 0.3
 
-    def __init__(self, keep: int = 256) -> None:
+    def __init__(self, keep: int = 256, clock: Callable[[], float] = time.monotonic,
+                 stale_after_s: float = 0.0) -> None:
         self._lock = threading.Lock()
         self.calls = self.successes = self.failures = self.cancelled = self.in_flight = 0
         self.ewma_ms: float | None = None
+        self.observed_at: float | None = None  # when the estimate last took a sample
+        self.stale_after_s = stale_after_s
+        self._clock = clock
         self._latencies: deque[float] = deque(maxlen=keep)
+
+    def stale(self) -> bool:
+        """No sample for ``stale_after_s`` (0: an estimate never goes stale)."""
+        return bool(self.stale_after_s) and self.observed_at is not None and \
+            self._clock() - self.observed_at >= self.stale_after_s
 
     def started(self) -> None:
         with self._lock:
@@ -61,8 +72,10 @@ class ProviderStats:
                 self._observe(elapsed_ms)
 
     def _observe(self, ms: float) -> None:
-        self.ewma_ms = ms if self.ewma_ms is None else (
-            self.ALPHA * ms + (1 - self.ALPHA) * self.ewma_ms)
+        # a stale estimate says little about now: the fresh sample replaces it
+        old = None if self.stale() else self.ewma_ms
+        self.observed_at = self._clock()
+        self.ewma_ms = ms if old is None else self.ALPHA * ms + (1 - self.ALPHA) * old
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
