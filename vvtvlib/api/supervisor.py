@@ -94,16 +94,21 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None
                                 env=env, preexec_fn=_die_with_parent)
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: float = 60
-               ) -> None:
+def _listening(port: int, host: str = "127.0.0.1", timeout_s: float = 0.2) -> bool:
+    """Something accepts connections on ``host:port``."""
     import socket
 
+    with socket.socket() as s:
+        s.settimeout(timeout_s)
+        return s.connect_ex((host, port)) == 0
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: float = 60
+               ) -> None:
     def listening() -> bool:
         if proc.poll() is not None:
             raise DependencyMissing(f"{name} exited at start (see logs/api_supervisor.log)")
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            return s.connect_ex(("127.0.0.1", port)) == 0
+        return _listening(port)
 
     wait_until(listening, timeout_s, 0.05, on_timeout=lambda: TimedOut(
         f"{name} did not listen on port {port} within {timeout_s:.0f} s"))
@@ -112,14 +117,11 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: f
 def _check_port_free(url: str, what: str) -> None:
     """Refuse a port another process listens on: the API would talk to whatever serves it
     (another lab's emulator, with its own faults) and its own child would die at once."""
-    import socket
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        if s.connect_ex((u.hostname or "127.0.0.1", u.port or 80)) == 0:
-            raise DependencyMissing(f"port {u.port} of {what} is already in use by another "
+    if _listening(u.port or 80, u.hostname or "127.0.0.1", 0.5):
+        raise DependencyMissing(f"port {u.port} of {what} is already in use by another "
                                     "process; give this root its own ports (`vvtvctl api "
                                     "init --force --provider-ports A,B,C`) or stop the other "
                                     "lab")

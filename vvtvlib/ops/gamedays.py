@@ -659,14 +659,20 @@ def provider_back(root: str, gameday: str = "kill-provider", timeout_s: float = 
         return _judge(root, gameday, "the killed provider is back", False,
                       "no provider was killed")
     healed = window[1]
-    deadline, sent, fives, state = time.time() + timeout_s, 0, 0, None
-    while True:
+    sent, fives, state = 0, 0, None
+
+    def closed() -> bool:  # else one more second of load, so that the breaker can probe
+        nonlocal sent, fives, state
         state = _breaker_state(root, str(killed), healed)
-        if state == "closed" or time.time() >= deadline:
-            break
+        if state == "closed":
+            return True
         out = slo_holds(root, seconds=1, rps=float(rps))
         sent += int(out["requests"])
         fives += sum(n for code, n in out["status_counts"].items() if code.startswith("5"))
+        return False
+
+    with contextlib.suppress(TimedOut):
+        wait_until(closed, timeout_s, 0.0, what=f"{killed}'s breaker to close")
     back = state == "closed"
     if back:
         mark(root, gameday, "provider-back", provider=killed,
